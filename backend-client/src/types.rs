@@ -1,0 +1,462 @@
+//! Request and response bodies of every endpoint in `backend-api.md`.
+//!
+//! Responses ignore fields they do not know (serde's default), so a newer
+//! server can add fields. Money is integer euro cents; times are RFC 3339,
+//! sent in UTC with whole seconds (`2026-11-22T10:16:03Z`).
+
+use serde::{Deserialize, Serialize};
+use time::{Date, OffsetDateTime};
+
+use crate::auth::{Credentials, Secret};
+
+/// Serde for times: written as `YYYY-MM-DDTHH:MM:SSZ` (UTC, whole seconds,
+/// so stored request bytes are stable and readable), read as any RFC 3339.
+pub mod rfc3339_utc {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::format_description::well_known::Rfc3339;
+    use time::OffsetDateTime;
+
+    pub fn serialize<S: Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::auth::format_timestamp(*t))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OffsetDateTime, D::Error> {
+        let text = String::deserialize(d)?;
+        OffsetDateTime::parse(&text, &Rfc3339)
+            .map_err(|_| serde::de::Error::custom("time is not RFC 3339"))
+    }
+}
+
+time::serde::format_description!(iso_date, Date, "[year]-[month]-[day]");
+
+/// `GET /v1/health`. The server's clock is exposed so the agent can report
+/// skew (the server refuses signatures more than 300 s off).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthResponse {
+    pub status: String,
+    #[serde(with = "rfc3339_utc")]
+    pub time: OffsetDateTime,
+}
+
+impl HealthResponse {
+    /// Server time minus `local_now`: positive when the local clock is
+    /// behind. Compare against 300 s.
+    pub fn skew_from(&self, local_now: OffsetDateTime) -> time::Duration {
+        self.time - local_now
+    }
+}
+
+/// `POST /v1/terminals/enroll` request. Unsigned.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollRequest {
+    pub activation_code: String,
+    pub agent_version: String,
+    pub hostname: String,
+}
+
+/// `POST /v1/terminals/enroll` answer (201). `Debug` hides the secret.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct EnrollResponse {
+    pub terminal_id: String,
+    pub secret: Secret,
+    pub psp: Psp,
+    pub location: Location,
+}
+
+impl EnrollResponse {
+    /// The credentials to store and sign with from now on.
+    pub fn credentials(&self) -> Credentials {
+        Credentials {
+            terminal_id: self.terminal_id.clone(),
+            secret: self.secret.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Psp {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Location {
+    pub name: String,
+    pub address: String,
+}
+
+/// `GET /v1/keys` answer: keys that verify app payment tokens offline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeysResponse {
+    pub keys: Vec<PublicKey>,
+}
+
+impl KeysResponse {
+    /// Parses a cached `keys` answer (the text `BackendClient::keys_raw`
+    /// returned).
+    pub fn from_json(text: &str) -> Result<KeysResponse, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+}
+
+/// One token-verification key. `public_key` stays base64 text: decoding
+/// and checking it belongs to the codes crate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicKey {
+    pub kid: String,
+    pub alg: String,
+    pub public_key: String,
+    #[serde(with = "rfc3339_utc")]
+    pub not_before: OffsetDateTime,
+    #[serde(with = "rfc3339_utc")]
+    pub not_after: OffsetDateTime,
+}
+
+/// `GET /v1/payment-codes/{code}` answer; also the items of a payer lookup.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentCode {
+    pub code: String,
+    /// `active` in the spec; any other value means the code cannot be used.
+    pub status: String,
+    pub service: Service,
+    pub creditor: Creditor,
+    pub consumer: Consumer,
+    /// Can be negative on a canteen account that went into debt.
+    pub balance_cents: i64,
+    pub limits: Limits,
+}
+
+impl PaymentCode {
+    pub fn is_active(&self) -> bool {
+        self.status == "active"
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Service {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Creditor {
+    pub fiscal_code: String,
+    pub name: String,
+}
+
+/// The child. `display_name` is already masked by the server; nothing more
+/// is ever stored or printed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consumer {
+    #[serde(rename = "ref")]
+    pub consumer_ref: String,
+    pub display_name: String,
+    /// Shown in the spec; optional here because a bus service may have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub school: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    pub min_cents: u64,
+    pub max_cents: u64,
+}
+
+/// `POST /v1/payers/lookup` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayerLookup {
+    pub payer: Payer,
+    pub codes: Vec<PaymentCode>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payer {
+    /// Masked by the server.
+    pub display_name: String,
+}
+
+/// `POST /v1/payers/lookup` request. Built inside the client only, so the
+/// fiscal code never sits in a type that someone might `Debug`-log.
+#[derive(Serialize)]
+pub(crate) struct PayerLookupRequest<'a> {
+    pub fiscal_code: &'a str,
+}
+
+/// `POST /v1/notices/verify` request (reads only, no Idempotency-Key).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeVerifyRequest {
+    pub creditor_fiscal_code: String,
+    pub notice_number: String,
+}
+
+/// `POST /v1/notices/verify` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeVerifyResponse {
+    pub status: NoticeStatus,
+    pub amount_cents: u64,
+    pub description: String,
+    #[serde(default, with = "iso_date::option")]
+    pub due_date: Option<Date>,
+    pub creditor: Creditor,
+}
+
+/// Only `Payable` can go on. A status this client does not know is
+/// `Unknown` (and so not payable) rather than a parse failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeStatus {
+    Payable,
+    Paid,
+    Expired,
+    Cancelled,
+    #[serde(other)]
+    Unknown,
+}
+
+/// `POST /v1/recharges` request. Idempotency-Key: `transaction_id`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RechargeRequest {
+    pub transaction_id: String,
+    pub code: String,
+    pub service_id: String,
+    pub consumer_ref: String,
+    pub creditor_fiscal_code: String,
+    pub amount_cents: u64,
+    pub fee_cents: u64,
+    #[serde(with = "rfc3339_utc")]
+    pub paid_at: OffsetDateTime,
+    pub receipt_number: String,
+    pub operator_id: String,
+    /// True when the code was accepted offline (signed app token verified
+    /// against cached keys).
+    pub offline: bool,
+}
+
+/// `POST /v1/recharges` answer (201, or 200 on a repeat).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RechargeResponse {
+    pub recharge_id: String,
+    /// `credited` in the spec.
+    pub status: String,
+    pub balance_cents: i64,
+}
+
+/// `POST /v1/notices/activate` request. Idempotency-Key: `<tx>:activate`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivateRequest {
+    pub creditor_fiscal_code: String,
+    pub notice_number: String,
+    pub amount_cents: u64,
+}
+
+/// `POST /v1/notices/activate` answer. The token lives at most 30 minutes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivateResponse {
+    pub payment_token: String,
+    #[serde(with = "rfc3339_utc")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// `POST /v1/notices/outcome` request. Idempotency-Key: `<tx>:outcome`.
+///
+/// ```text
+/// {"outcome":"OK","payment_token":"pt_..","paid_at":"..","receipt_number":"..","fee_cents":100}
+/// {"outcome":"KO","payment_token":"pt_..","reason":"voided"}     (reason optional)
+/// ```
+/// A `KO` cannot carry the `OK` fields: the type has nowhere to put them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome")]
+pub enum OutcomeRequest {
+    /// The cash was taken.
+    #[serde(rename = "OK")]
+    Ok {
+        payment_token: String,
+        #[serde(with = "rfc3339_utc")]
+        paid_at: OffsetDateTime,
+        receipt_number: String,
+        fee_cents: u64,
+    },
+    /// The operator voided an activated notice.
+    #[serde(rename = "KO")]
+    Ko {
+        payment_token: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+}
+
+/// `POST /v1/notices/outcome` answer: `{"status": "recorded"}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutcomeResponse {
+    pub status: String,
+}
+
+/// `POST /v1/closures` request. Idempotency-Key: `closure_id`.
+/// `first_receipt`/`last_receipt` are sent as `null` when none.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClosureRequest {
+    pub closure_id: String,
+    #[serde(with = "rfc3339_utc")]
+    pub from: OffsetDateTime,
+    #[serde(with = "rfc3339_utc")]
+    pub to: OffsetDateTime,
+    pub count: u64,
+    pub total_cents: u64,
+    pub first_receipt: Option<String>,
+    pub last_receipt: Option<String>,
+}
+
+/// `POST /v1/closures` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ClosureResponse {
+    Matched,
+    Mismatch {
+        server_count: u64,
+        server_total_cents: u64,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use time::macros::{date, datetime};
+
+    #[test]
+    fn payment_code_from_spec_example_with_extra_fields() {
+        let v = json!({"code": "1234567890123", "status": "active",
+            "service": {"id": "mensa", "name": "Refezione scolastica"},
+            "creditor": {"fiscal_code": "00514490010", "name": "Comune di Balangero"},
+            "consumer": {"ref": "c_8f3a9b21", "display_name": "M*** R***", "school": "Primaria G. Rodari", "extra": 1},
+            "balance_cents": 1250,
+            "limits": {"min_cents": 500, "max_cents": 30000},
+            "future_field": [1, 2]});
+        let p: PaymentCode = serde_json::from_value(v).unwrap();
+        assert!(p.is_active());
+        assert_eq!(p.consumer.consumer_ref, "c_8f3a9b21");
+        assert_eq!(p.limits.max_cents, 30000);
+        assert_eq!(p.balance_cents, 1250);
+    }
+
+    #[test]
+    fn outcome_ko_carries_only_its_fields() {
+        let ko = OutcomeRequest::Ko {
+            payment_token: "pt_1".into(),
+            reason: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&ko).unwrap(),
+            json!({"outcome": "KO", "payment_token": "pt_1"})
+        );
+        let ko = OutcomeRequest::Ko {
+            payment_token: "pt_1".into(),
+            reason: Some("annullata".into()),
+        };
+        assert_eq!(
+            serde_json::to_value(&ko).unwrap(),
+            json!({"outcome": "KO", "payment_token": "pt_1", "reason": "annullata"})
+        );
+        let ok = OutcomeRequest::Ok {
+            payment_token: "pt_1".into(),
+            paid_at: datetime!(2026-11-22 11:16:03.5 +01:00),
+            receipt_number: "T-000123/2026/000043".into(),
+            fee_cents: 100,
+        };
+        assert_eq!(
+            serde_json::to_value(&ok).unwrap(),
+            json!({"outcome": "OK", "payment_token": "pt_1", "paid_at": "2026-11-22T10:16:03Z",
+                   "receipt_number": "T-000123/2026/000043", "fee_cents": 100})
+        );
+        let back: OutcomeRequest =
+            serde_json::from_value(serde_json::to_value(&ok).unwrap()).unwrap();
+        assert_eq!(
+            back,
+            OutcomeRequest::Ok {
+                payment_token: "pt_1".into(),
+                paid_at: datetime!(2026-11-22 10:16:03 UTC),
+                receipt_number: "T-000123/2026/000043".into(),
+                fee_cents: 100,
+            }
+        );
+    }
+
+    #[test]
+    fn closure_answers() {
+        let m: ClosureResponse = serde_json::from_str(r#"{"status":"matched"}"#).unwrap();
+        assert_eq!(m, ClosureResponse::Matched);
+        let m: ClosureResponse = serde_json::from_str(
+            r#"{"status":"mismatch","server_count":36,"server_total_cents":89500,"x":1}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            m,
+            ClosureResponse::Mismatch {
+                server_count: 36,
+                server_total_cents: 89500
+            }
+        );
+        assert!(serde_json::from_str::<ClosureResponse>(r#"{"status":"weird"}"#).is_err());
+    }
+
+    #[test]
+    fn closure_request_sends_null_receipts() {
+        let c = ClosureRequest {
+            closure_id: "T-000123/2026-11-22/1".into(),
+            from: datetime!(2026-11-22 00:00 UTC),
+            to: datetime!(2026-11-22 19:00 UTC),
+            count: 0,
+            total_cents: 0,
+            first_receipt: None,
+            last_receipt: None,
+        };
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(v["first_receipt"], serde_json::Value::Null);
+        assert!(v.as_object().unwrap().contains_key("last_receipt"));
+        assert_eq!(v["to"], "2026-11-22T19:00:00Z");
+    }
+
+    #[test]
+    fn notice_verify_parses_and_unknown_status() {
+        let v = json!({"status": "payable", "amount_cents": 2550, "description": "Mensa novembre 2026",
+            "due_date": "2026-12-15", "creditor": {"fiscal_code": "00514490010", "name": "Comune di Balangero"}});
+        let n: NoticeVerifyResponse = serde_json::from_value(v).unwrap();
+        assert_eq!(n.status, NoticeStatus::Payable);
+        assert_eq!(n.due_date, Some(date!(2026 - 12 - 15)));
+        let v = json!({"status": "suspended", "amount_cents": 1, "description": "",
+            "creditor": {"fiscal_code": "x", "name": "y"}});
+        let n: NoticeVerifyResponse = serde_json::from_value(v).unwrap();
+        assert_eq!(n.status, NoticeStatus::Unknown);
+        assert_eq!(n.due_date, None);
+    }
+
+    #[test]
+    fn enroll_response_hides_secret() {
+        let secret = Secret::from_bytes([7; 32]).to_base64();
+        let v = json!({"terminal_id": "T-000123", "secret": secret,
+            "psp": {"id": "PSP-LIS", "name": "PuntoLIS"},
+            "location": {"name": "Tabaccheria Rossi", "address": "Via Roma 1, Balangero"}});
+        let e: EnrollResponse = serde_json::from_value(v).unwrap();
+        assert_eq!(e.credentials().secret, Secret::from_bytes([7; 32]));
+        assert!(!format!("{e:?}").contains(&secret));
+        let bad = json!({"terminal_id": "T", "secret": "AAAA", "psp": {"id": "a", "name": "b"},
+            "location": {"name": "a", "address": "b"}});
+        assert!(serde_json::from_value::<EnrollResponse>(bad).is_err());
+    }
+
+    #[test]
+    fn keys_and_health_parse() {
+        let k = KeysResponse::from_json(
+            r#"{"keys": [{"kid": "k1", "alg": "Ed25519", "public_key": "AAAA",
+               "not_before": "2026-01-01T00:00:00Z", "not_after": "2027-12-31T23:59:59Z"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(k.keys[0].not_after, datetime!(2027-12-31 23:59:59 UTC));
+        let h: HealthResponse =
+            serde_json::from_str(r#"{"status": "ok", "time": "2026-11-22T10:15:00Z"}"#).unwrap();
+        assert_eq!(
+            h.skew_from(datetime!(2026-11-22 10:14:00 UTC)),
+            time::Duration::seconds(60)
+        );
+    }
+}

@@ -1,0 +1,418 @@
+//! The typed configuration: one struct per TOML section, field names exactly
+//! as the keys in `config-and-cli.md`. Defaults are the values of the spec's
+//! example, so a file only needs the keys that differ on this counter
+//! (and `backend.url`, which has no sensible default).
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use crate::device::{CameraDevice, CardReaderDevice, PrinterDevice};
+
+/// The whole `config.toml`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Journal, outbox, keys cache and terminal secret live here.
+    pub data_dir: PathBuf,
+    pub terminal: TerminalConfig,
+    pub backend: BackendConfig,
+    pub api: ApiConfig,
+    pub printer: PrinterConfig,
+    pub camera: CameraConfig,
+    pub card_reader: CardReaderConfig,
+    pub drawer: DrawerConfig,
+    pub offline: OfflineConfig,
+    pub fees: FeesConfig,
+    pub security: SecurityConfig,
+    pub log: LogConfig,
+}
+
+/// `[terminal]`: what the receipt header says about the shop.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TerminalConfig {
+    pub shop_name: String,
+    pub address: String,
+}
+
+/// `[backend]`: the school-services backend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackendConfig {
+    /// Base URL without a trailing slash; `/v1/...` is appended. Empty means
+    /// "not configured", which [`Config::validate`](crate::Config::validate)
+    /// refuses.
+    pub url: String,
+    pub timeout_ms: u64,
+    /// Extra CA certificate (PEM) to trust, for a backend with a private CA.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// `[api]`: where the local API and the operator console listen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiConfig {
+    pub listen: SocketAddr,
+}
+
+/// `[printer]`: the ESC/POS receipt printer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrinterConfig {
+    pub device: PrinterDevice,
+    pub paper_width_mm: PaperWidth,
+    pub code_page: CodePage,
+    /// The `ESC t n` number under which *this* printer has `code_page`;
+    /// models disagree (Epson: PC858 is 19), hence configurable.
+    pub code_page_table: u8,
+    pub euro: EuroMode,
+}
+
+/// `[camera]`: the camera that reads app QR codes and notice codes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraConfig {
+    pub device: CameraDevice,
+    pub width: u32,
+    pub height: u32,
+    /// For how long the same decoded text is not reported again, so a code
+    /// held in front of the camera produces one scan, not thirty a second.
+    pub hold_off_ms: u64,
+}
+
+/// `[card_reader]`: the health-card (tessera sanitaria) reader.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CardReaderConfig {
+    pub device: CardReaderDevice,
+}
+
+/// `[drawer]`: how the cash drawer is opened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrawerConfig {
+    pub kick: DrawerKick,
+}
+
+/// `[offline]`: limits for signed app tokens accepted while the backend is
+/// unreachable; the risk the shop carries until the outbox is confirmed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OfflineConfig {
+    pub max_transaction_cents: i64,
+    pub max_total_cents: i64,
+}
+
+/// `[fees]`: the shop's fee added to each payment, in cents.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeesConfig {
+    pub recharge_cents: i64,
+    pub notice_cents: i64,
+}
+
+/// `[security]`: operator login rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecurityConfig {
+    /// How long an operator stays locked after three wrong PINs in a row.
+    pub lockout_minutes: u32,
+    /// Inactivity after which a console session expires.
+    pub session_minutes: u32,
+}
+
+/// `[log]` (not in the spec's example): how the agent logs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `tracing` filter: a level (`info`), optionally with per-module
+    /// levels (`info,pos_agent=debug`).
+    pub level: String,
+}
+
+/// Paper roll width; decides how many characters fit on a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum PaperWidth {
+    /// 58 mm paper, 32 columns in font A.
+    Mm58,
+    /// 80 mm paper, 48 columns in font A.
+    #[default]
+    Mm80,
+}
+
+impl PaperWidth {
+    /// Characters per line in the printer's standard font (font A, 12x24).
+    pub fn columns(self) -> usize {
+        match self {
+            PaperWidth::Mm58 => 32,
+            PaperWidth::Mm80 => 48,
+        }
+    }
+
+    /// The width as written in the config (58 or 80).
+    pub fn mm(self) -> u32 {
+        match self {
+            PaperWidth::Mm58 => 58,
+            PaperWidth::Mm80 => 80,
+        }
+    }
+
+    /// 58 or 80, anything else is `None`.
+    pub fn from_mm(mm: i64) -> Option<Self> {
+        match mm {
+            58 => Some(PaperWidth::Mm58),
+            80 => Some(PaperWidth::Mm80),
+            _ => None,
+        }
+    }
+}
+
+/// Defines a config enum written as a word in TOML: `as_str` gives the
+/// canonical spelling, `from_word` accepts it in any letter case (an operator
+/// writing `eur` clearly means `EUR`), `ALLOWED` is for messages.
+macro_rules! word_enum {
+    ($ty:ident { $($variant:ident => $word:literal),+ $(,)? } allowed $allowed:literal) => {
+        impl $ty {
+            /// The allowed spellings, for help texts and error messages.
+            pub const ALLOWED: &'static str = $allowed;
+
+            /// The canonical spelling used in the config file.
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $word),+ }
+            }
+
+            /// Parses the config word, ignoring letter case.
+            pub fn from_word(word: &str) -> Option<Self> {
+                $(if word.eq_ignore_ascii_case($word) { return Some($ty::$variant); })+
+                None
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+/// The character set receipts are encoded to. Only CP858 (CP850 with `€`
+/// at 0xD5) for now: it has the euro sign and every Italian accented letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum CodePage {
+    #[default]
+    Cp858,
+}
+word_enum!(CodePage { Cp858 => "cp858" } allowed "\"cp858\"");
+
+/// How the euro sign is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum EuroMode {
+    /// The `€` glyph of the code page.
+    #[default]
+    Glyph,
+    /// The text `EUR`, for printers whose font has no euro sign.
+    Eur,
+}
+word_enum!(EuroMode { Glyph => "glyph", Eur => "EUR" } allowed "\"glyph\" or \"EUR\"");
+
+impl EuroMode {
+    /// What to write where a receipt shows the currency.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            EuroMode::Glyph => "€",
+            EuroMode::Eur => "EUR",
+        }
+    }
+}
+
+/// How the cash drawer is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum DrawerKick {
+    /// A drawer-kick pulse through the receipt printer's RJ11 port.
+    #[default]
+    Printer,
+    /// No drawer, or one opened by hand.
+    None,
+}
+word_enum!(DrawerKick { Printer => "printer", None => "none" } allowed "\"printer\" or \"none\"");
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum LogFormat {
+    /// Human-readable lines, for a terminal or journald.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+word_enum!(LogFormat { Text => "text", Json => "json" } allowed "\"text\" or \"json\"");
+
+/// The spec's example values (see the module doc for `backend.url`).
+pub(crate) mod defaults {
+    pub const DATA_DIR: &str = "/var/lib/pos-agent";
+    pub const SHOP_NAME: &str = "Tabaccheria Rossi";
+    pub const ADDRESS: &str = "Via Roma 1, Balangero";
+    pub const TIMEOUT_MS: u64 = 5000;
+    pub const LISTEN_PORT: u16 = 7878;
+    pub const CODE_PAGE_TABLE: u8 = 19;
+    pub const CAMERA_WIDTH: u32 = 1280;
+    pub const CAMERA_HEIGHT: u32 = 720;
+    pub const HOLD_OFF_MS: u64 = 3000;
+    pub const MAX_TRANSACTION_CENTS: i64 = 10_000;
+    pub const MAX_TOTAL_CENTS: i64 = 50_000;
+    pub const RECHARGE_CENTS: i64 = 0;
+    pub const NOTICE_CENTS: i64 = 100;
+    pub const LOCKOUT_MINUTES: u32 = 15;
+    pub const SESSION_MINUTES: u32 = 30;
+    pub const LOG_LEVEL: &str = "info";
+}
+
+impl Default for Config {
+    /// The spec's example with `backend.url` empty: usable in tests and the
+    /// sandbox (which set the URL), refused by `validate()` as is.
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from(defaults::DATA_DIR),
+            terminal: TerminalConfig::default(),
+            backend: BackendConfig::default(),
+            api: ApiConfig::default(),
+            printer: PrinterConfig::default(),
+            camera: CameraConfig::default(),
+            card_reader: CardReaderConfig::default(),
+            drawer: DrawerConfig::default(),
+            offline: OfflineConfig::default(),
+            fees: FeesConfig::default(),
+            security: SecurityConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for TerminalConfig {
+    fn default() -> Self {
+        TerminalConfig {
+            shop_name: defaults::SHOP_NAME.to_string(),
+            address: defaults::ADDRESS.to_string(),
+        }
+    }
+}
+
+impl Default for BackendConfig {
+    fn default() -> Self {
+        BackendConfig {
+            url: String::new(),
+            timeout_ms: defaults::TIMEOUT_MS,
+            ca_file: None,
+        }
+    }
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, defaults::LISTEN_PORT)),
+        }
+    }
+}
+
+impl Default for PrinterConfig {
+    fn default() -> Self {
+        PrinterConfig {
+            device: PrinterDevice::Usb {
+                path: PathBuf::from("/dev/usb/lp0"),
+            },
+            paper_width_mm: PaperWidth::Mm80,
+            code_page: CodePage::Cp858,
+            code_page_table: defaults::CODE_PAGE_TABLE,
+            euro: EuroMode::Glyph,
+        }
+    }
+}
+
+impl Default for CameraConfig {
+    fn default() -> Self {
+        CameraConfig {
+            device: CameraDevice::Index(0),
+            width: defaults::CAMERA_WIDTH,
+            height: defaults::CAMERA_HEIGHT,
+            hold_off_ms: defaults::HOLD_OFF_MS,
+        }
+    }
+}
+
+impl Default for CardReaderConfig {
+    fn default() -> Self {
+        CardReaderConfig {
+            device: CardReaderDevice::None,
+        }
+    }
+}
+
+impl Default for DrawerConfig {
+    fn default() -> Self {
+        DrawerConfig {
+            kick: DrawerKick::Printer,
+        }
+    }
+}
+
+impl Default for OfflineConfig {
+    fn default() -> Self {
+        OfflineConfig {
+            max_transaction_cents: defaults::MAX_TRANSACTION_CENTS,
+            max_total_cents: defaults::MAX_TOTAL_CENTS,
+        }
+    }
+}
+
+impl Default for FeesConfig {
+    fn default() -> Self {
+        FeesConfig {
+            recharge_cents: defaults::RECHARGE_CENTS,
+            notice_cents: defaults::NOTICE_CENTS,
+        }
+    }
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        SecurityConfig {
+            lockout_minutes: defaults::LOCKOUT_MINUTES,
+            session_minutes: defaults::SESSION_MINUTES,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            level: defaults::LOG_LEVEL.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paper_widths_have_the_spec_columns() {
+        assert_eq!(PaperWidth::Mm58.columns(), 32);
+        assert_eq!(PaperWidth::Mm80.columns(), 48);
+        assert_eq!(PaperWidth::from_mm(58), Some(PaperWidth::Mm58));
+        assert_eq!(PaperWidth::from_mm(80).map(PaperWidth::mm), Some(80));
+        assert_eq!(PaperWidth::from_mm(70), None);
+    }
+
+    #[test]
+    fn words_parse_in_any_case_and_print_canonically() {
+        assert_eq!(EuroMode::from_word("eur"), Some(EuroMode::Eur));
+        assert_eq!(EuroMode::Eur.to_string(), "EUR");
+        assert_eq!(EuroMode::Eur.symbol(), "EUR");
+        assert_eq!(EuroMode::Glyph.symbol(), "€");
+        assert_eq!(CodePage::from_word("CP858"), Some(CodePage::Cp858));
+        assert_eq!(DrawerKick::from_word("none"), Some(DrawerKick::None));
+        assert_eq!(LogFormat::from_word("JSON"), Some(LogFormat::Json));
+        assert_eq!(LogFormat::from_word("xml"), None);
+    }
+
+    #[test]
+    fn the_default_printer_matches_its_device_string() {
+        let p = PrinterConfig::default();
+        assert_eq!(p.device.to_string(), "usb:/dev/usb/lp0");
+        assert_eq!(CameraConfig::default().device.to_string(), "index:0");
+        assert_eq!(CardReaderConfig::default().device.to_string(), "none");
+    }
+}

@@ -1,0 +1,327 @@
+//! A mock of the municipal backend: the server side of `backend-api.md`.
+//!
+//! [`MockBackend`] is a cheap handle on shared state. Tests serve it on
+//! `127.0.0.1:0`, point the agent at [`RunningBackend::url`], inject faults,
+//! and inspect what the backend applied (recharges credited, notice outcomes,
+//! closures, the request log). Stopping a [`RunningBackend`] and serving the
+//! same handle again on the same address simulates "backend down, then back"
+//! with the state kept.
+//!
+//! Code map: `state` (what each endpoint does, under one lock), `routes` (HTTP
+//! adapters, signature and idempotency, the fault/log pipeline), `auth`
+//! (signatures), `faults`, `control` (`/_mock` routes), `server` (accept loop),
+//! `demo` (the fixed demo data).
+
+mod auth;
+mod control;
+pub mod demo;
+mod faults;
+mod routes;
+mod server;
+mod state;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use faults::{Fault, Route};
+use state::State;
+
+/// A recharge the backend credited.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RechargeRecord {
+    /// The terminal that sent it (from the signature).
+    pub terminal_id: String,
+    pub transaction_id: String,
+    pub code: String,
+    pub service_id: String,
+    pub consumer_ref: String,
+    pub creditor_fiscal_code: String,
+    pub amount_cents: u64,
+    pub fee_cents: u64,
+    /// As sent (RFC 3339).
+    pub paid_at: String,
+    pub receipt_number: String,
+    pub operator_id: String,
+    pub offline: bool,
+    pub recharge_id: String,
+}
+
+/// An outcome recorded for an activated notice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NoticeOutcomeRecord {
+    pub terminal_id: String,
+    pub payment_token: String,
+    pub notice_number: String,
+    pub creditor_fiscal_code: String,
+    /// The activated amount.
+    pub amount_cents: u64,
+    /// `"OK"` or `"KO"`.
+    pub outcome: String,
+    pub paid_at: Option<String>,
+    pub receipt_number: Option<String>,
+    pub fee_cents: Option<u64>,
+    pub reason: Option<String>,
+}
+
+/// A day close received, with the server's own count for the period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClosureRecord {
+    pub terminal_id: String,
+    pub closure_id: String,
+    pub from: String,
+    pub to: String,
+    pub count: u64,
+    pub total_cents: u64,
+    pub first_receipt: Option<String>,
+    pub last_receipt: Option<String>,
+    /// True when answered `matched`.
+    pub matched: bool,
+    pub server_count: u64,
+    pub server_total_cents: u64,
+}
+
+/// One `/v1` request as the backend saw it (the `/_mock` routes are not
+/// logged).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LoggedRequest {
+    pub method: String,
+    /// The request target as received (path and query).
+    pub path: String,
+    /// The status answered; 0 when the connection was closed without an
+    /// answer ([`Fault::ConnectionReset`]).
+    pub status: u16,
+    pub idempotency_key: Option<String>,
+}
+
+/// Handle on the mock backend's state; clones share it.
+#[derive(Clone)]
+pub struct MockBackend {
+    inner: Arc<Mutex<State>>,
+}
+
+impl std::fmt::Debug for MockBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockBackend").finish_non_exhaustive()
+    }
+}
+
+/// A backend being served. Dropping it stops the server too (without
+/// waiting); [`RunningBackend::shutdown`] waits until the port is free.
+#[derive(Debug)]
+pub struct RunningBackend {
+    /// `http://127.0.0.1:PORT`, no trailing slash.
+    pub url: String,
+    pub addr: SocketAddr,
+    pub backend: MockBackend,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl RunningBackend {
+    /// Stops accepting, closes every open connection (even one in the
+    /// middle of a request) and returns once the listening socket is closed,
+    /// so that the same address can be served again.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for RunningBackend {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl MockBackend {
+    /// A backend holding the [`demo`] data, no terminal enrolled, clock in
+    /// sync, no fault.
+    pub fn with_demo_data() -> MockBackend {
+        MockBackend {
+            inner: Arc::new(Mutex::new(State::demo())),
+        }
+    }
+
+    /// The state lock. A panic while holding it (a bug in a test) must not
+    /// make every later call panic too, hence the poison recovery.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Binds `addr` (with SO_REUSEADDR, so the same port can be served again
+    /// right after a shutdown) and serves on the current tokio runtime.
+    pub async fn serve(&self, addr: SocketAddr) -> std::io::Result<RunningBackend> {
+        let listener = server::bind(addr)?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(server::accept_loop(
+            listener,
+            routes::router(self.clone()),
+            stopped,
+        ));
+        Ok(RunningBackend {
+            url: format!("http://{addr}"),
+            addr,
+            backend: self.clone(),
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// The axum router, to call in-process (e.g. with `tower::ServiceExt`).
+    /// [`Fault::ConnectionReset`] becomes a 500 there, since there is no
+    /// connection to drop.
+    pub fn router(&self) -> axum::Router {
+        routes::router(self.clone())
+    }
+
+    /// Makes a terminal known without enrollment.
+    pub fn register_terminal(&self, terminal_id: &str, secret: [u8; 32]) {
+        self.lock()
+            .terminals
+            .insert(terminal_id.to_string(), secret);
+    }
+
+    /// Ids of the terminals enrolled or registered.
+    pub fn terminals(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.lock().terminals.keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    /// Shifts the mock's clock (used for `X-Timestamp` checks, payment token
+    /// expiry and `health`'s `time`) by this many seconds from real time.
+    pub fn set_clock_offset_secs(&self, secs: i64) {
+        self.lock().clock_offset_secs = secs;
+    }
+
+    /// The mock's current time.
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.lock().now()
+    }
+
+    /// Forgets every idempotency key, as after the 30 days the spec
+    /// guarantees. Credited transaction ids are still remembered.
+    pub fn forget_idempotency_keys(&self) {
+        self.lock().forget_idempotency_keys();
+    }
+
+    /// Expires every payment token without an outcome.
+    pub fn expire_payment_tokens(&self) {
+        self.lock().expire_payment_tokens();
+    }
+
+    /// Revokes the code (manual code or app token; both forms of that
+    /// child + service). False when the code is unknown.
+    pub fn revoke_code(&self, code: &str) -> bool {
+        self.lock().revoke_code(code)
+    }
+
+    /// Adds a fault that fires on the next `times` requests matching `route`.
+    /// Faults are tried in the order they were added; one fires per request.
+    pub fn inject(&self, route: Route, fault: Fault, times: u32) {
+        if times > 0 {
+            self.lock().faults.push(faults::FaultRule {
+                route,
+                fault,
+                remaining: times,
+            });
+        }
+    }
+
+    /// Removes every pending fault.
+    pub fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
+    /// Recharges credited, oldest first.
+    pub fn recharges(&self) -> Vec<RechargeRecord> {
+        self.lock().recharges.clone()
+    }
+
+    /// How many times this transaction was credited (never more than 1 if
+    /// the backend and its idempotency work).
+    pub fn credits_for(&self, transaction_id: &str) -> usize {
+        self.lock()
+            .recharges
+            .iter()
+            .filter(|r| r.transaction_id == transaction_id)
+            .count()
+    }
+
+    /// Notice outcomes recorded, oldest first.
+    pub fn notice_outcomes(&self) -> Vec<NoticeOutcomeRecord> {
+        self.lock().notice_outcomes.clone()
+    }
+
+    /// Closures received, oldest first (idempotent repeats not included).
+    pub fn closures(&self) -> Vec<ClosureRecord> {
+        self.lock().closures.clone()
+    }
+
+    /// Every `/v1` request seen, oldest first.
+    pub fn request_log(&self) -> Vec<LoggedRequest> {
+        self.lock().request_log.clone()
+    }
+
+    /// Current balance of a child for a service.
+    pub fn balance_of(&self, consumer_ref: &str, service_id: &str) -> Option<u64> {
+        self.lock()
+            .codes
+            .iter()
+            .find(|c| c.consumer_ref == consumer_ref && c.service_id == service_id)
+            .map(|c| c.balance_cents)
+    }
+
+    /// `payable`, `paid`, `expired` or `cancelled`; `None` if unknown.
+    pub fn notice_status(&self, notice_number: &str) -> Option<&'static str> {
+        self.lock().notice_status(notice_number)
+    }
+
+    /// Everything above as JSON (`GET /_mock/state`).
+    pub fn state_json(&self) -> Value {
+        let st = self.lock();
+        let mut terminals: Vec<&String> = st.terminals.keys().collect();
+        terminals.sort();
+        let balances: Vec<Value> = st
+            .codes
+            .iter()
+            .map(|c| {
+                json!({
+                    "code": c.manual_code,
+                    "consumer_ref": c.consumer_ref,
+                    "service_id": c.service_id,
+                    "balance_cents": c.balance_cents,
+                    "revoked": c.revoked,
+                })
+            })
+            .collect();
+        let faults: Vec<Value> = st
+            .faults
+            .iter()
+            .map(|r| control::fault_json(&r.route, &r.fault, r.remaining))
+            .collect();
+        json!({
+            "time": state::format_time(st.now()),
+            "clock_offset_secs": st.clock_offset_secs,
+            "terminals": terminals,
+            "balances": balances,
+            "recharges": st.recharges,
+            "notice_outcomes": st.notice_outcomes,
+            "closures": st.closures,
+            "requests": st.request_log,
+            "faults": faults,
+        })
+    }
+}

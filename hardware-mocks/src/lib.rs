@@ -1,0 +1,33 @@
+//! Mocks of everything around the counter, for the sandbox and the tests.
+//!
+//! - [`backend`]: the municipal backend of `backend-api.md` (server side), with
+//!   deterministic demo data ([`demo`]), inspection helpers and fault injection.
+//! - [`printer`]: a virtual TCP 9100 ESC/POS printer and an interpreter that
+//!   turns the bytes it received back into text, QR payloads, drawer kicks and
+//!   cuts.
+//!
+//! ```no_run
+//! # async fn example() -> std::io::Result<()> {
+//! use hardware_mocks::{demo, Fault, MockBackend, Route};
+//!
+//! let backend = MockBackend::with_demo_data();
+//! let running = backend.serve("127.0.0.1:0".parse().unwrap()).await?;
+//! // point the agent at running.url, then:
+//! backend.inject(Route::prefix("/v1/recharges"), Fault::ConnectionReset, 1);
+//! assert_eq!(backend.credits_for("0b7c-some-transaction"), 0);
+//! # let _ = demo::MANUAL_CODE_MENSA_1;
+//! running.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+pub mod backend;
+pub mod error;
+pub mod printer;
+
+pub use backend::demo;
+pub use backend::{
+    ClosureRecord, Fault, LoggedRequest, MockBackend, NoticeOutcomeRecord, RechargeRecord, Route,
+    RunningBackend,
+};
+pub use error::Error;
+pub use printer::{render_text, RenderedDocument, RunningPrinter, VirtualPrinter};

@@ -1,0 +1,339 @@
+//! The running agent: what every part shares (config, store, backend client,
+//! printer, events, sessions) and the glue that starts the background tasks.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+use tracing::{info, warn};
+
+use crate::auth::Sessions;
+use crate::datadir::{DataDir, InstanceLock};
+use crate::error::ApiError;
+use crate::events::EventBus;
+use crate::printing::PrintService;
+use crate::receipts::Header;
+use crate::store::Store;
+use crate::time_fmt::rfc3339;
+
+/// What `status.backend` reports.
+#[derive(Debug, Clone, Default)]
+pub struct BackendStatus {
+    pub reachable: bool,
+    pub last_ok_at: Option<OffsetDateTime>,
+    /// The code of the last authentication failure, cleared by the next
+    /// signed request answered with anything but 401.
+    pub error: Option<String>,
+}
+
+/// Knobs that tests and the sandbox turn; production uses the defaults.
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    /// First retry delay of the outbox.
+    pub sync_base: Duration,
+    /// Longest retry delay of the outbox (the spec says at most 5 minutes).
+    pub sync_max: Duration,
+    /// How long a receipt waits for the backend's confirmation.
+    pub receipt_wait: Duration,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            sync_base: Duration::from_secs(2),
+            sync_max: Duration::from_secs(300),
+            receipt_wait: Duration::from_millis(1500),
+        }
+    }
+}
+
+impl Tuning {
+    /// Read `POS_AGENT_SYNC_BASE_MS`, `POS_AGENT_SYNC_MAX_MS` and
+    /// `POS_AGENT_RECEIPT_WAIT_MS` (used by tests to make retries quick).
+    pub fn from_env() -> Self {
+        let mut t = Tuning::default();
+        let ms = |k: &str| {
+            std::env::var(k)
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(Duration::from_millis)
+        };
+        if let Some(d) = ms("POS_AGENT_SYNC_BASE_MS") {
+            t.sync_base = d;
+        }
+        if let Some(d) = ms("POS_AGENT_SYNC_MAX_MS") {
+            t.sync_max = d;
+        }
+        if let Some(d) = ms("POS_AGENT_RECEIPT_WAIT_MS") {
+            t.receipt_wait = d;
+        }
+        t
+    }
+}
+
+pub struct Agent {
+    pub me: Weak<Agent>,
+    pub config: pos_config::Config,
+    pub data: DataDir,
+    pub terminal_id: String,
+    pub store: Arc<Mutex<Store>>,
+    pub backend: pos_backend::BackendClient,
+    pub events: EventBus,
+    pub sessions: Sessions,
+    pub printer: PrintService,
+    pub counter_lock: tokio::sync::Mutex<()>,
+    pub sync_wake: Notify,
+    pub backend_status: Mutex<BackendStatus>,
+    pub keys: Mutex<Option<pos_codes::KeySet>>,
+    pub scans: Mutex<HashMap<String, (String, Instant)>>,
+    pub receipt_wait: Duration,
+    pub tuning: Tuning,
+    _lock: Option<InstanceLock>,
+}
+
+/// Everything `Agent::start` needs.
+pub struct AgentParts {
+    pub config: pos_config::Config,
+    pub data: DataDir,
+    pub lock: Option<InstanceLock>,
+    pub store: Store,
+    pub terminal: crate::datadir::TerminalFile,
+    pub printer: Box<dyn pos_drivers::Printer>,
+    pub tuning: Tuning,
+}
+
+/// How long a `scan_id` can be used to create a transaction.
+const SCAN_TTL: Duration = Duration::from_secs(600);
+
+impl Agent {
+    pub fn new(parts: AgentParts) -> anyhow::Result<Arc<Agent>> {
+        let AgentParts {
+            config,
+            data,
+            lock,
+            store,
+            terminal,
+            printer,
+            tuning,
+        } = parts;
+        let secret = pos_backend::Secret::from_base64(&terminal.secret).map_err(|e| {
+            anyhow::anyhow!(
+                "the terminal secret in {} is not valid ({e}); enrol again",
+                data.terminal_path().display()
+            )
+        })?;
+        let backend = pos_backend::BackendClient::new(pos_backend::ClientOptions {
+            base_url: config.backend.url.clone(),
+            timeout: Duration::from_millis(config.backend.timeout_ms),
+            ca_file: config.backend.ca_file.clone(),
+            user_agent: format!("pos-agent/{}", env!("CARGO_PKG_VERSION")),
+        })?
+        .with_credentials(pos_backend::Credentials {
+            terminal_id: terminal.terminal_id.clone(),
+            secret,
+        });
+        let events = EventBus::new();
+        let printer = PrintService::new(printer, events.clone());
+        let keys = std::fs::read_to_string(data.keys_path())
+            .ok()
+            .and_then(|text| pos_codes::KeySet::from_json(&text).ok());
+        let sessions = Sessions::new(Duration::from_secs(
+            u64::from(config.security.session_minutes) * 60,
+        ));
+        Ok(Arc::new_cyclic(|me| Agent {
+            me: me.clone(),
+            receipt_wait: tuning.receipt_wait,
+            tuning,
+            config,
+            data,
+            terminal_id: terminal.terminal_id,
+            store: Arc::new(Mutex::new(store)),
+            backend,
+            events,
+            sessions,
+            printer,
+            counter_lock: tokio::sync::Mutex::new(()),
+            sync_wake: Notify::new(),
+            backend_status: Mutex::new(BackendStatus::default()),
+            keys: Mutex::new(keys),
+            scans: Mutex::new(HashMap::new()),
+            _lock: lock,
+        }))
+    }
+
+    /// Run a store operation off the async runtime (SQLite commits fsync).
+    pub async fn db<T, F>(&self, f: F) -> T
+    where
+        F: FnOnce(&mut Store) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || {
+            let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        })
+        .await
+        {
+            Ok(v) => v,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+
+    pub fn receipt_header(&self) -> Header {
+        Header {
+            shop_name: self.config.terminal.shop_name.clone(),
+            address: self.config.terminal.address.clone(),
+            terminal_id: self.terminal_id.clone(),
+        }
+    }
+
+    /// Keep `status.backend` true to the last answer.
+    pub fn note_backend_result<T>(&self, r: &Result<T, pos_backend::BackendError>) {
+        let mut s = self
+            .backend_status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let was_reachable = s.reachable;
+        match r {
+            Ok(_) => {
+                s.reachable = true;
+                s.last_ok_at = Some(OffsetDateTime::now_utc());
+                s.error = None;
+            }
+            Err(pos_backend::BackendError::Auth { code, .. }) => {
+                s.reachable = true;
+                s.error = Some(code.clone());
+            }
+            Err(e) if e.is_transient() => {
+                s.reachable = false;
+            }
+            Err(_) => {
+                s.reachable = true;
+                s.last_ok_at = Some(OffsetDateTime::now_utc());
+                s.error = None;
+            }
+        }
+        if s.reachable && !was_reachable {
+            // The backend is back: let the outbox try at once.
+            self.sync_wake.notify_one();
+        }
+    }
+
+    /// The cached signing keys, fetched when there are none yet.
+    pub async fn signing_keys(&self) -> Option<pos_codes::KeySet> {
+        if let Some(k) = self.keys.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            return Some(k);
+        }
+        self.refresh_keys().await;
+        self.keys.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Fetch `/v1/keys` and cache it on disk.
+    pub async fn refresh_keys(&self) {
+        let r = self.backend.keys_raw().await;
+        self.note_backend_result(&r);
+        match r {
+            Ok(text) => match pos_codes::KeySet::from_json(&text) {
+                Ok(set) => {
+                    if let Err(e) =
+                        crate::datadir::write_private(&self.data.keys_path(), text.as_bytes())
+                    {
+                        warn!(error = %e, "could not cache the signing keys");
+                    }
+                    *self.keys.lock().unwrap_or_else(|p| p.into_inner()) = Some(set);
+                    info!("signing keys refreshed");
+                }
+                Err(e) => {
+                    warn!(error = %e, "the backend's keys answer is not valid; keeping the cached keys")
+                }
+            },
+            Err(e) => warn!(error = %e, "could not refresh the signing keys"),
+        }
+    }
+
+    /// Remember a scanned text for `scan_id`; the event carries the masked text only.
+    pub fn record_scan(&self, source: &str, text: &str) -> String {
+        let id = uuid::Uuid::new_v4().to_string();
+        let (kind, shown) = match pos_codes::classify(text) {
+            Ok(input) => (input.kind(), input.masked_text()),
+            Err(_) => (
+                "unknown",
+                pos_codes::mask_fiscal_codes(&text.chars().take(24).collect::<String>()),
+            ),
+        };
+        {
+            let mut scans = self.scans.lock().unwrap_or_else(|p| p.into_inner());
+            scans.retain(|_, (_, at)| at.elapsed() < SCAN_TTL);
+            scans.insert(id.clone(), (text.to_string(), Instant::now()));
+        }
+        self.events.emit(
+            "scan",
+            json!({"source": source, "kind": kind, "input": shown, "scan_id": id}),
+        );
+        id
+    }
+
+    pub fn take_scan(&self, id: &str) -> Option<String> {
+        let scans = self.scans.lock().unwrap_or_else(|p| p.into_inner());
+        scans
+            .get(id)
+            .filter(|(_, at)| at.elapsed() < SCAN_TTL)
+            .map(|(t, _)| t.clone())
+    }
+
+    pub async fn emit_outbox(&self) {
+        let pending = self.db(|s| s.outbox_pending_count()).await.unwrap_or(0);
+        self.events.emit("outbox", json!({"pending": pending}));
+    }
+
+    /// `GET /api/v1/status`.
+    pub async fn status(&self) -> Result<Value, ApiError> {
+        let (pending, oldest, rejected, head) = self
+            .db(|s| {
+                Ok::<_, crate::store::StoreError>((
+                    s.outbox_pending_count()?,
+                    s.outbox_oldest_pending()?,
+                    s.rejected_count()?,
+                    s.journal_head()?,
+                ))
+            })
+            .await?;
+        let b = self
+            .backend_status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        Ok(json!({
+            "terminal_id": self.terminal_id,
+            "version": env!("CARGO_PKG_VERSION"),
+            "backend": {
+                "reachable": b.reachable,
+                "last_ok_at": b.last_ok_at.map(rfc3339),
+                "error": b.error,
+            },
+            "outbox": {"pending": pending, "oldest_at": oldest, "rejected": rejected},
+            "devices": {
+                "printer": {"state": self.printer.state().as_str()},
+                "camera": {"state": if self.config.camera.device == pos_config::CameraDevice::None { "disabled" } else { "offline" }},
+                "card_reader": {"state": if self.config.card_reader.device == pos_config::CardReaderDevice::None { "disabled" } else { "offline" }},
+            },
+            "journal": {"entries": head.0, "head": head.1},
+        }))
+    }
+
+    /// Start the background tasks: the outbox sender and the keys refresher.
+    pub fn spawn_background(self: &Arc<Self>) {
+        let sync = self.clone();
+        tokio::spawn(async move { crate::sync::run(sync).await });
+        let keys = self.clone();
+        tokio::spawn(async move {
+            loop {
+                keys.refresh_keys().await;
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+        });
+    }
+}

@@ -1,0 +1,336 @@
+//! The local HTTP API of agent-api.md and the console page. Each handler is
+//! a thin adapter: parse, call the counter, answer. All state lives in
+//! [`Agent`].
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::{Stream, StreamExt};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio_stream::wrappers::BroadcastStream;
+
+use crate::agent::Agent;
+use crate::auth::LoginOutcome;
+use crate::counter::CreateInput;
+use crate::error::ApiError;
+use crate::time_fmt::rfc3339;
+
+type AppState = Arc<Agent>;
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(self.to_json())).into_response()
+    }
+}
+
+/// Parse a JSON body into `T`, or a 400 that names what is wrong.
+fn parse_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::bad_request(
+            "Richiesta non valida: manca il corpo JSON (request body is empty)",
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!("Richiesta non valida (invalid JSON body): {e}"))
+    })
+}
+
+/// The logged-in operator behind the bearer token.
+pub struct Operator(pub String);
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let from_header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_string);
+        // EventSource cannot send headers: the events stream takes ?access_token=.
+        let from_query = || {
+            if parts.uri.path() != "/api/v1/events" {
+                return None;
+            }
+            parts.uri.query().and_then(|q| {
+                q.split('&')
+                    .find_map(|kv| kv.strip_prefix("access_token="))
+                    .map(str::to_string)
+            })
+        };
+        let token = from_header.or_else(from_query).ok_or_else(|| {
+            ApiError::new(
+                401,
+                "unauthorized",
+                "Accesso richiesto: inserire operatore e PIN.",
+            )
+        })?;
+        state.sessions.check(&token).map(Operator).ok_or_else(|| {
+            ApiError::new(
+                401,
+                "unauthorized",
+                "Sessione scaduta o non valida: accedere di nuovo con il PIN.",
+            )
+        })
+    }
+}
+
+pub fn router(agent: Arc<Agent>) -> Router {
+    Router::new()
+        .route("/", get(console))
+        .route("/api/v1/login", post(login))
+        .route("/api/v1/logout", post(logout))
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/events", get(events))
+        .route("/api/v1/transactions", post(create).get(list))
+        .route("/api/v1/transactions/{id}", get(get_tx))
+        .route("/api/v1/transactions/{id}/amount", post(amount))
+        .route("/api/v1/transactions/{id}/pre-receipt", post(pre_receipt))
+        .route("/api/v1/transactions/{id}/pay", post(pay))
+        .route("/api/v1/transactions/{id}/void", post(void))
+        .route("/api/v1/receipts/{receipt}/reprint", post(reprint))
+        .route("/api/v1/day/close", post(day_close))
+        .route("/api/v1/scans", post(scan))
+        .fallback(|| async { ApiError::not_found("Risorsa") })
+        .with_state(agent)
+}
+
+async fn console() -> impl IntoResponse {
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        Html(include_str!("console.html")),
+    )
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    operator: String,
+    pin: String,
+}
+
+async fn login(State(agent): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let b: LoginBody = parse_body(&body)?;
+    let lockout = time::Duration::minutes(i64::from(agent.config.security.lockout_minutes));
+    let (op, pin) = (b.operator.clone(), b.pin);
+    let outcome = agent
+        .db(move |s| crate::auth::login(s, &op, &pin, lockout, time::OffsetDateTime::now_utc()))
+        .await?;
+    match outcome {
+        LoginOutcome::Ok => {
+            let token = agent.sessions.create(&b.operator);
+            Ok(Json(json!({"token": token, "operator": b.operator})))
+        }
+        LoginOutcome::UnknownOperator => Err(ApiError::new(
+            401,
+            "unauthorized",
+            "Operatore sconosciuto: controllare il nome.",
+        )),
+        LoginOutcome::WrongPin { attempts_left } => Err(ApiError::new(
+            401,
+            "wrong_pin",
+            format!("PIN errato. Tentativi rimasti: {attempts_left}."),
+        )
+        .with("attempts_left", attempts_left)),
+        LoginOutcome::Locked { until } => {
+            let local = crate::time_fmt::local(until);
+            Err(ApiError::new(
+                423,
+                "operator_locked",
+                format!(
+                    "Operatore bloccato per troppi PIN errati fino alle {:02}:{:02}.",
+                    local.hour(),
+                    local.minute()
+                ),
+            )
+            .with("locked_until", rfc3339(until)))
+        }
+    }
+}
+
+async fn logout(State(agent): State<AppState>, headers: HeaderMap, _op: Operator) -> Json<Value> {
+    if let Some(t) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        agent.sessions.remove(t);
+    }
+    Json(json!({"status": "ok"}))
+}
+
+async fn status(State(agent): State<AppState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(agent.status().await?))
+}
+
+async fn events(
+    State(agent): State<AppState>,
+    _op: Operator,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let stream = BroadcastStream::new(agent.events.subscribe()).filter_map(|e| async move {
+        e.ok()
+            .map(|e| Ok(SseEvent::default().event(e.name).data(e.data.to_string())))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+#[derive(Deserialize)]
+struct CreateBody {
+    input: Option<String>,
+    scan_id: Option<String>,
+}
+
+async fn create(
+    State(agent): State<AppState>,
+    Operator(op): Operator,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let b: CreateBody = parse_body(&body)?;
+    let input = match (b.input, b.scan_id) {
+        (Some(t), None) => CreateInput::Text(t),
+        (None, Some(id)) => CreateInput::ScanId(id),
+        _ => {
+            return Err(ApiError::bad_request(
+                "Richiesta non valida: serve esattamente uno tra `input` e `scan_id`",
+            ))
+        }
+    };
+    let t = agent.create(&op, input).await?;
+    Ok((StatusCode::CREATED, Json(t.to_api())))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    date: Option<String>,
+}
+
+async fn list(
+    State(agent): State<AppState>,
+    _op: Operator,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let txs = agent.list(q.date.as_deref()).await?;
+    Ok(Json(
+        json!({"transactions": txs.iter().map(|t| t.to_api()).collect::<Vec<_>>()}),
+    ))
+}
+
+async fn get_tx(
+    State(agent): State<AppState>,
+    _op: Operator,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(agent.get(&id).await?.to_api()))
+}
+
+#[derive(Deserialize)]
+struct AmountBody {
+    amount_cents: i64,
+}
+
+async fn amount(
+    State(agent): State<AppState>,
+    _op: Operator,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let b: AmountBody = parse_body(&body)?;
+    Ok(Json(agent.set_amount(&id, b.amount_cents).await?.to_api()))
+}
+
+async fn pre_receipt(
+    State(agent): State<AppState>,
+    _op: Operator,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(agent.pre_receipt(&id).await?.to_api()))
+}
+
+#[derive(Deserialize)]
+struct PayBody {
+    tendered_cents: i64,
+}
+
+async fn pay(
+    State(agent): State<AppState>,
+    _op: Operator,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let b: PayBody = parse_body(&body)?;
+    Ok(Json(agent.pay(&id, b.tendered_cents).await?))
+}
+
+#[derive(Deserialize, Default)]
+struct VoidBody {
+    reason: Option<String>,
+}
+
+async fn void(
+    State(agent): State<AppState>,
+    _op: Operator,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let b: VoidBody = if body.is_empty() {
+        VoidBody::default()
+    } else {
+        parse_body(&body)?
+    };
+    Ok(Json(agent.void(&id, b.reason).await?.to_api()))
+}
+
+async fn reprint(
+    State(agent): State<AppState>,
+    _op: Operator,
+    Path(receipt): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(agent.reprint(&receipt).await?.to_api()))
+}
+
+async fn day_close(State(agent): State<AppState>, _op: Operator) -> Result<Json<Value>, ApiError> {
+    Ok(Json(agent.close_day().await?))
+}
+
+#[derive(Deserialize)]
+struct ScanBody {
+    input: String,
+    #[serde(default)]
+    source: Option<String>,
+}
+
+/// A keyboard-wedge scanner or a script reporting a read: it becomes a
+/// `scan` event with a `scan_id`, exactly like a camera or card-reader read.
+async fn scan(
+    State(agent): State<AppState>,
+    _op: Operator,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let b: ScanBody = parse_body(&body)?;
+    let source = match b.source.as_deref() {
+        None | Some("scanner") => "scanner",
+        Some("camera") => "camera",
+        Some("card_reader") => "card_reader",
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "Richiesta non valida: source `{other}` must be scanner, camera or card_reader"
+            )))
+        }
+    };
+    let id = agent.record_scan(source, &b.input);
+    Ok(Json(json!({"scan_id": id})))
+}

@@ -1,0 +1,248 @@
+//! The commands behind `main.rs`, as functions the sandbox and tests reuse.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use serde_json::{json, Value};
+use tracing::{info, warn};
+
+use crate::agent::{Agent, AgentParts, Tuning};
+use crate::datadir::{DataDir, TerminalFile};
+use crate::store::Store;
+
+pub fn init_logging(config: &pos_config::Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("POS_AGENT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(config.log.level.clone()));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match config.log.format {
+        pos_config::LogFormat::Json => builder.json().try_init(),
+        pos_config::LogFormat::Text => builder.try_init(),
+    };
+}
+
+pub fn open_store(config: &pos_config::Config) -> anyhow::Result<Store> {
+    let data = DataDir::open(&config.data_dir)?;
+    Ok(Store::open(&data.journal_path())?)
+}
+
+pub fn printer_profile(config: &pos_config::Config) -> pos_drivers::PrinterProfile {
+    pos_drivers::PrinterProfile {
+        columns: config.printer.paper_width_mm.columns(),
+        code_page_table: config.printer.code_page_table,
+        euro: match config.printer.euro {
+            pos_config::EuroMode::Glyph => pos_drivers::EuroStyle::Glyph,
+            pos_config::EuroMode::Eur => pos_drivers::EuroStyle::Text,
+        },
+    }
+}
+
+pub fn add_operator(config: &pos_config::Config, name: &str, pin: &str) -> anyhow::Result<()> {
+    if name.is_empty()
+        || name.len() > 32
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+    {
+        bail!("operator name `{name}` is not valid: use 1-32 letters, digits, '.', '_' or '-'");
+    }
+    crate::auth::check_pin_format(pin).map_err(|e| anyhow!(e))?;
+    let hash = crate::auth::hash_pin(pin).map_err(|e| anyhow!("hashing the PIN: {e}"))?;
+    open_store(config)?.add_operator(name, &hash)?;
+    Ok(())
+}
+
+fn backend_client(config: &pos_config::Config) -> anyhow::Result<pos_backend::BackendClient> {
+    Ok(pos_backend::BackendClient::new(
+        pos_backend::ClientOptions {
+            base_url: config.backend.url.clone(),
+            timeout: Duration::from_millis(config.backend.timeout_ms),
+            ca_file: config.backend.ca_file.clone(),
+            user_agent: format!("pos-agent/{}", env!("CARGO_PKG_VERSION")),
+        },
+    )?)
+}
+
+/// `pos-agent enroll`: trade the activation code for the terminal id and secret.
+pub async fn enroll(
+    config: &pos_config::Config,
+    activation_code: &str,
+    force: bool,
+) -> anyhow::Result<TerminalFile> {
+    let data = DataDir::open(&config.data_dir)?;
+    if !force {
+        if let Ok(t) = data.read_terminal() {
+            bail!(
+                "this terminal is already enrolled as {}; use --force to enrol it again",
+                t.terminal_id
+            );
+        }
+    }
+    let client = backend_client(config)?;
+    let hostname = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "pos-agent".into());
+    let answer = client
+        .enroll(&pos_backend::EnrollRequest {
+            activation_code: activation_code.trim().to_string(),
+            agent_version: env!("CARGO_PKG_VERSION").to_string(),
+            hostname,
+        })
+        .await
+        .map_err(|e| match e {
+            pos_backend::BackendError::Permanent { code, .. } if code == "unknown_activation_code" => {
+                anyhow!("the backend does not know activation code {activation_code}: check it with the municipality")
+            }
+            pos_backend::BackendError::Permanent { code, .. } if code == "activation_code_used" => {
+                anyhow!("activation code {activation_code} was already used: ask the municipality for a new one")
+            }
+            other => anyhow!("enrollment failed: {other}"),
+        })?;
+    let t = TerminalFile {
+        terminal_id: answer.terminal_id.clone(),
+        secret: answer.secret.to_base64(),
+        psp: serde_json::to_value(&answer.psp).unwrap_or(Value::Null),
+        location: serde_json::to_value(&answer.location).unwrap_or(Value::Null),
+        enrolled_at: Some(crate::time_fmt::rfc3339(crate::time_fmt::now())),
+    };
+    data.write_terminal(&t)?;
+    Ok(t)
+}
+
+/// Everything `run` needs, opened and checked: fails before serving anything.
+pub fn open_agent(config: pos_config::Config, tuning: Tuning) -> anyhow::Result<Arc<Agent>> {
+    config.validate().map_err(|e| anyhow!("{e}"))?;
+    let data = DataDir::open(&config.data_dir)?;
+    let lock = data.lock()?;
+    let terminal = data.read_terminal()?;
+    let store = Store::open(&data.journal_path())?;
+    let printer = pos_drivers::open_printer(
+        &config.printer.device,
+        printer_profile(&config),
+        Duration::from_secs(3),
+    );
+    Agent::new(AgentParts {
+        config,
+        data,
+        lock: Some(lock),
+        store,
+        terminal,
+        printer,
+        tuning,
+    })
+}
+
+/// Serve the API until SIGINT/SIGTERM.
+pub async fn serve(agent: Arc<Agent>, listen: SocketAddr) -> anyhow::Result<()> {
+    if !listen.ip().is_loopback() {
+        warn!(%listen, "the local API listens on a non-loopback address: anyone on the network can reach the login");
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| {
+            format!("cannot listen on {listen} (api.listen); is another program using it?")
+        })?;
+    agent.spawn_background();
+    let addr = listener.local_addr()?;
+    info!(%addr, terminal = %agent.terminal_id, "pos-agent listening");
+    eprintln!("pos-agent: listening on http://{addr}");
+    axum::serve(listener, crate::api::router(agent))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+    info!("shutting down");
+}
+
+pub async fn run(config: pos_config::Config, tuning: Tuning) -> anyhow::Result<()> {
+    let listen = config.api.listen;
+    let agent = open_agent(config, tuning)?;
+    serve(agent, listen).await
+}
+
+/// `pos-agent journal export`.
+pub fn export_journal(
+    store: &Store,
+    from: Option<&str>,
+    to: Option<&str>,
+    format: &str,
+    output: Option<&Path>,
+) -> anyhow::Result<()> {
+    let entries: Vec<_> = store
+        .journal_entries()?
+        .into_iter()
+        .filter(|e| from.is_none_or(|f| e.at.as_str() >= f))
+        .filter(|e| to.is_none_or(|t| e.at.as_str() < t))
+        .collect();
+    let mut out: Box<dyn Write> = match output {
+        Some(p) => {
+            Box::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)
+        }
+        None => Box::new(std::io::stdout().lock()),
+    };
+    match format {
+        "json" => {
+            serde_json::to_writer_pretty(&mut out, &entries)?;
+            writeln!(out)?;
+        }
+        "csv" => {
+            writeln!(out, "seq,at,kind,tx_id,hash,body")?;
+            for e in &entries {
+                let body = e.body.to_string().replace('"', "\"\"");
+                writeln!(
+                    out,
+                    "{},{},{},{},{},\"{}\"",
+                    e.seq,
+                    e.at,
+                    e.kind,
+                    e.tx_id.as_deref().unwrap_or(""),
+                    e.hash,
+                    body
+                )?;
+            }
+        }
+        other => bail!("--format {other} is not supported; use csv or json"),
+    }
+    Ok(())
+}
+
+/// `pos-agent inspect`: exit 0 and the parsed fields, or exit 1 and the error.
+pub fn inspect(input: &str, as_json: bool, reveal: bool) -> ExitCode {
+    match pos_codes::classify(input) {
+        Ok(parsed) => {
+            let v = crate::inspect::describe(&parsed, reveal);
+            if as_json {
+                println!("{v}");
+            } else {
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let v = json!({"error": {"code": e.code(), "message": e.to_string()}});
+            println!("{v}");
+            eprintln!("pos-agent: {}: {}", e.code(), e);
+            ExitCode::from(1)
+        }
+    }
+}

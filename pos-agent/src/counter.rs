@@ -1,0 +1,619 @@
+//! The counter: one transaction's life from the input a parent shows to the
+//! cash in the drawer.
+//!
+//! ```text
+//! create ─► identified ─► amount_set ─► awaiting_cash ─► paid
+//!   │ (fiscal code: choose_code ─choose─► identified)        │
+//!   └──────────── void (any step before paid) ◄──────────────┘
+//! ```
+//!
+//! Every state-changing call takes `Agent::counter_lock` first, so two
+//! concurrent calls on a transaction (a double click on "pay") run one after
+//! the other: the second finds the transaction paid and returns the same
+//! answer. Each step is written to SQLite before it is answered; `pay` writes
+//! the transaction, its receipt number, its journal entry and its outbox
+//! entry in one SQLite transaction (see `store.rs`).
+
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+use tracing::{info, instrument, warn};
+
+use crate::agent::Agent;
+use crate::error::ApiError;
+use crate::model::{Consumer, Creditor, Limits, Service, SyncState, Transaction, TxKind, TxState};
+use crate::store::OutboxDraft;
+use crate::time_fmt::rfc3339;
+
+/// Below this much free space in `data_dir` the counter refuses new work
+/// before any cash is taken.
+pub const MIN_FREE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// What `POST /api/v1/transactions` received.
+pub enum CreateInput {
+    Text(String),
+    ScanId(String),
+}
+
+fn code_error(e: &pos_codes::CodeError) -> ApiError {
+    ApiError::new(422, e.code(), e.to_string())
+}
+
+/// Map a backend answer to what the operator is told.
+fn backend_error(e: &pos_backend::BackendError, offline_hint: &str) -> ApiError {
+    use pos_backend::BackendError as B;
+    match e {
+        B::Permanent { code, .. } if code == "unknown_code" => ApiError::new(
+            422,
+            "unknown_code",
+            "Codice di pagamento sconosciuto al Comune. Chiedere al genitore di aprire di nuovo l'app e mostrare il codice aggiornato.",
+        ),
+        B::Permanent { code, .. } if code == "code_revoked" => ApiError::new(
+            422,
+            "code_revoked",
+            "Codice di pagamento revocato. Il genitore deve generarne uno nuovo nell'app.",
+        ),
+        B::Permanent { code, .. } if code == "unknown_payer" => ApiError::new(
+            422,
+            "unknown_payer",
+            "Codice fiscale non associato ad alcun servizio scolastico.",
+        ),
+        B::Permanent { code, message, .. } => ApiError::new(
+            422,
+            code,
+            format!("Il Comune ha rifiutato la richiesta ({message})."),
+        ),
+        B::Auth { code, .. } => ApiError::backend_unreachable(&format!(
+            "Il terminale non è autorizzato ({code}): chiamare l'assistenza. {offline_hint}"
+        ))
+        .with("backend_error", code.clone()),
+        _ => ApiError::backend_unreachable(offline_hint),
+    }
+}
+
+const OFFLINE_HINT: &str = "Senza collegamento si possono pagare solo i QR dell'app entro i limiti offline; riprovare tra poco per codici manuali, avvisi pagoPA e tessera sanitaria.";
+
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(p)?;
+    }
+    cur.as_str()
+}
+
+fn i64_at(v: &Value, path: &[&str]) -> Option<i64> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(p)?;
+    }
+    cur.as_i64()
+}
+
+impl Agent {
+    fn check_disk(&self) -> Result<(), ApiError> {
+        match crate::datadir::free_bytes(&self.data.path) {
+            Some(free) if free < MIN_FREE_BYTES => Err(ApiError::disk_full()),
+            _ => Ok(()),
+        }
+    }
+
+    fn new_transaction(&self, operator: &str, kind: TxKind) -> Transaction {
+        Transaction {
+            id: uuid::Uuid::new_v4().to_string(),
+            state: TxState::Identified,
+            kind,
+            created_at: OffsetDateTime::now_utc()
+                .replace_nanosecond(0)
+                .unwrap_or_else(|_| OffsetDateTime::now_utc()),
+            operator: operator.to_string(),
+            service: None,
+            creditor: None,
+            consumer: None,
+            notice: None,
+            amount_cents: None,
+            limits: None,
+            fee_cents: 0,
+            offline: false,
+            choices: vec![],
+            receipt_number: None,
+            paid_at: None,
+            tendered_cents: None,
+            change_cents: None,
+            sync: None,
+            code: None,
+            consumer_ref: None,
+            payment_token: None,
+            void_reason: None,
+        }
+    }
+
+    /// Fill a recharge transaction from the backend's payment-code object.
+    fn apply_payment_code(t: &mut Transaction, pc: &Value) -> Result<(), ApiError> {
+        let bad = || {
+            ApiError::new(
+                502,
+                "bad_backend_answer",
+                "Risposta del Comune non valida. Riprovare; se si ripete chiamare l'assistenza.",
+            )
+            .retryable()
+        };
+        if let Some(status) = str_at(pc, &["status"]) {
+            if status != "active" {
+                return Err(ApiError::new(
+                    422,
+                    "code_revoked",
+                    "Codice di pagamento non attivo. Il genitore deve generarne uno nuovo nell'app.",
+                ));
+            }
+        }
+        t.code = Some(str_at(pc, &["code"]).ok_or_else(bad)?.to_string());
+        t.service = Some(Service {
+            id: str_at(pc, &["service", "id"]).ok_or_else(bad)?.to_string(),
+            name: str_at(pc, &["service", "name"])
+                .unwrap_or_default()
+                .to_string(),
+        });
+        t.creditor = Some(Creditor {
+            fiscal_code: str_at(pc, &["creditor", "fiscal_code"])
+                .ok_or_else(bad)?
+                .to_string(),
+            name: str_at(pc, &["creditor", "name"])
+                .unwrap_or_default()
+                .to_string(),
+        });
+        t.consumer = Some(Consumer {
+            display_name: str_at(pc, &["consumer", "display_name"])
+                .unwrap_or_default()
+                .to_string(),
+            school: str_at(pc, &["consumer", "school"]).map(str::to_string),
+        });
+        t.consumer_ref = Some(
+            str_at(pc, &["consumer", "ref"])
+                .ok_or_else(bad)?
+                .to_string(),
+        );
+        let min = i64_at(pc, &["limits", "min_cents"]).ok_or_else(bad)?;
+        let max = i64_at(pc, &["limits", "max_cents"]).ok_or_else(bad)?;
+        if min < 0 || max < min {
+            return Err(bad());
+        }
+        t.limits = Some(Limits {
+            min_cents: min,
+            max_cents: max,
+        });
+        Ok(())
+    }
+
+    async fn resolve_code(&self, code: &str) -> Result<Value, pos_backend::BackendError> {
+        let r = self.backend.payment_code(code).await;
+        self.note_backend_result(&r);
+        r.map(|pc| serde_json::to_value(pc).unwrap_or(Value::Null))
+    }
+
+    /// `POST /api/v1/transactions`.
+    #[instrument(skip_all)]
+    pub async fn create(
+        &self,
+        operator: &str,
+        input: CreateInput,
+    ) -> Result<Transaction, ApiError> {
+        let text = match input {
+            CreateInput::Text(t) => t,
+            CreateInput::ScanId(id) => self.take_scan(&id).ok_or_else(|| {
+                ApiError::new(
+                    404,
+                    "not_found",
+                    "Lettura scaduta o sconosciuta: inquadrare di nuovo il codice.",
+                )
+            })?,
+        };
+        self.check_disk()?;
+        let input = pos_codes::classify(&text).map_err(|e| code_error(&e))?;
+        let _guard = self.counter_lock.lock().await;
+        let mut t = self.new_transaction(operator, TxKind::Recharge);
+        match input {
+            pos_codes::Input::ManualCode(m) => {
+                let pc = self
+                    .resolve_code(m.as_str())
+                    .await
+                    .map_err(|e| backend_error(&e, OFFLINE_HINT))?;
+                Self::apply_payment_code(&mut t, &pc)?;
+            }
+            pos_codes::Input::AppToken(token) => {
+                let keys = self.signing_keys().await;
+                let Some(keys) = keys else {
+                    return Err(ApiError::backend_unreachable(
+                        "Le chiavi per verificare i QR non sono ancora disponibili: riprovare quando il collegamento torna.",
+                    ));
+                };
+                token
+                    .verify(&keys, OffsetDateTime::now_utc())
+                    .map_err(|e| code_error(&e))?;
+                match self.resolve_code(token.as_str()).await {
+                    Ok(pc) => Self::apply_payment_code(&mut t, &pc)?,
+                    Err(e) if e.is_transient() => {
+                        // Offline: the signed token is enough to take the cash
+                        // within the configured limits.
+                        info!(tx = %t.id, "backend unreachable: app token accepted offline");
+                        t.offline = true;
+                        t.code = Some(token.as_str().to_string());
+                        t.service = Some(Service {
+                            id: token.service().to_string(),
+                            name: crate::receipts::service_name(token.service()).to_string(),
+                        });
+                        t.creditor = Some(Creditor {
+                            fiscal_code: token.creditor().as_str().to_string(),
+                            name: String::new(),
+                        });
+                        t.consumer_ref = Some(token.consumer_ref().to_string());
+                        t.limits = Some(Limits {
+                            min_cents: 1,
+                            max_cents: self.config.offline.max_transaction_cents,
+                        });
+                    }
+                    Err(e) => return Err(backend_error(&e, OFFLINE_HINT)),
+                }
+            }
+            pos_codes::Input::FiscalCode(_) | pos_codes::Input::Notice(_) => {
+                return Err(ApiError::new(
+                    422,
+                    "unsupported_input",
+                    "Questo tipo di codice non è ancora gestito da questa versione.",
+                ))
+            }
+        }
+        self.save(t).await
+    }
+
+    async fn load(&self, id: &str) -> Result<Transaction, ApiError> {
+        let id = id.to_string();
+        self.db(move |s| s.transaction(&id))
+            .await?
+            .ok_or_else(|| ApiError::not_found("Transazione"))
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Transaction, ApiError> {
+        self.load(id).await
+    }
+
+    /// `POST /api/v1/transactions/{id}/amount`.
+    pub async fn set_amount(&self, id: &str, amount_cents: i64) -> Result<Transaction, ApiError> {
+        let _guard = self.counter_lock.lock().await;
+        let mut t = self.load(id).await?;
+        if t.kind != TxKind::Recharge {
+            return Err(ApiError::invalid_state(
+                "L'importo di un avviso pagoPA è fissato dal Comune e non si può cambiare.",
+            ));
+        }
+        if !matches!(
+            t.state,
+            TxState::Identified | TxState::AmountSet | TxState::AwaitingCash
+        ) {
+            return Err(ApiError::invalid_state(format!(
+                "Non si può cambiare l'importo: la transazione è {}.",
+                t.state.as_str()
+            )));
+        }
+        let limits = t.limits.unwrap_or(Limits {
+            min_cents: 1,
+            max_cents: i64::MAX,
+        });
+        if amount_cents < limits.min_cents || amount_cents > limits.max_cents {
+            return Err(ApiError::new(
+                422,
+                "amount_out_of_range",
+                format!(
+                    "Importo non ammesso: deve essere tra {} e {} €.",
+                    crate::receipts::eur(limits.min_cents),
+                    crate::receipts::eur(limits.max_cents)
+                ),
+            )
+            .with("limits", json!(limits)));
+        }
+        let fee = self.config.fees.recharge_cents;
+        if t.offline {
+            let max_tx = self.config.offline.max_transaction_cents;
+            let max_total = self.config.offline.max_total_cents;
+            let pending = self.db(|s| s.offline_unconfirmed_total()).await?;
+            if amount_cents + fee > max_tx || pending + amount_cents + fee > max_total {
+                return Err(ApiError::new(
+                    422,
+                    "offline_limit_exceeded",
+                    format!(
+                        "Senza collegamento al Comune si possono incassare al massimo {} € per ricarica e {} € in tutto in attesa di conferma (già in attesa: {} €). Riprovare quando il collegamento torna.",
+                        crate::receipts::eur(max_tx),
+                        crate::receipts::eur(max_total),
+                        crate::receipts::eur(pending)
+                    ),
+                ));
+            }
+        }
+        t.amount_cents = Some(amount_cents);
+        t.fee_cents = fee;
+        t.state = TxState::AmountSet;
+        self.save(t).await
+    }
+
+    async fn save(&self, t: Transaction) -> Result<Transaction, ApiError> {
+        let t = self.db(move |s| s.save_unpaid(&t).map(|_| t)).await?;
+        self.emit_tx(&t);
+        Ok(t)
+    }
+
+    /// `POST /api/v1/transactions/{id}/pre-receipt`.
+    pub async fn pre_receipt(&self, id: &str) -> Result<Transaction, ApiError> {
+        let _guard = self.counter_lock.lock().await;
+        self.check_disk()?;
+        let mut t = self.load(id).await?;
+        if !matches!(t.state, TxState::AmountSet | TxState::AwaitingCash) {
+            return Err(ApiError::invalid_state(match t.state {
+                TxState::Identified | TxState::ChooseCode => {
+                    "Inserire prima l'importo.".to_string()
+                }
+                s => format!(
+                    "Pre-scontrino non disponibile: la transazione è {}.",
+                    s.as_str()
+                ),
+            }));
+        }
+        let doc =
+            crate::receipts::pre_receipt(&self.receipt_header(), &t, OffsetDateTime::now_utc());
+        self.printer.print(doc, false).await;
+        if t.state != TxState::AwaitingCash {
+            t.state = TxState::AwaitingCash;
+            t = self.save(t).await?;
+        }
+        Ok(t)
+    }
+
+    fn pay_answer(t: &Transaction) -> Value {
+        json!({
+            "state": t.state,
+            "receipt_number": t.receipt_number,
+            "change_cents": t.change_cents,
+            "sync": t.sync,
+            "transaction": t.to_api(),
+        })
+    }
+
+    fn recharge_draft(t: &Transaction) -> Result<OutboxDraft, crate::store::StoreError> {
+        let missing =
+            |what: &str| crate::store::StoreError::Corrupt(format!("recharge without {what}"));
+        let body = json!({
+            "transaction_id": t.id,
+            "code": t.code.as_deref().ok_or_else(|| missing("code"))?,
+            "service_id": t.service.as_ref().map(|s| s.id.as_str()).ok_or_else(|| missing("service"))?,
+            "consumer_ref": t.consumer_ref.as_deref().ok_or_else(|| missing("consumer"))?,
+            "creditor_fiscal_code": t.creditor.as_ref().map(|c| c.fiscal_code.as_str()).ok_or_else(|| missing("creditor"))?,
+            "amount_cents": t.amount_cents.ok_or_else(|| missing("amount"))?,
+            "fee_cents": t.fee_cents,
+            "paid_at": t.paid_at.map(rfc3339),
+            "receipt_number": t.receipt_number,
+            "operator_id": t.operator,
+            "offline": t.offline,
+        });
+        Ok(OutboxDraft {
+            purpose: "recharge".into(),
+            method: "POST".into(),
+            path: "/v1/recharges".into(),
+            idempotency_key: t.id.clone(),
+            body: serde_json::to_vec(&body)
+                .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?,
+        })
+    }
+
+    /// `POST /api/v1/transactions/{id}/pay`. When this returns Ok, the payment
+    /// is on disk; the drawer kick and the receipt follow.
+    #[instrument(skip(self), fields(tx = %id))]
+    pub async fn pay(&self, id: &str, tendered_cents: i64) -> Result<Value, ApiError> {
+        let _guard = self.counter_lock.lock().await;
+        let t = self.load(id).await?;
+        if t.state == TxState::Paid {
+            return Ok(Self::pay_answer(&t));
+        }
+        if t.state != TxState::AwaitingCash {
+            return Err(ApiError::invalid_state(match t.state {
+                TxState::Voided => "La transazione è annullata.".to_string(),
+                _ => "Stampare prima il pre-scontrino.".to_string(),
+            }));
+        }
+        let total = t.total_cents().unwrap_or(0);
+        if tendered_cents < total {
+            return Err(ApiError::new(
+                422,
+                "tendered_too_low",
+                format!(
+                    "Contante insufficiente: servono {} €, ricevuti {} €.",
+                    crate::receipts::eur(total),
+                    crate::receipts::eur(tendered_cents)
+                ),
+            ));
+        }
+        self.check_disk()?;
+        let terminal_id = self.terminal_id.clone();
+        let paid = self
+            .db(move |s| {
+                let mut t = t;
+                s.commit_payment(
+                    &mut t,
+                    &terminal_id,
+                    OffsetDateTime::now_utc(),
+                    tendered_cents,
+                    |p| Ok(vec![Self::recharge_draft(p)?]),
+                )
+                .map(|_| t)
+            })
+            .await?;
+        info!(
+            receipt = paid.receipt_number.as_deref().unwrap_or(""),
+            "paid"
+        );
+        self.emit_tx(&paid);
+        self.emit_outbox().await;
+        self.sync_wake.notify_one();
+        if self.config.drawer.kick == pos_config::DrawerKick::Printer {
+            self.printer.open_drawer().await;
+        }
+        self.spawn_receipt(paid.id.clone());
+        Ok(Self::pay_answer(&paid))
+    }
+
+    /// Print the receipt once the sync had a moment to confirm it, so that a
+    /// counter with a working network prints `CONFERMATO`.
+    fn spawn_receipt(&self, tx_id: String) {
+        let Some(agent) = self.me.upgrade() else {
+            return;
+        };
+        tokio::spawn(async move {
+            let mut rx = agent.events.subscribe();
+            let deadline = tokio::time::Instant::now() + agent.receipt_wait;
+            loop {
+                let current = match agent.load(&tx_id).await {
+                    Ok(t) => t,
+                    Err(_) => return,
+                };
+                if current.sync != Some(SyncState::Pending) {
+                    break;
+                }
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+                    _ => break,
+                }
+            }
+            if let Ok(t) = agent.load(&tx_id).await {
+                let doc = crate::receipts::receipt(&agent.receipt_header(), &t, false);
+                agent.printer.print(doc, false).await;
+            }
+        });
+    }
+
+    /// `POST /api/v1/transactions/{id}/void`.
+    pub async fn void(&self, id: &str, reason: Option<String>) -> Result<Transaction, ApiError> {
+        let _guard = self.counter_lock.lock().await;
+        let t = self.load(id).await?;
+        match t.state {
+            TxState::Paid => {
+                return Err(ApiError::invalid_state(
+                    "La transazione è già pagata e non si può annullare.",
+                ))
+            }
+            TxState::Voided => return Ok(t),
+            _ => {}
+        }
+        let t = self
+            .db(move |s| {
+                let mut t = t;
+                s.commit_void(&mut t, reason, vec![]).map(|_| t)
+            })
+            .await?;
+        self.emit_tx(&t);
+        Ok(t)
+    }
+
+    /// `GET /api/v1/transactions?date=YYYY-MM-DD` (UTC day).
+    pub async fn list(&self, date: Option<&str>) -> Result<Vec<Transaction>, ApiError> {
+        let day = match date {
+            Some(d) => {
+                time::Date::parse(d, time::macros::format_description!("[year]-[month]-[day]"))
+                    .map_err(|_| ApiError::bad_request(format!("date `{d}` is not YYYY-MM-DD")))?
+            }
+            None => OffsetDateTime::now_utc().date(),
+        };
+        let from = rfc3339(day.midnight().assume_utc());
+        let to = rfc3339((day.midnight() + time::Duration::days(1)).assume_utc());
+        Ok(self
+            .db(move |s| s.transactions_created_between(&from, &to))
+            .await?)
+    }
+
+    /// `POST /api/v1/receipts/{receipt_number}/reprint`.
+    pub async fn reprint(&self, receipt_number: &str) -> Result<Transaction, ApiError> {
+        let rn = receipt_number.to_string();
+        let t = self
+            .db(move |s| s.transaction_by_receipt(&rn))
+            .await?
+            .ok_or_else(|| ApiError::not_found("Ricevuta"))?;
+        let doc = crate::receipts::receipt(&self.receipt_header(), &t, true);
+        self.printer.print(doc, false).await;
+        let (id, rn) = (t.id.clone(), receipt_number.to_string());
+        if let Err(e) = self
+            .db(move |s| s.journal_event("reprint", Some(&id), &json!({"receipt_number": rn})))
+            .await
+        {
+            warn!(error = %e, "could not journal a reprint");
+        }
+        Ok(t)
+    }
+
+    pub fn emit_tx(&self, t: &Transaction) {
+        self.events.emit(
+            "transaction",
+            json!({"id": t.id, "state": t.state, "sync": t.sync, "receipt_number": t.receipt_number}),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payment_code_answer_is_mapped_and_validated() {
+        let agent_tx = || Transaction {
+            id: "x".into(),
+            state: TxState::Identified,
+            kind: TxKind::Recharge,
+            created_at: OffsetDateTime::now_utc(),
+            operator: "op".into(),
+            service: None,
+            creditor: None,
+            consumer: None,
+            notice: None::<crate::model::NoticeInfo>,
+            amount_cents: None,
+            limits: None,
+            fee_cents: 0,
+            offline: false,
+            choices: vec![],
+            receipt_number: None,
+            paid_at: None,
+            tendered_cents: None,
+            change_cents: None,
+            sync: None,
+            code: None,
+            consumer_ref: None,
+            payment_token: None,
+            void_reason: None,
+        };
+        let good = json!({"code": "1234", "status": "active",
+            "service": {"id": "mensa", "name": "Refezione scolastica"},
+            "creditor": {"fiscal_code": "00514490010", "name": "Comune di Balangero"},
+            "consumer": {"ref": "c_1", "display_name": "M*** R***", "school": "Rodari"},
+            "balance_cents": 10, "limits": {"min_cents": 500, "max_cents": 30000}, "extra": 1});
+        let mut t = agent_tx();
+        Agent::apply_payment_code(&mut t, &good).unwrap();
+        assert_eq!(t.consumer_ref.as_deref(), Some("c_1"));
+        assert_eq!(
+            t.limits,
+            Some(Limits {
+                min_cents: 500,
+                max_cents: 30000
+            })
+        );
+
+        let mut no_limits = good.clone();
+        no_limits["limits"] = json!("lots");
+        assert_eq!(
+            Agent::apply_payment_code(&mut agent_tx(), &no_limits)
+                .unwrap_err()
+                .code,
+            "bad_backend_answer"
+        );
+        let mut revoked = good.clone();
+        revoked["status"] = json!("revoked");
+        assert_eq!(
+            Agent::apply_payment_code(&mut agent_tx(), &revoked)
+                .unwrap_err()
+                .code,
+            "code_revoked"
+        );
+    }
+}

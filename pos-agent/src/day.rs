@@ -1,0 +1,285 @@
+//! The day close (`POST /api/v1/day/close`): the report of the period since
+//! the previous close, stored, journaled and queued for `POST /v1/closures`
+//! in one SQLite transaction, then printed.
+//!
+//! A close with nothing paid since the previous one returns that closure
+//! again and sends nothing, so pressing the button twice is harmless.
+
+use std::collections::BTreeMap;
+
+use pos_drivers::{Align, Document, TextSize};
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+use crate::agent::Agent;
+use crate::error::ApiError;
+use crate::model::{SyncState, Transaction, TxState};
+use crate::receipts::{eur, money, Header};
+use crate::store::{ClosureRow, OutboxDraft};
+use crate::time_fmt::{local, parse_rfc3339, rfc3339};
+
+/// The report's numbers, computed from the transactions of the period.
+pub fn build_report(
+    closure_id: &str,
+    from: &str,
+    to: &str,
+    paid: &[Transaction],
+    created: &[Transaction],
+) -> Value {
+    let counted: Vec<&Transaction> = paid
+        .iter()
+        .filter(|t| t.sync != Some(SyncState::Rejected))
+        .collect();
+    let total: i64 = counted.iter().map(|t| t.amount_cents.unwrap_or(0)).sum();
+    let fees: i64 = counted.iter().map(|t| t.fee_cents).sum();
+    let cash_in: i64 = paid.iter().map(|t| t.total_cents().unwrap_or(0)).sum();
+    let refunds: Vec<&Transaction> = paid
+        .iter()
+        .filter(|t| t.sync == Some(SyncState::Rejected))
+        .collect();
+    let refund_total: i64 = refunds.iter().map(|t| t.total_cents().unwrap_or(0)).sum();
+    let mut groups: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
+    for t in &counted {
+        let service = t
+            .service
+            .as_ref()
+            .map(|s| s.name.clone())
+            .or_else(|| t.notice.as_ref().map(|_| "Avviso pagoPA".to_string()))
+            .unwrap_or_default();
+        let creditor = t
+            .creditor
+            .as_ref()
+            .map(|c| {
+                if c.name.is_empty() {
+                    c.fiscal_code.clone()
+                } else {
+                    c.name.clone()
+                }
+            })
+            .unwrap_or_default();
+        let e = groups.entry((service, creditor)).or_default();
+        e.0 += 1;
+        e.1 += t.amount_cents.unwrap_or(0);
+    }
+    let receipts: Vec<&str> = paid
+        .iter()
+        .filter_map(|t| t.receipt_number.as_deref())
+        .collect();
+    let first = receipts.iter().min().map(|s| s.to_string());
+    let last = receipts.iter().max().map(|s| s.to_string());
+    let brief = |t: &&Transaction| {
+        json!({"id": t.id, "receipt_number": t.receipt_number, "amount_cents": t.amount_cents,
+               "fee_cents": t.fee_cents, "total_cents": t.total_cents(),
+               "service": t.service.as_ref().map(|s| s.name.clone())})
+    };
+    let voids = created
+        .iter()
+        .filter(|t| t.state == TxState::Voided)
+        .count();
+    json!({
+        "closure_id": closure_id,
+        "from": from,
+        "to": to,
+        "count": counted.len(),
+        "total_cents": total,
+        "fees_cents": fees,
+        "cash_expected_cents": cash_in - refund_total,
+        "cash_taken_cents": cash_in,
+        "first_receipt": first,
+        "last_receipt": last,
+        "by_service": groups.iter().map(|((s, c), (n, tot))| json!({"service": s, "creditor": c, "count": n, "total_cents": tot})).collect::<Vec<_>>(),
+        "pending": paid.iter().filter(|t| t.sync == Some(SyncState::Pending)).map(|t| brief(&t)).collect::<Vec<_>>(),
+        "rejected": refunds.iter().map(brief).collect::<Vec<_>>(),
+        "refund_total_cents": refund_total,
+        "voids": voids,
+    })
+}
+
+/// The printed day report.
+pub fn report_document(h: &Header, r: &Value) -> Document {
+    let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
+    let n = |k: &str| r.get(k).and_then(Value::as_i64).unwrap_or(0);
+    let mut doc = Document::new()
+        .text_with(
+            h.shop_name.clone(),
+            Align::Center,
+            true,
+            TextSize::DoubleHeight,
+        )
+        .center(format!("Terminale {}", h.terminal_id))
+        .rule()
+        .text_with(
+            "CHIUSURA GIORNALIERA",
+            Align::Center,
+            true,
+            TextSize::Normal,
+        )
+        .columns("Chiusura", s("closure_id"))
+        .columns("Dal", s("from"))
+        .columns("Al", s("to"))
+        .rule();
+    if let Some(groups) = r.get("by_service").and_then(Value::as_array) {
+        for g in groups {
+            let service = g.get("service").and_then(Value::as_str).unwrap_or("");
+            let creditor = g.get("creditor").and_then(Value::as_str).unwrap_or("");
+            doc = doc
+                .text_with(
+                    format!("{service} - {creditor}"),
+                    Align::Left,
+                    true,
+                    TextSize::Normal,
+                )
+                .columns(
+                    format!(
+                        "  n. {}",
+                        g.get("count").and_then(Value::as_i64).unwrap_or(0)
+                    ),
+                    money(g.get("total_cents").and_then(Value::as_i64).unwrap_or(0)),
+                );
+        }
+    }
+    doc = doc
+        .rule()
+        .columns(
+            format!("Operazioni: {}", n("count")),
+            money(n("total_cents")),
+        )
+        .columns("Commissioni", money(n("fees_cents")))
+        .columns_with(
+            "CONTANTI ATTESI",
+            money(n("cash_expected_cents")),
+            true,
+            TextSize::Normal,
+        )
+        .columns("Prima ricevuta", s("first_receipt"))
+        .columns("Ultima ricevuta", s("last_receipt"))
+        .rule();
+    let pending = r
+        .get("pending")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    doc = doc.columns("In attesa di conferma", pending.len().to_string());
+    let rejected = r
+        .get("rejected")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    doc = doc.columns("Da rimborsare", rejected.len().to_string());
+    for t in &rejected {
+        doc = doc.columns(
+            format!(
+                "  {}",
+                t.get("receipt_number")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+            ),
+            money(t.get("total_cents").and_then(Value::as_i64).unwrap_or(0)),
+        );
+    }
+    doc.columns("Annullate", n("voids").to_string())
+}
+
+impl Agent {
+    /// `POST /api/v1/day/close`.
+    pub async fn close_day(&self) -> Result<Value, ApiError> {
+        let _guard = self.counter_lock.lock().await;
+        // Times are whole seconds, so the period ends at the next whole
+        // second; the counter lock is held until then, so a later payment
+        // always falls in the next period.
+        let now = OffsetDateTime::now_utc();
+        let end = (now + time::Duration::SECOND)
+            .replace_nanosecond(0)
+            .unwrap_or(now);
+        let to = rfc3339(end);
+        let terminal = self.terminal_id.clone();
+        let outcome = self
+            .db(move |s| -> Result<Result<Value, Value>, crate::store::StoreError> {
+                let last = s.last_closure()?;
+                let from = match &last {
+                    Some(c) => c.to_at.clone(),
+                    None => s.first_transaction_created_at()?.unwrap_or_else(|| to.clone()),
+                };
+                let paid = s.transactions_paid_between(&from, &to)?;
+                if let (Some(c), true) = (&last, paid.is_empty()) {
+                    // Nothing new: the same closure again, nothing sent.
+                    let mut report = c.report.clone();
+                    report["status"] = json!(c.status);
+                    if let Some(a) = &c.answer {
+                        report["answer"] = a.clone();
+                    }
+                    return Ok(Err(report));
+                }
+                let created = s.transactions_created_between(&from, &to)?;
+                let day = {
+                    let d = local(parse_rfc3339(&to).unwrap_or(now)).date();
+                    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+                };
+                let number = s.closures_on(&day)? + 1;
+                let closure_id = format!("{terminal}/{day}/{number}");
+                let report = build_report(&closure_id, &from, &to, &paid, &created);
+                let body = json!({
+                    "closure_id": closure_id, "from": from, "to": to,
+                    "count": report["count"], "total_cents": report["total_cents"],
+                    "first_receipt": report["first_receipt"], "last_receipt": report["last_receipt"],
+                });
+                let row = ClosureRow {
+                    closure_id: closure_id.clone(),
+                    day,
+                    number,
+                    from_at: from,
+                    to_at: to,
+                    paid_count: paid.len() as i64,
+                    report: report.clone(),
+                    status: "pending".into(),
+                    answer: None,
+                };
+                let draft = OutboxDraft {
+                    purpose: "closure".into(),
+                    method: "POST".into(),
+                    path: "/v1/closures".into(),
+                    idempotency_key: closure_id,
+                    body: serde_json::to_vec(&body).unwrap_or_default(),
+                };
+                s.commit_closure(&row, &draft)?;
+                Ok(Ok(report))
+            })
+            .await?;
+        let mut report = match outcome {
+            Err(previous) => return Ok(previous),
+            Ok(r) => r,
+        };
+        let left = end - OffsetDateTime::now_utc();
+        if left.is_positive() {
+            tokio::time::sleep(left.unsigned_abs()).await;
+        }
+        self.sync_wake.notify_one();
+        self.emit_outbox().await;
+        let doc = report_document(&self.receipt_header(), &report);
+        self.printer.print(doc, false).await;
+        // Give the backend a moment to answer so the operator sees matched/mismatch.
+        let id = report["closure_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let deadline = tokio::time::Instant::now() + self.receipt_wait;
+        loop {
+            let idc = id.clone();
+            let row = self.db(move |s| s.closure(&idc)).await?;
+            if let Some(row) = row {
+                if row.status != "pending" || tokio::time::Instant::now() >= deadline {
+                    report["status"] = json!(row.status);
+                    if let Some(a) = row.answer {
+                        report["answer"] = a;
+                    }
+                    break;
+                }
+            } else {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        tracing::info!(closure = %id, total = %eur(report["total_cents"].as_i64().unwrap_or(0)), "day closed");
+        Ok(report)
+    }
+}

@@ -1,0 +1,54 @@
+//! `pos-agent inspect`: what the classifier makes of an input, as JSON.
+//! Fiscal codes are masked unless the technician asks with `--reveal`.
+
+use serde_json::{json, Value};
+
+use crate::time_fmt::rfc3339;
+
+pub fn describe(input: &pos_codes::Input, reveal: bool) -> Value {
+    use pos_codes::Input;
+    match input {
+        Input::AppToken(t) => json!({
+            "kind": "app_token",
+            "kid": t.kid(),
+            "creditor_fiscal_code": t.creditor().as_str(),
+            "service": t.service(),
+            "consumer_ref": t.consumer_ref(),
+            "issued_at": rfc3339(t.issued_at()),
+            "signature": "not checked offline by inspect (keys come from the backend)",
+        }),
+        Input::ManualCode(m) => json!({
+            "kind": "manual_code",
+            "code": m.as_str(),
+            "display": m.display(),
+        }),
+        Input::Notice(n) => json!({
+            "kind": "notice",
+            "notice_number": n.notice_number.as_str(),
+            "aux_digit": n.notice_number.aux(),
+            "iuv": n.notice_number.iuv(),
+            "creditor_fiscal_code": n.creditor.as_str(),
+            "amount_cents": n.amount.map(|c| c.0),
+        }),
+        Input::FiscalCode(f) => {
+            let b = f.decode();
+            let mut v = json!({
+                "kind": "fiscal_code",
+                "fiscal_code": if reveal { f.as_str().to_string() } else { f.masked() },
+                "omocodic": f.is_omocodic(),
+            });
+            if reveal {
+                v["birth"] = json!({
+                    "year_2_digits": b.year,
+                    "month": b.month,
+                    "day": b.day,
+                    "sex": b.sex.to_string(),
+                    "place_code": b.place_code,
+                });
+            } else {
+                v["birth"] = json!("masked; use --reveal to show birth date, sex and place");
+            }
+            v
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! pos-agent: the counter agent.
+//!
+//! Start with `counter.rs` (the life of a transaction), `store.rs` (journal
+//! and outbox, and why a payment is durable before it is acknowledged) and
+//! `sync.rs` (how the outbox reaches the backend exactly once).
+
+pub mod agent;
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod counter;
+pub mod datadir;
+pub mod day;
+pub mod error;
+pub mod events;
+pub mod inspect;
+pub mod model;
+pub mod printing;
+pub mod receipts;
+pub mod sandbox;
+pub mod store;
+pub mod sync;
+pub mod time_fmt;

@@ -1,0 +1,126 @@
+//! `pos-agent sandbox`: the whole counter in one process, with the mock
+//! backend and mock devices, for trying it out and for demos.
+//!
+//! Everything lives under `--dir`: `data/` (journal, terminal), `config.toml`
+//! (the config the sandbox runs with, to read and copy), `printer.bin` (the
+//! raw ESC/POS bytes) and `receipts/` (each printed document as text).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use base64::Engine;
+use hardware_mocks::demo;
+use pos_config::{CameraDevice, CardReaderDevice, Config, PrinterDevice};
+
+use crate::agent::Tuning;
+use crate::datadir::DataDir;
+
+pub const SANDBOX_OPERATOR: &str = "op1";
+pub const SANDBOX_PIN: &str = "1234";
+
+pub fn sandbox_config(dir: &Path, backend_url: &str, listen: SocketAddr) -> Config {
+    let mut c = Config {
+        data_dir: dir.join("data"),
+        ..Config::default()
+    };
+    c.terminal.shop_name = demo::LOCATION_NAME.to_string();
+    c.terminal.address = demo::LOCATION_ADDRESS.to_string();
+    c.backend.url = backend_url.to_string();
+    c.backend.timeout_ms = 3000;
+    c.api.listen = listen;
+    c.printer.device = PrinterDevice::File {
+        path: dir.join("printer.bin"),
+    };
+    c.camera.device = CameraDevice::None;
+    c.card_reader.device = CardReaderDevice::None;
+    c
+}
+
+/// Render every new document of the printer file into `receipts/NNNN.txt`.
+async fn render_receipts(printer_file: std::path::PathBuf, out_dir: std::path::PathBuf) {
+    let mut written = 0usize;
+    let mut last_len = 0u64;
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let len = std::fs::metadata(&printer_file)
+            .map(|m| m.len())
+            .unwrap_or(0);
+        if len == last_len {
+            continue;
+        }
+        last_len = len;
+        let bytes = std::fs::read(&printer_file).unwrap_or_default();
+        let docs = hardware_mocks::render_text(&bytes);
+        for (i, d) in docs.iter().enumerate().skip(written) {
+            if !d.cut {
+                break;
+            }
+            let path = out_dir.join(format!("{:04}.txt", i + 1));
+            let _ = std::fs::write(&path, d.to_text());
+            written = i + 1;
+        }
+    }
+}
+
+pub async fn run(dir: &Path, listen: SocketAddr) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let dir = dir.canonicalize()?;
+    let receipts = dir.join("receipts");
+    std::fs::create_dir_all(&receipts)?;
+
+    let mock = hardware_mocks::MockBackend::with_demo_data();
+    let backend = mock
+        .serve("127.0.0.1:0".parse().expect("literal address"))
+        .await
+        .context("starting the mock backend")?;
+    let config = sandbox_config(&dir, &backend.url, listen);
+    std::fs::write(dir.join("config.toml"), config.to_toml())?;
+    crate::cli::init_logging(&config);
+
+    let data = DataDir::open(&config.data_dir)?;
+    match data.read_terminal() {
+        // A sandbox started before: the new mock learns the old terminal.
+        Ok(t) => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(t.secret.as_bytes())
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .context("the sandbox terminal file is damaged; delete the sandbox directory")?;
+            mock.register_terminal(&t.terminal_id, bytes);
+        }
+        Err(_) => {
+            crate::cli::enroll(&config, demo::ACTIVATION_CODE, false).await?;
+        }
+    }
+    let store = crate::cli::open_store(&config)?;
+    if store.operator(SANDBOX_OPERATOR)?.is_none() {
+        drop(store);
+        crate::cli::add_operator(&config, SANDBOX_OPERATOR, SANDBOX_PIN)?;
+    } else {
+        drop(store);
+    }
+
+    let agent = crate::cli::open_agent(config, Tuning::default())?;
+    tokio::spawn(render_receipts(dir.join("printer.bin"), receipts.clone()));
+
+    let token = demo::app_token(
+        demo::CONSUMER_3,
+        demo::SERVICE_MENSA,
+        time::OffsetDateTime::now_utc().unix_timestamp(),
+    );
+    println!(
+        "\n  pos-agent sandbox\n\n  Console:   http://{listen}/\n  Operatore: {SANDBOX_OPERATOR}   PIN: {SANDBOX_PIN}\n\n  Codici di prova:\n    manuale (mensa):      {}\n    manuale (trasporto):  {}\n    revocato:             {}\n    QR dell'app (mensa):  {token}\n\n  Ricevute stampate:  {}\n  Backend di prova:   {}  (guasti: POST {}/_mock/faults)\n  Dati e config:      {}\n",
+        demo::MANUAL_CODE_MENSA_1,
+        demo::MANUAL_CODE_TRASPORTO_1,
+        demo::MANUAL_CODE_REVOKED,
+        receipts.display(),
+        backend.url,
+        backend.url,
+        dir.display(),
+    );
+    let r = crate::cli::serve(agent, listen).await;
+    backend.shutdown().await;
+    r
+}

@@ -1,0 +1,1125 @@
+//! The journal, the outbox and the rest of the agent's durable state, in one
+//! SQLite database (`data_dir/journal.sqlite`).
+//!
+//! Why one database: a paid transaction, its receipt number and its outbox
+//! entry must become durable together or not at all. SQLite gives that with
+//! one transaction; WAL with `synchronous=FULL` makes the commit survive a
+//! power cut once `pay` returns.
+//!
+//! The journal is append-only and hash-chained:
+//!
+//! ```text
+//! hash(n) = sha256( seq | at | kind | tx_id | body | hash(n-1) )     hash(0) = 64 zeros
+//! ```
+//!
+//! so an edited, deleted or reordered row breaks the chain at that row, and
+//! `meta.journal_entries` (written in the same SQLite transaction) catches a
+//! truncated tail.
+
+use std::path::Path;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use crate::model::{SyncState, Transaction, TxState};
+use crate::time_fmt::{parse_rfc3339, rfc3339};
+
+/// The schema, one step per version. Applied in order; `PRAGMA user_version`
+/// records how far a database has come. Never edit a released step: add one.
+const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    r#"
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE transactions (
+        id TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        paid_at TEXT,
+        receipt_number TEXT UNIQUE,
+        sync TEXT,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX transactions_created ON transactions(created_at);
+    CREATE INDEX transactions_paid ON transactions(paid_at);
+    CREATE TABLE journal (
+        seq INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        tx_id TEXT,
+        body TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE TABLE receipt_counters (
+        year INTEGER PRIMARY KEY,
+        last INTEGER NOT NULL
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        tx_id TEXT,
+        purpose TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        method TEXT NOT NULL,
+        path TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        body BLOB NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT,
+        last_error TEXT,
+        response TEXT
+    );
+    CREATE INDEX outbox_pending ON outbox(state, id);
+    CREATE TABLE operators (
+        name TEXT PRIMARY KEY,
+        pin_hash TEXT NOT NULL,
+        failed_attempts INTEGER NOT NULL DEFAULT 0,
+        locked_until TEXT
+    );
+    CREATE TABLE closures (
+        closure_id TEXT PRIMARY KEY,
+        day TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        from_at TEXT NOT NULL,
+        to_at TEXT NOT NULL,
+        paid_count INTEGER NOT NULL,
+        report TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        answer TEXT
+    );
+    "#,
+];
+
+const ZERO_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the disk is full: {0}")]
+    DiskFull(String),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+    #[error("the database at {path} was written by a newer pos-agent (schema {found}, this one knows {known}); install the newer version")]
+    TooNew {
+        path: String,
+        found: i64,
+        known: i64,
+    },
+}
+
+impl StoreError {
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StoreError::DiskFull(_) => true,
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.code == rusqlite::ErrorCode::DiskFull
+            }
+            _ => false,
+        }
+    }
+}
+
+fn map_full(e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(ref f, _) = e {
+        if f.code == rusqlite::ErrorCode::DiskFull {
+            return StoreError::DiskFull(e.to_string());
+        }
+    }
+    StoreError::Sqlite(e)
+}
+
+/// A state-changing request waiting to reach the backend.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    pub id: i64,
+    pub tx_id: Option<String>,
+    pub purpose: String,
+    pub created_at: String,
+    pub method: String,
+    pub path: String,
+    pub idempotency_key: String,
+    pub body: Vec<u8>,
+    pub state: String,
+    pub attempts: i64,
+    pub next_attempt_at: Option<String>,
+    pub last_error: Option<String>,
+}
+
+/// What is queued when a transaction is paid or voided.
+#[derive(Debug, Clone)]
+pub struct OutboxDraft {
+    pub purpose: String,
+    pub method: String,
+    pub path: String,
+    pub idempotency_key: String,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorRow {
+    pub name: String,
+    pub pin_hash: String,
+    pub failed_attempts: i64,
+    pub locked_until: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct JournalEntry {
+    pub seq: i64,
+    pub at: String,
+    pub kind: String,
+    pub tx_id: Option<String>,
+    pub body: Value,
+    pub hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub entries: i64,
+    pub head: String,
+}
+
+/// Why `journal verify` failed, naming the first bad entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    #[error("journal entry {seq}: {reason}")]
+    Entry { seq: i64, reason: String },
+    #[error("journal: {0}")]
+    Other(String),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClosureRow {
+    pub closure_id: String,
+    pub day: String,
+    pub number: i64,
+    pub from_at: String,
+    pub to_at: String,
+    pub paid_count: i64,
+    pub report: Value,
+    pub status: String,
+    pub answer: Option<Value>,
+}
+
+pub struct Store {
+    conn: Connection,
+}
+
+fn entry_hash(
+    seq: i64,
+    at: &str,
+    kind: &str,
+    tx_id: Option<&str>,
+    body: &str,
+    prev: &str,
+) -> String {
+    let mut h = Sha256::new();
+    h.update(seq.to_string());
+    h.update(b"|");
+    h.update(at);
+    h.update(b"|");
+    h.update(kind);
+    h.update(b"|");
+    h.update(tx_id.unwrap_or(""));
+    h.update(b"|");
+    h.update(body);
+    h.update(b"|");
+    h.update(prev);
+    hex::encode(h.finalize())
+}
+
+/// Append one hash-chained journal entry inside an open SQLite transaction.
+fn append_journal(
+    tx: &rusqlite::Transaction<'_>,
+    kind: &str,
+    tx_id: Option<&str>,
+    body: &Value,
+) -> Result<(i64, String), StoreError> {
+    let (last_seq, prev): (i64, String) = tx
+        .query_row(
+            "SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .unwrap_or((0, ZERO_HASH.to_string()));
+    let seq = last_seq + 1;
+    let at = rfc3339(OffsetDateTime::now_utc());
+    let body = serde_json::to_string(body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let hash = entry_hash(seq, &at, kind, tx_id, &body, &prev);
+    tx.execute(
+        "INSERT INTO journal (seq, at, kind, tx_id, body, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![seq, at, kind, tx_id, body, prev, hash],
+    )?;
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('journal_entries', ?1)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![seq.to_string()],
+    )?;
+    Ok((seq, hash))
+}
+
+fn tx_to_row(t: &Transaction) -> Result<String, StoreError> {
+    serde_json::to_string(t).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn row_to_tx(data: String) -> Result<Transaction, StoreError> {
+    serde_json::from_str(&data).map_err(|e| StoreError::Corrupt(format!("transaction record: {e}")))
+}
+
+fn upsert_tx(conn: &Connection, t: &Transaction) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO transactions (id, state, created_at, paid_at, receipt_number, sync, data)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT(id) DO UPDATE SET state = excluded.state, paid_at = excluded.paid_at,
+            receipt_number = excluded.receipt_number, sync = excluded.sync, data = excluded.data",
+        params![
+            t.id,
+            t.state.as_str(),
+            rfc3339(t.created_at),
+            t.paid_at.map(rfc3339),
+            t.receipt_number,
+            t.sync.map(|s| s.as_str()),
+            tx_to_row(t)?
+        ],
+    )
+    .map_err(map_full)?;
+    Ok(())
+}
+
+fn insert_outbox(
+    tx: &rusqlite::Transaction<'_>,
+    tx_id: Option<&str>,
+    d: &OutboxDraft,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO outbox (tx_id, purpose, created_at, method, path, idempotency_key, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            tx_id,
+            d.purpose,
+            rfc3339(OffsetDateTime::now_utc()),
+            d.method,
+            d.path,
+            d.idempotency_key,
+            d.body
+        ],
+    )?;
+    Ok(())
+}
+
+const OUTBOX_COLS: &str = "id, tx_id, purpose, created_at, method, path, idempotency_key, body, state, attempts, next_attempt_at, last_error";
+
+fn outbox_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxEntry> {
+    Ok(OutboxEntry {
+        id: r.get(0)?,
+        tx_id: r.get(1)?,
+        purpose: r.get(2)?,
+        created_at: r.get(3)?,
+        method: r.get(4)?,
+        path: r.get(5)?,
+        idempotency_key: r.get(6)?,
+        body: r.get(7)?,
+        state: r.get(8)?,
+        attempts: r.get(9)?,
+        next_attempt_at: r.get(10)?,
+        last_error: r.get(11)?,
+    })
+}
+
+impl Store {
+    /// Open (creating if needed) and migrate the database.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let conn = Connection::open(path).map_err(map_full)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let mut store = Store { conn };
+        store.migrate(path)?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self, path: &Path) -> Result<(), StoreError> {
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(StoreError::TooNew {
+                path: path.display().to_string(),
+                found: version,
+                known,
+            });
+        }
+        for (i, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(step).map_err(map_full)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit().map_err(map_full)?;
+        }
+        Ok(())
+    }
+
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    // ----- meta -----
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )
+            .map_err(map_full)?;
+        Ok(())
+    }
+
+    // ----- operators -----
+
+    pub fn add_operator(&self, name: &str, pin_hash: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO operators (name, pin_hash) VALUES (?1, ?2)
+                 ON CONFLICT(name) DO UPDATE SET pin_hash = excluded.pin_hash,
+                    failed_attempts = 0, locked_until = NULL",
+                params![name, pin_hash],
+            )
+            .map_err(map_full)?;
+        Ok(())
+    }
+
+    pub fn operator(&self, name: &str) -> Result<Option<OperatorRow>, StoreError> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT name, pin_hash, failed_attempts, locked_until FROM operators WHERE name = ?1",
+                [name],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                    ))
+                },
+            )
+            .optional()?;
+        Ok(
+            row.map(|(name, pin_hash, failed_attempts, locked)| OperatorRow {
+                name,
+                pin_hash,
+                failed_attempts,
+                locked_until: locked.as_deref().and_then(parse_rfc3339),
+            }),
+        )
+    }
+
+    pub fn operator_names(&self) -> Result<Vec<String>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT name FROM operators ORDER BY name")?;
+        let names = st
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(names)
+    }
+
+    /// Record the outcome of a login attempt for an operator.
+    pub fn set_login_failures(
+        &self,
+        name: &str,
+        failed_attempts: i64,
+        locked_until: Option<OffsetDateTime>,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE operators SET failed_attempts = ?2, locked_until = ?3 WHERE name = ?1",
+                params![name, failed_attempts, locked_until.map(rfc3339)],
+            )
+            .map_err(map_full)?;
+        Ok(())
+    }
+
+    // ----- transactions -----
+
+    /// Save a transaction that is not paid (creation and every step before pay).
+    pub fn save_unpaid(&self, t: &Transaction) -> Result<(), StoreError> {
+        debug_assert!(t.state != TxState::Paid);
+        upsert_tx(&self.conn, t)
+    }
+
+    pub fn transaction(&self, id: &str) -> Result<Option<Transaction>, StoreError> {
+        let data: Option<String> = self
+            .conn
+            .query_row("SELECT data FROM transactions WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        data.map(row_to_tx).transpose()
+    }
+
+    pub fn transaction_by_receipt(&self, receipt: &str) -> Result<Option<Transaction>, StoreError> {
+        let data: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT data FROM transactions WHERE receipt_number = ?1",
+                [receipt],
+                |r| r.get(0),
+            )
+            .optional()?;
+        data.map(row_to_tx).transpose()
+    }
+
+    /// Transactions created in `[from, to)` (RFC 3339 strings compare as times: all are UTC `Z`).
+    pub fn transactions_created_between(
+        &self,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<Transaction>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT data FROM transactions WHERE created_at >= ?1 AND created_at < ?2 ORDER BY created_at, id",
+        )?;
+        let rows = st.query_map([from, to], |r| r.get::<_, String>(0))?;
+        rows.map(|r| row_to_tx(r?)).collect()
+    }
+
+    /// Transactions paid in `[from, to)`.
+    pub fn transactions_paid_between(
+        &self,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<Transaction>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT data FROM transactions WHERE paid_at IS NOT NULL AND paid_at >= ?1 AND paid_at < ?2 ORDER BY receipt_number",
+        )?;
+        let rows = st.query_map([from, to], |r| r.get::<_, String>(0))?;
+        rows.map(|r| row_to_tx(r?)).collect()
+    }
+
+    pub fn first_transaction_created_at(&self) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT MIN(created_at) FROM transactions", [], |r| r.get(0))?)
+    }
+
+    /// Sum of `total_cents` of offline-accepted payments not yet confirmed.
+    pub fn offline_unconfirmed_total(&self) -> Result<i64, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT data FROM transactions WHERE state = 'paid' AND sync = 'pending'")?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+        let mut total = 0;
+        for r in rows {
+            let t = row_to_tx(r?)?;
+            if t.offline {
+                total += t.total_cents().unwrap_or(0);
+            }
+        }
+        Ok(total)
+    }
+
+    /// Mark a transaction paid: the receipt number, the transaction, its
+    /// journal entry and its outbox entries are written in ONE SQLite
+    /// transaction. When this returns Ok, the payment is on disk.
+    pub fn commit_payment(
+        &mut self,
+        t: &mut Transaction,
+        terminal_id: &str,
+        paid_at: OffsetDateTime,
+        tendered_cents: i64,
+        make_outbox: impl FnOnce(&Transaction) -> Result<Vec<OutboxDraft>, StoreError>,
+    ) -> Result<(), StoreError> {
+        let total = t
+            .total_cents()
+            .ok_or_else(|| StoreError::Corrupt("paying a transaction without an amount".into()))?;
+        let tx = self.conn.transaction().map_err(map_full)?;
+        let year = paid_at.year();
+        let last: i64 = tx
+            .query_row(
+                "SELECT last FROM receipt_counters WHERE year = ?1",
+                [year],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0);
+        let number = last + 1;
+        tx.execute(
+            "INSERT INTO receipt_counters (year, last) VALUES (?1, ?2)
+             ON CONFLICT(year) DO UPDATE SET last = excluded.last",
+            params![year, number],
+        )
+        .map_err(map_full)?;
+        let mut paid = t.clone();
+        paid.state = TxState::Paid;
+        paid.receipt_number = Some(format!("{terminal_id}/{year}/{number:06}"));
+        paid.paid_at = Some(paid_at.replace_nanosecond(0).unwrap_or(paid_at));
+        paid.tendered_cents = Some(tendered_cents);
+        paid.change_cents = Some(tendered_cents - total);
+        paid.sync = Some(SyncState::Pending);
+        upsert_tx(&tx, &paid)?;
+        append_journal(
+            &tx,
+            "paid",
+            Some(&paid.id),
+            &serde_json::to_value(&paid).unwrap_or(Value::Null),
+        )
+        .map_err(|e| match e {
+            StoreError::Sqlite(s) => map_full(s),
+            o => o,
+        })?;
+        for d in make_outbox(&paid)? {
+            insert_outbox(&tx, Some(&paid.id), &d).map_err(|e| match e {
+                StoreError::Sqlite(s) => map_full(s),
+                o => o,
+            })?;
+        }
+        tx.commit().map_err(map_full)?;
+        *t = paid;
+        Ok(())
+    }
+
+    /// Void an unpaid transaction; queue the given requests (a notice's KO outcome).
+    pub fn commit_void(
+        &mut self,
+        t: &mut Transaction,
+        reason: Option<String>,
+        outbox: Vec<OutboxDraft>,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().map_err(map_full)?;
+        let mut voided = t.clone();
+        voided.state = TxState::Voided;
+        voided.void_reason = reason;
+        upsert_tx(&tx, &voided)?;
+        append_journal(
+            &tx,
+            "voided",
+            Some(&voided.id),
+            &serde_json::json!({"reason": voided.void_reason, "kind": voided.kind, "amount_cents": voided.amount_cents}),
+        )?;
+        for d in &outbox {
+            insert_outbox(&tx, Some(&voided.id), d)?;
+        }
+        tx.commit().map_err(map_full)?;
+        *t = voided;
+        Ok(())
+    }
+
+    /// Append a journal entry on its own (reprints, day closes, operator locks).
+    pub fn journal_event(
+        &mut self,
+        kind: &str,
+        tx_id: Option<&str>,
+        body: &Value,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().map_err(map_full)?;
+        append_journal(&tx, kind, tx_id, body)?;
+        tx.commit().map_err(map_full)?;
+        Ok(())
+    }
+
+    // ----- outbox -----
+
+    /// The oldest pending entry: the outbox drains in order of payment.
+    pub fn next_pending(&self) -> Result<Option<OutboxEntry>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT {OUTBOX_COLS} FROM outbox WHERE state = 'pending' ORDER BY id LIMIT 1"
+                ),
+                [],
+                outbox_from_row,
+            )
+            .optional()?)
+    }
+
+    pub fn outbox_entries(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(&format!("SELECT {OUTBOX_COLS} FROM outbox ORDER BY id"))?;
+        let rows = st.query_map([], outbox_from_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    pub fn record_attempt(
+        &self,
+        id: i64,
+        error: &str,
+        next_attempt_at: Option<OffsetDateTime>,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 WHERE id = ?1",
+                params![id, error, next_attempt_at.map(rfc3339)],
+            )
+            .map_err(map_full)?;
+        Ok(())
+    }
+
+    /// Close an outbox entry as answered (`confirmed`) or refused for good
+    /// (`rejected`), update the transaction's sync state and journal it, in
+    /// one SQLite transaction.
+    pub fn settle_outbox(
+        &mut self,
+        entry: &OutboxEntry,
+        outcome: SyncState,
+        answer: &Value,
+    ) -> Result<Option<Transaction>, StoreError> {
+        let tx = self.conn.transaction().map_err(map_full)?;
+        let answer_text = answer.to_string();
+        tx.execute(
+            "UPDATE outbox SET state = ?2, attempts = attempts + 1, response = ?3 WHERE id = ?1",
+            params![entry.id, outcome.as_str(), answer_text],
+        )?;
+        let mut updated = None;
+        let pays_tx = matches!(entry.purpose.as_str(), "recharge" | "outcome_ok");
+        if let (true, Some(tx_id)) = (pays_tx, entry.tx_id.as_deref()) {
+            let data: Option<String> = tx
+                .query_row(
+                    "SELECT data FROM transactions WHERE id = ?1",
+                    [tx_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(data) = data {
+                let mut t = row_to_tx(data)?;
+                t.sync = Some(outcome);
+                upsert_tx(&tx, &t)?;
+                updated = Some(t);
+            }
+        }
+        if entry.purpose == "closure" {
+            let status = answer
+                .get("status")
+                .and_then(Value::as_str)
+                .unwrap_or(outcome.as_str())
+                .to_string();
+            tx.execute(
+                "UPDATE closures SET status = ?2, answer = ?3 WHERE closure_id = ?1",
+                params![entry.idempotency_key, status, answer_text],
+            )?;
+        }
+        append_journal(
+            &tx,
+            outcome.as_str(),
+            entry.tx_id.as_deref(),
+            &serde_json::json!({"purpose": entry.purpose, "idempotency_key": entry.idempotency_key, "answer": answer}),
+        )?;
+        tx.commit().map_err(map_full)?;
+        Ok(updated)
+    }
+
+    pub fn outbox_pending_count(&self) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM outbox WHERE state = 'pending'",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    pub fn outbox_oldest_pending(&self) -> Result<Option<String>, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT MIN(created_at) FROM outbox WHERE state = 'pending'",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    pub fn rejected_count(&self) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM transactions WHERE sync = 'rejected'",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    // ----- closures -----
+
+    pub fn last_closure(&self) -> Result<Option<ClosureRow>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT closure_id, day, number, from_at, to_at, paid_count, report, status, answer
+                 FROM closures ORDER BY to_at DESC, number DESC LIMIT 1",
+                [],
+                closure_from_row,
+            )
+            .optional()?
+            .transpose()
+    }
+
+    pub fn closures_on(&self, day: &str) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT COUNT(*) FROM closures WHERE day = ?1", [day], |r| {
+                r.get(0)
+            })?)
+    }
+
+    pub fn closure(&self, id: &str) -> Result<Option<ClosureRow>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT closure_id, day, number, from_at, to_at, paid_count, report, status, answer
+                 FROM closures WHERE closure_id = ?1",
+                [id],
+                closure_from_row,
+            )
+            .optional()?
+            .transpose()
+    }
+
+    /// Store a closure, journal it and queue it for the backend, atomically.
+    pub fn commit_closure(
+        &mut self,
+        row: &ClosureRow,
+        draft: &OutboxDraft,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().map_err(map_full)?;
+        tx.execute(
+            "INSERT INTO closures (closure_id, day, number, from_at, to_at, paid_count, report, status)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending')",
+            params![
+                row.closure_id,
+                row.day,
+                row.number,
+                row.from_at,
+                row.to_at,
+                row.paid_count,
+                row.report.to_string()
+            ],
+        )?;
+        append_journal(&tx, "day_closed", None, &row.report)?;
+        insert_outbox(&tx, None, draft)?;
+        tx.commit().map_err(map_full)?;
+        Ok(())
+    }
+
+    // ----- journal -----
+
+    pub fn journal_head(&self) -> Result<(i64, String), StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .unwrap_or((0, ZERO_HASH.to_string())))
+    }
+
+    pub fn journal_entries(&self) -> Result<Vec<JournalEntry>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT seq, at, kind, tx_id, body, hash FROM journal ORDER BY seq")?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, at, kind, tx_id, body, hash) = row?;
+            out.push(JournalEntry {
+                seq,
+                at,
+                kind,
+                tx_id,
+                body: serde_json::from_str(&body).unwrap_or(Value::String(body)),
+                hash,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Walk the whole chain. Reports the first entry that does not fit.
+    pub fn verify_journal(&self) -> Result<VerifyReport, ChainError> {
+        let sql_err = |e: rusqlite::Error| ChainError::Other(e.to_string());
+        let mut st = self
+            .conn
+            .prepare("SELECT seq, at, kind, tx_id, body, prev_hash, hash FROM journal ORDER BY seq")
+            .map_err(sql_err)?;
+        let mut rows = st.query([]).map_err(sql_err)?;
+        let mut expected_seq = 1;
+        let mut prev = ZERO_HASH.to_string();
+        while let Some(r) = rows.next().map_err(sql_err)? {
+            let seq: i64 = r.get(0).map_err(sql_err)?;
+            let at: String = r.get(1).map_err(sql_err)?;
+            let kind: String = r.get(2).map_err(sql_err)?;
+            let tx_id: Option<String> = r.get(3).map_err(sql_err)?;
+            let body: String = r.get(4).map_err(sql_err)?;
+            let prev_hash: String = r.get(5).map_err(sql_err)?;
+            let hash: String = r.get(6).map_err(sql_err)?;
+            if seq != expected_seq {
+                return Err(ChainError::Entry {
+                    seq: expected_seq,
+                    reason: format!("missing (the next entry is {seq}): an entry was deleted"),
+                });
+            }
+            if prev_hash != prev {
+                return Err(ChainError::Entry {
+                    seq,
+                    reason: "does not follow the previous entry (deleted or reordered rows)".into(),
+                });
+            }
+            if entry_hash(seq, &at, &kind, tx_id.as_deref(), &body, &prev_hash) != hash {
+                return Err(ChainError::Entry {
+                    seq,
+                    reason: "its content does not match its hash: the entry was edited".into(),
+                });
+            }
+            prev = hash;
+            expected_seq += 1;
+        }
+        let entries = expected_seq - 1;
+        let recorded: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'journal_entries'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql_err)?;
+        let recorded: i64 = recorded.and_then(|v| v.parse().ok()).unwrap_or(0);
+        if recorded != entries {
+            return Err(ChainError::Other(format!(
+                "the journal should hold {recorded} entries but holds {entries}: entries at the end were deleted"
+            )));
+        }
+        Ok(VerifyReport {
+            entries,
+            head: prev,
+        })
+    }
+}
+
+fn closure_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<ClosureRow, StoreError>> {
+    let report: String = r.get(6)?;
+    let answer: Option<String> = r.get(8)?;
+    let row = (|| {
+        Ok(ClosureRow {
+            closure_id: r.get(0)?,
+            day: r.get(1)?,
+            number: r.get(2)?,
+            from_at: r.get(3)?,
+            to_at: r.get(4)?,
+            paid_count: r.get(5)?,
+            report: Value::Null,
+            status: r.get(7)?,
+            answer: None,
+        })
+    })();
+    Ok(row.map(|mut c: ClosureRow| {
+        c.report = serde_json::from_str(&report).unwrap_or(Value::Null);
+        c.answer = answer.and_then(|a| serde_json::from_str(&a).ok());
+        c
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Limits, TxKind};
+
+    fn sample(id: &str) -> Transaction {
+        Transaction {
+            id: id.to_string(),
+            state: TxState::AwaitingCash,
+            kind: TxKind::Recharge,
+            created_at: OffsetDateTime::now_utc(),
+            operator: "op1".into(),
+            service: None,
+            creditor: None,
+            consumer: None,
+            notice: None,
+            amount_cents: Some(2000),
+            limits: Some(Limits {
+                min_cents: 500,
+                max_cents: 30000,
+            }),
+            fee_cents: 0,
+            offline: false,
+            choices: vec![],
+            receipt_number: None,
+            paid_at: None,
+            tendered_cents: None,
+            change_cents: None,
+            sync: None,
+            code: Some("123456789012".into()),
+            consumer_ref: Some("c_1".into()),
+            payment_token: None,
+            void_reason: None,
+        }
+    }
+
+    fn draft(key: &str) -> OutboxDraft {
+        OutboxDraft {
+            purpose: "recharge".into(),
+            method: "POST".into(),
+            path: "/v1/recharges".into(),
+            idempotency_key: key.into(),
+            body: b"{}".to_vec(),
+        }
+    }
+
+    fn pay(store: &mut Store, id: &str) -> Transaction {
+        let mut t = sample(id);
+        store.save_unpaid(&t).unwrap();
+        store
+            .commit_payment(&mut t, "T-000001", OffsetDateTime::now_utc(), 5000, |p| {
+                Ok(vec![draft(&p.id)])
+            })
+            .unwrap();
+        t
+    }
+
+    #[test]
+    fn payment_gets_gapless_receipts_and_one_outbox_entry_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("j.sqlite")).unwrap();
+        let a = pay(&mut s, "a");
+        let b = pay(&mut s, "b");
+        let year = OffsetDateTime::now_utc().year();
+        assert_eq!(a.receipt_number.unwrap(), format!("T-000001/{year}/000001"));
+        assert_eq!(b.receipt_number.unwrap(), format!("T-000001/{year}/000002"));
+        assert_eq!(b.change_cents, Some(3000));
+        assert_eq!(s.outbox_pending_count().unwrap(), 2);
+        assert_eq!(s.next_pending().unwrap().unwrap().idempotency_key, "a");
+    }
+
+    #[test]
+    fn a_failed_outbox_insert_rolls_back_the_payment() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("j.sqlite")).unwrap();
+        pay(&mut s, "a");
+        let mut t = sample("b");
+        s.save_unpaid(&t).unwrap();
+        // Same idempotency key as "a": the UNIQUE constraint fails the insert.
+        let err = s.commit_payment(&mut t, "T-000001", OffsetDateTime::now_utc(), 5000, |_| {
+            Ok(vec![draft("a")])
+        });
+        assert!(err.is_err());
+        assert_eq!(t.state, TxState::AwaitingCash);
+        assert_eq!(
+            s.transaction("b").unwrap().unwrap().state,
+            TxState::AwaitingCash
+        );
+        // The receipt counter did not move: the next payment takes number 2.
+        let c = pay(&mut s, "c");
+        assert!(c.receipt_number.unwrap().ends_with("/000002"));
+        s.verify_journal().unwrap();
+    }
+
+    #[test]
+    fn verify_names_the_edited_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.sqlite");
+        let mut s = Store::open(&path).unwrap();
+        for id in ["a", "b", "c"] {
+            pay(&mut s, id);
+        }
+        assert_eq!(s.verify_journal().unwrap().entries, 3);
+        s.conn
+            .execute(
+                "UPDATE journal SET body = replace(body, '5000', '9000') WHERE seq = 2",
+                [],
+            )
+            .unwrap();
+        let err = s.verify_journal().unwrap_err();
+        assert_eq!(
+            err,
+            ChainError::Entry {
+                seq: 2,
+                reason: "its content does not match its hash: the entry was edited".into()
+            }
+        );
+    }
+
+    #[test]
+    fn verify_detects_deleted_and_truncated_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("j.sqlite")).unwrap();
+        for id in ["a", "b", "c"] {
+            pay(&mut s, id);
+        }
+        s.conn
+            .execute("DELETE FROM journal WHERE seq = 3", [])
+            .unwrap();
+        assert!(matches!(s.verify_journal(), Err(ChainError::Other(_))));
+        s.conn
+            .execute("DELETE FROM journal WHERE seq = 1", [])
+            .unwrap();
+        assert!(matches!(
+            s.verify_journal(),
+            Err(ChainError::Entry { seq: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn settle_confirms_and_journals() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("j.sqlite")).unwrap();
+        pay(&mut s, "a");
+        let e = s.next_pending().unwrap().unwrap();
+        let t = s
+            .settle_outbox(
+                &e,
+                SyncState::Confirmed,
+                &serde_json::json!({"status": "credited"}),
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(t.sync, Some(SyncState::Confirmed));
+        assert!(s.next_pending().unwrap().is_none());
+        assert_eq!(s.verify_journal().unwrap().entries, 2);
+    }
+
+    #[test]
+    fn reopening_keeps_everything_and_does_not_remigrate() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.sqlite");
+        {
+            let mut s = Store::open(&path).unwrap();
+            pay(&mut s, "a");
+        }
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        assert_eq!(s.transaction("a").unwrap().unwrap().state, TxState::Paid);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.sqlite");
+        {
+            let s = Store::open(&path).unwrap();
+            s.conn.pragma_update(None, "user_version", 99).unwrap();
+        }
+        assert!(matches!(
+            Store::open(&path),
+            Err(StoreError::TooNew { found: 99, .. })
+        ));
+    }
+}

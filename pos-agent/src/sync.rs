@@ -1,0 +1,154 @@
+//! The outbox sender: one task that drains the outbox in order of payment.
+//!
+//! Invariants:
+//! - Only one sender per data directory (the instance lock in `datadir.rs`).
+//! - An entry is sent with exactly the bytes and the `Idempotency-Key` stored
+//!   when it was queued, however many times it is retried, so the backend
+//!   applies it at most once.
+//! - Transient failures (network, 5xx, 429, timeouts, answers that cannot be
+//!   read) are retried forever with jittered exponential backoff (at most
+//!   `Tuning::sync_max` apart, honouring `Retry-After`); authentication
+//!   failures likewise, with the code shown in `status.backend.error`.
+//! - Permanent refusals settle the entry as `rejected` (the cash must be handed
+//!   back); `409 already_credited` settles it as `confirmed`.
+//! - The head entry blocks the ones behind it: payments reach the backend in
+//!   the order they were taken.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+use tracing::{info, info_span, warn, Instrument};
+
+use crate::agent::Agent;
+use crate::model::SyncState;
+use crate::store::OutboxEntry;
+use crate::time_fmt::parse_rfc3339;
+
+/// What one attempt at the head entry came to.
+#[derive(Debug, PartialEq)]
+pub enum Attempt {
+    Settled(SyncState),
+    RetryAfter(Duration),
+}
+
+pub async fn run(agent: Arc<Agent>) {
+    let backoff = pos_backend::Backoff {
+        base: agent.tuning.sync_base,
+        max: agent.tuning.sync_max,
+    };
+    loop {
+        let head = agent.db(|s| s.next_pending()).await;
+        let entry = match head {
+            Ok(Some(e)) => e,
+            Ok(None) => {
+                agent.sync_wake.notified().await;
+                continue;
+            }
+            Err(e) => {
+                warn!(error = %e, "outbox: cannot read the queue");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                continue;
+            }
+        };
+        // Respect a retry time set before a restart.
+        if let Some(at) = entry.next_attempt_at.as_deref().and_then(parse_rfc3339) {
+            let wait = at - OffsetDateTime::now_utc();
+            if wait.is_positive() {
+                let wait =
+                    Duration::from_millis(wait.whole_milliseconds().clamp(0, 3_600_000) as u64);
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = agent.sync_wake.notified() => {}
+                }
+            }
+        }
+        let span = info_span!("sync", tx = entry.tx_id.as_deref().unwrap_or("-"), purpose = %entry.purpose);
+        match attempt(&agent, &entry, &backoff).instrument(span).await {
+            Attempt::Settled(_) => {
+                agent.emit_outbox().await;
+            }
+            Attempt::RetryAfter(delay) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = agent.sync_wake.notified() => {}
+                }
+            }
+        }
+    }
+}
+
+/// Send the entry once and record what happened.
+pub async fn attempt(
+    agent: &Agent,
+    entry: &OutboxEntry,
+    backoff: &pos_backend::Backoff,
+) -> Attempt {
+    let req = pos_backend::PreparedRequest {
+        method: entry.method.clone(),
+        path: entry.path.clone(),
+        idempotency_key: entry.idempotency_key.clone(),
+        body: entry.body.clone(),
+    };
+    let result = agent.backend.send(&req).await;
+    agent.note_backend_result(&result);
+    use pos_backend::BackendError as B;
+    let settle = |outcome: SyncState, answer: Value| async move {
+        let e = entry.clone();
+        let a = answer.clone();
+        match agent.db(move |s| s.settle_outbox(&e, outcome, &a)).await {
+            Ok(updated) => {
+                if let Some(t) = updated {
+                    agent.emit_tx(&t);
+                }
+                info!(outcome = outcome.as_str(), "outbox entry settled");
+                Attempt::Settled(outcome)
+            }
+            Err(err) => {
+                warn!(error = %err, "outbox: could not record the answer; will resend (idempotent)");
+                Attempt::RetryAfter(Duration::from_secs(1))
+            }
+        }
+    };
+    match result {
+        Ok(answer) => settle(SyncState::Confirmed, answer.body).await,
+        Err(B::Permanent { code, details, .. })
+            if code == "already_credited" && entry.purpose == "recharge" =>
+        {
+            settle(SyncState::Confirmed, json!({"already_credited": details})).await
+        }
+        Err(B::Permanent {
+            status,
+            code,
+            message,
+            details,
+        }) => {
+            warn!(status, code = %code, "outbox entry refused for good");
+            settle(
+                SyncState::Rejected,
+                json!({"status": status, "code": code, "message": message, "error": details}),
+            )
+            .await
+        }
+        Err(e) => {
+            let attempts = entry.attempts as u32 + 1;
+            let retry_after = match &e {
+                B::Transient { retry_after, .. } => *retry_after,
+                _ => None,
+            };
+            let delay = backoff.delay(attempts, retry_after, &mut rand::thread_rng());
+            let next = OffsetDateTime::now_utc() + delay;
+            let reason = e.to_string();
+            warn!(error = %reason, retry_in_ms = delay.as_millis() as u64, "outbox: will retry");
+            let id = entry.id;
+            if let Err(err) = agent
+                .db(move |s| s.record_attempt(id, &reason, Some(next)))
+                .await
+            {
+                warn!(error = %err, "outbox: could not record the attempt");
+            }
+            Attempt::RetryAfter(delay)
+        }
+    }
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the system packages pos-agent needs to build and test on Debian/Ubuntu.
+# Idempotent: does nothing when everything is already there.
+set -euo pipefail
+PKGS=(libudev-dev pkg-config libclang-dev sqlite3 ca-certificates)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  echo "installing: ${missing[*]}" >&2
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "cargo is missing: install the Rust toolchain (https://rustup.rs, or Debian's cargo package) and run this again" >&2
+  exit 1
+fi

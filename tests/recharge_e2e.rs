@@ -1,0 +1,503 @@
+//! End-to-end: the real `pos-agent` binary against the mock backend.
+//! One test per promise of the walking skeleton.
+
+mod support;
+
+use std::time::Duration;
+
+use hardware_mocks::demo;
+use hardware_mocks::{Fault, Route};
+use serde_json::json;
+use support::{doc_text, Env};
+
+const SYNC_WAIT: Duration = Duration::from_secs(20);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_recharge_credits_once_and_prints_both_receipts() {
+    let mut env = Env::new().await;
+    env.start_agent();
+    let token = env.login().await;
+
+    // Typed with the spaces the app shows.
+    let (s, t) = env
+        .call(
+            "POST",
+            "/api/v1/transactions",
+            Some(&token),
+            Some(json!({"input": "4001 0000 0018 6"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{t}");
+    assert_eq!(t["state"], "identified");
+    assert_eq!(t["service"]["id"], "mensa");
+    assert_eq!(t["consumer"]["display_name"], "M*** R***");
+    assert!(
+        t.get("consumer_ref").is_none(),
+        "internal fields must not leak: {t}"
+    );
+    let id = t["id"].as_str().unwrap().to_string();
+
+    let (s, t) = env
+        .call(
+            "POST",
+            &format!("/api/v1/transactions/{id}/amount"),
+            Some(&token),
+            Some(json!({"amount_cents": 2000})),
+        )
+        .await;
+    assert_eq!(s, 200, "{t}");
+    assert_eq!(t["state"], "amount_set");
+    assert_eq!(t["total_cents"], 2000);
+    let (s, t) = env
+        .call(
+            "POST",
+            &format!("/api/v1/transactions/{id}/pre-receipt"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{t}");
+    assert_eq!(t["state"], "awaiting_cash");
+
+    let paid = env.pay(&token, &id, 5000).await;
+    assert_eq!(paid["state"], "paid");
+    assert_eq!(paid["change_cents"], 3000);
+    let receipt = paid["receipt_number"].as_str().unwrap().to_string();
+    assert!(receipt.starts_with("T-000123/"), "{receipt}");
+    assert!(receipt.ends_with("/000001"), "{receipt}");
+
+    env.wait_sync(&token, &id, "confirmed", SYNC_WAIT).await;
+    let credits = env.mock.recharges();
+    assert_eq!(credits.len(), 1);
+    let c = &credits[0];
+    assert_eq!(c.transaction_id, id);
+    assert_eq!(c.amount_cents, 2000);
+    assert_eq!(c.fee_cents, 0);
+    assert_eq!(c.code, demo::MANUAL_CODE_MENSA_1);
+    assert_eq!(c.service_id, "mensa");
+    assert_eq!(c.consumer_ref, demo::CONSUMER_1);
+    assert_eq!(c.creditor_fiscal_code, demo::CREDITOR_CF);
+    assert_eq!(c.receipt_number, receipt);
+    assert_eq!(c.operator_id, "op1");
+    assert!(!c.offline);
+
+    // Paying again answers the same and prints nothing more.
+    let again = env.pay(&token, &id, 5000).await;
+    assert_eq!(again["receipt_number"], paid["receipt_number"]);
+
+    let docs = env.wait_printed(2, Duration::from_secs(10)).await;
+    let pre = doc_text(&docs[0]);
+    for needle in [
+        "Tabaccheria Rossi",
+        "Via Roma 1, Balangero",
+        "T-000123",
+        "PRE-SCONTRINO - NON VALIDO COME RICEVUTA",
+        "Refezione scolastica",
+        "Comune di Balangero",
+        "€ 20,00",
+        "Verificare i dati prima di pagare",
+        &id[..8],
+    ] {
+        assert!(pre.contains(needle), "pre-receipt lacks {needle:?}:\n{pre}");
+    }
+    let rec = doc_text(&docs[1]);
+    for needle in [
+        "RICEVUTA DI PAGAMENTO",
+        receipt.as_str(),
+        "op1",
+        "Comune di Balangero",
+        demo::CREDITOR_CF,
+        "€ 20,00",
+        "€ 50,00",
+        "€ 30,00",
+        "Conservare la ricevuta per 6 anni",
+    ] {
+        assert!(rec.contains(needle), "receipt lacks {needle:?}:\n{rec}");
+    }
+    assert!(
+        rec.contains("CONFERMATO") || rec.contains("IN ATTESA DI CONFERMA"),
+        "{rec}"
+    );
+    assert_eq!(docs[1].qr_codes, vec![format!("{receipt}|{id}")]);
+    assert!(docs.iter().all(|d| d.cut), "every document ends with a cut");
+    assert_eq!(
+        docs.iter().map(|d| d.drawer_kicks).sum::<usize>(),
+        1,
+        "the drawer opens once"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        env.printed().len(),
+        2,
+        "a repeated pay must not print again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backend_down_at_pay_is_paid_offline_then_confirmed_once() {
+    let mut env = Env::new().await;
+    env.start_agent();
+    let token = env.login().await;
+    let id = env
+        .ready_to_pay(&token, demo::MANUAL_CODE_TRASPORTO_1, 1500)
+        .await;
+
+    env.stop_backend().await;
+    let paid = env.pay(&token, &id, 1500).await;
+    assert_eq!(paid["state"], "paid");
+    assert_eq!(paid["sync"], "pending");
+    let docs = env.wait_printed(2, Duration::from_secs(10)).await;
+    let rec = doc_text(&docs[1]);
+    assert!(
+        rec.contains("IN ATTESA DI CONFERMA"),
+        "receipt:\n{rec}\nall: {docs:?}"
+    );
+    let (_, status) = env.call("GET", "/api/v1/status", None, None).await;
+    assert_eq!(status["outbox"]["pending"], 1);
+    assert_eq!(status["backend"]["reachable"], false);
+
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(env.mock.credits_for(&id), 0);
+    env.start_backend().await;
+    env.wait_sync(&token, &id, "confirmed", SYNC_WAIT).await;
+    assert_eq!(env.mock.credits_for(&id), 1);
+    assert_eq!(env.mock.recharges().len(), 1);
+    let (_, status) = env.call("GET", "/api/v1/status", None, None).await;
+    assert_eq!(status["outbox"]["pending"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_after_the_backend_applied_is_not_credited_twice() {
+    let mut env = Env::with(support::Opts {
+        backend_timeout_ms: 500,
+        ..Default::default()
+    })
+    .await;
+    env.start_agent();
+    let token = env.login().await;
+    let id = env
+        .ready_to_pay(&token, demo::MANUAL_CODE_MENSA_2, 3000)
+        .await;
+    env.mock.inject(
+        Route::prefix("/v1/recharges"),
+        Fault::ApplyThenHang(Duration::from_secs(2)),
+        1,
+    );
+    env.pay(&token, &id, 3000).await;
+    env.wait_sync(&token, &id, "confirmed", SYNC_WAIT).await;
+    assert_eq!(env.mock.credits_for(&id), 1);
+    let sent: Vec<_> = env
+        .mock
+        .request_log()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/v1/recharges"))
+        .collect();
+    assert!(sent.len() >= 2, "the agent must have retried: {sent:?}");
+    assert!(sent
+        .iter()
+        .all(|r| r.idempotency_key.as_deref() == Some(id.as_str())));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_after_pay_loses_nothing_and_syncs_once() {
+    let mut env = Env::new().await;
+    env.start_agent();
+    let token = env.login().await;
+    // Keep the backend from confirming, so the kill lands with the outbox full.
+    env.mock
+        .inject(Route::prefix("/v1/recharges"), Fault::unavailable(), 1000);
+    let mut ids = Vec::new();
+    for code in [
+        demo::MANUAL_CODE_MENSA_3,
+        demo::MANUAL_CODE_TRASPORTO_3,
+        demo::MANUAL_CODE_MENSA_4,
+    ] {
+        let id = env.ready_to_pay(&token, code, 1000).await;
+        let paid = env.pay(&token, &id, 1000).await;
+        assert_eq!(paid["state"], "paid");
+        ids.push(id);
+    }
+    env.kill_agent();
+
+    env.mock.clear_faults();
+    env.start_agent();
+    let token = env.login().await;
+    let mut receipts = Vec::new();
+    for id in &ids {
+        let t = env.wait_sync(&token, id, "confirmed", SYNC_WAIT).await;
+        receipts.push(t["receipt_number"].as_str().unwrap().to_string());
+        assert_eq!(env.mock.credits_for(id), 1);
+    }
+    let numbers: Vec<u32> = receipts
+        .iter()
+        .map(|r| r.rsplit('/').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(
+        numbers,
+        vec![1, 2, 3],
+        "gapless, no duplicates: {receipts:?}"
+    );
+    // The next payment continues the series.
+    let id = env
+        .ready_to_pay(&token, demo::MANUAL_CODE_TRASPORTO_4, 1000)
+        .await;
+    let paid = env.pay(&token, &id, 1000).await;
+    assert!(paid["receipt_number"]
+        .as_str()
+        .unwrap()
+        .ends_with("/000004"));
+    env.wait_sync(&token, &id, "confirmed", SYNC_WAIT).await;
+    assert_eq!(env.mock.recharges().len(), 4);
+    let out = env.cli(&["journal", "verify"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permanent_rejection_is_kept_and_listed_as_a_refund() {
+    let mut env = Env::new().await;
+    env.start_agent();
+    let token = env.login().await;
+    let id = env
+        .ready_to_pay(&token, demo::MANUAL_CODE_MENSA_1, 2500)
+        .await;
+    env.mock.inject(
+        Route::prefix("/v1/recharges"),
+        Fault::Status {
+            status: 422,
+            code: "amount_out_of_range".into(),
+            retry_after_secs: None,
+        },
+        1,
+    );
+    env.pay(&token, &id, 3000).await;
+    env.wait_sync(&token, &id, "rejected", SYNC_WAIT).await;
+    assert_eq!(env.mock.credits_for(&id), 0);
+    let (_, status) = env.call("GET", "/api/v1/status", None, None).await;
+    assert_eq!(status["outbox"]["rejected"], 1);
+    assert_eq!(status["outbox"]["pending"], 0);
+
+    let (s, report) = env
+        .call("POST", "/api/v1/day/close", Some(&token), None)
+        .await;
+    assert_eq!(s, 200, "{report}");
+    assert_eq!(
+        report["count"], 0,
+        "a rejected payment is not counted: {report}"
+    );
+    assert_eq!(report["rejected"][0]["id"], id.as_str());
+    assert_eq!(report["refund_total_cents"], 2500);
+    let docs = env.wait_printed(3, Duration::from_secs(10)).await;
+    let day = doc_text(docs.last().unwrap());
+    assert!(day.contains("Da rimborsare"), "{day}");
+    assert!(day.contains("€ 25,00"), "{day}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn third_wrong_pin_locks_the_operator_across_a_restart() {
+    let mut env = Env::new().await;
+    env.start_agent();
+    let login = |pin: &'static str| {
+        let env = &env;
+        async move {
+            env.call(
+                "POST",
+                "/api/v1/login",
+                None,
+                Some(json!({"operator": "op1", "pin": pin})),
+            )
+            .await
+        }
+    };
+    let (s, v) = login("0000").await;
+    assert_eq!((s, v["error"]["code"].as_str()), (401, Some("wrong_pin")));
+    assert_eq!(v["error"]["attempts_left"], 2);
+    let (s, v) = login("1111").await;
+    assert_eq!(v["error"]["attempts_left"], 1);
+    assert_eq!(s, 401);
+    let (s, v) = login("2222").await;
+    assert_eq!(s, 423, "{v}");
+    assert_eq!(v["error"]["code"], "operator_locked");
+    assert!(v["error"]["locked_until"].is_string());
+    let (s, _) = login(support::PIN).await;
+    assert_eq!(s, 423, "the right PIN is refused while locked");
+
+    env.kill_agent();
+    env.start_agent();
+    let (s, v) = env
+        .call(
+            "POST",
+            "/api/v1/login",
+            None,
+            Some(json!({"operator": "op1", "pin": support::PIN})),
+        )
+        .await;
+    assert_eq!(s, 423, "the lock survives a restart: {v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journal_verify_detects_an_edited_row() {
+    let mut env = Env::new().await;
+    env.start_agent();
+    let token = env.login().await;
+    for code in [demo::MANUAL_CODE_MENSA_1, demo::MANUAL_CODE_MENSA_2] {
+        let id = env.ready_to_pay(&token, code, 1000).await;
+        env.pay(&token, &id, 1000).await;
+        env.wait_sync(&token, &id, "confirmed", SYNC_WAIT).await;
+    }
+    env.kill_agent();
+    let out = env.cli(&["journal", "verify"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("journal OK: 4 entries"));
+
+    let conn = rusqlite::Connection::open(env.journal_path()).unwrap();
+    let n = conn
+        .execute(
+            "UPDATE journal SET body = replace(body, '1000', '100') WHERE seq = 2",
+            [],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    drop(conn);
+    let out = env.cli(&["journal", "verify"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("journal entry 2"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_clear_errors_and_changes_nothing() {
+    let mut env = Env::new().await;
+
+    // A bad config names the key.
+    let bad = env.dir.path().join("bad.toml");
+    std::fs::write(&bad, "[printer]\npaper_width_mm = 70\n").unwrap();
+    let out = env.cli(&["config", "check", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("printer.paper_width_mm"), "{err}");
+
+    env.start_agent();
+    let token = env.login().await;
+    let (s, v) = env
+        .post_raw("/api/v1/transactions", &token, "{not json")
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("bad_request")),
+        "{v}"
+    );
+    let (s, v) = env
+        .post_raw("/api/v1/transactions", &token, r#"{"input": 42}"#)
+        .await;
+    assert_eq!(s, 400, "{v}");
+    let (s, v) = env
+        .call(
+            "POST",
+            "/api/v1/transactions",
+            Some(&token),
+            Some(json!({"input": "hello world"})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (422, Some("unknown_input")),
+        "{v}"
+    );
+    let (s, v) = env
+        .call(
+            "POST",
+            "/api/v1/transactions",
+            Some(&token),
+            Some(json!({"input": "4001000000187"})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (422, Some("bad_check_digit")),
+        "{v}"
+    );
+    let (s, v) = env
+        .call(
+            "POST",
+            "/api/v1/transactions",
+            Some(&token),
+            Some(json!({"input": demo::MANUAL_CODE_UNKNOWN})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (422, Some("unknown_code")),
+        "{v}"
+    );
+
+    let id = env
+        .ready_to_pay(&token, demo::MANUAL_CODE_MENSA_1, 1000)
+        .await;
+    let (s, v) = env
+        .post_raw(
+            &format!("/api/v1/transactions/{id}/pay"),
+            &token,
+            r#"{"tendered_cents": "lots"}"#,
+        )
+        .await;
+    assert_eq!(s, 400, "{v}");
+    let (s, v) = env
+        .call(
+            "POST",
+            &format!("/api/v1/transactions/{id}/pay"),
+            Some(&token),
+            Some(json!({"tendered_cents": 500})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (422, Some("tendered_too_low")),
+        "{v}"
+    );
+    let (s, v) = env
+        .call(
+            "POST",
+            &format!("/api/v1/transactions/{id}/amount"),
+            Some(&token),
+            Some(json!({"amount_cents": 100})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (422, Some("amount_out_of_range")),
+        "{v}"
+    );
+    let (s, v) = env
+        .call("GET", "/api/v1/transactions/nope", Some(&token), None)
+        .await;
+    assert_eq!(s, 404, "{v}");
+    let (s, _) = env.call("GET", "/api/v1/transactions", None, None).await;
+    assert_eq!(s, 401);
+
+    // Nothing changed: still awaiting cash, nothing journaled, nothing queued.
+    let t = env.tx(&token, &id).await;
+    assert_eq!(t["state"], "awaiting_cash");
+    assert_eq!(t["amount_cents"], 1000);
+    let (_, status) = env.call("GET", "/api/v1/status", None, None).await;
+    assert_eq!(status["journal"]["entries"], 0);
+    assert_eq!(status["outbox"]["pending"], 0);
+    assert!(env.mock.recharges().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_agent_on_the_same_data_dir_refuses_to_start() {
+    let mut env = Env::new().await;
+    env.start_agent();
+    let out = env.cli(&["run"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("already running"), "{err}");
+}

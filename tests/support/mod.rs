@@ -1,0 +1,416 @@
+//! End-to-end test harness: a temp directory, the mock backend in this
+//! process, and the REAL `pos-agent` binary started, stopped and killed as a
+//! child process.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hardware_mocks::{MockBackend, RenderedDocument, RunningBackend};
+use serde_json::{json, Value};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_pos-agent");
+pub const OPERATOR: &str = "op1";
+pub const PIN: &str = "4821";
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    pub data_dir: PathBuf,
+    pub printer_file: PathBuf,
+    pub mock: MockBackend,
+    pub backend: Option<RunningBackend>,
+    pub backend_addr: SocketAddr,
+    pub agent: Option<Child>,
+    pub api: String,
+    pub logs: Arc<Mutex<Vec<String>>>,
+    pub http: reqwest::Client,
+}
+
+/// Options for [`Env::with`].
+pub struct Opts {
+    pub backend_timeout_ms: u64,
+    pub extra_config: String,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts {
+            backend_timeout_ms: 2000,
+            extra_config: String::new(),
+        }
+    }
+}
+
+impl Env {
+    /// A fresh counter: mock backend up, terminal enrolled, operator added.
+    pub async fn new() -> Env {
+        Self::with(Opts::default()).await
+    }
+
+    pub async fn with(opts: Opts) -> Env {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mock = MockBackend::with_demo_data();
+        let backend = mock
+            .serve("127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("mock backend");
+        let data_dir = dir.path().join("data");
+        let printer_file = dir.path().join("printer.bin");
+        let config_path = dir.path().join("config.toml");
+        let config = format!(
+            r#"data_dir = "{data}"
+
+[terminal]
+shop_name = "Tabaccheria Rossi"
+address = "Via Roma 1, Balangero"
+
+[backend]
+url = "{url}"
+timeout_ms = {timeout}
+
+[api]
+listen = "127.0.0.1:0"
+
+[printer]
+device = "file:{printer}"
+paper_width_mm = 80
+
+[camera]
+device = "none"
+
+[card_reader]
+device = "none"
+
+[log]
+level = "info"
+{extra}
+"#,
+            data = data_dir.display(),
+            url = backend.url,
+            timeout = opts.backend_timeout_ms,
+            printer = printer_file.display(),
+            extra = opts.extra_config,
+        );
+        std::fs::write(&config_path, config).expect("write config");
+        let backend_addr = backend.addr;
+        let env = Env {
+            dir,
+            config_path,
+            data_dir,
+            printer_file,
+            mock,
+            backend: Some(backend),
+            backend_addr,
+            agent: None,
+            api: String::new(),
+            logs: Arc::new(Mutex::new(Vec::new())),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .expect("client"),
+        };
+        let out = env.cli(&[
+            "enroll",
+            "--activation-code",
+            hardware_mocks::demo::ACTIVATION_CODE,
+        ]);
+        assert!(
+            out.status.success(),
+            "enroll failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = env.cli_stdin(&["operator", "add", OPERATOR, "--pin-stdin"], PIN);
+        assert!(
+            out.status.success(),
+            "operator add failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        env
+    }
+
+    /// Run a pos-agent command with this counter's config.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .arg("--config")
+            .arg(&self.config_path)
+            .args(args)
+            .output()
+            .expect("run pos-agent")
+    }
+
+    pub fn cli_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = Command::new(BIN)
+            .arg("--config")
+            .arg(&self.config_path)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run pos-agent");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("write stdin");
+        child.wait_with_output().expect("wait")
+    }
+
+    /// Start `pos-agent run` and wait until it serves the API.
+    pub fn start_agent(&mut self) {
+        assert!(self.agent.is_none(), "agent already running");
+        let mut child = Command::new(BIN)
+            .arg("--config")
+            .arg(&self.config_path)
+            .arg("run")
+            .env("POS_AGENT_SYNC_BASE_MS", "100")
+            .env("POS_AGENT_SYNC_MAX_MS", "400")
+            .env("POS_AGENT_RECEIPT_WAIT_MS", "1500")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start pos-agent run");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel();
+        let logs = self.logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("pos-agent: listening on ") {
+                    let _ = tx.send(addr.trim().to_string());
+                }
+                logs.lock().unwrap().push(line);
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(url) => self.api = url,
+            Err(_) => {
+                let _ = child.kill();
+                let status = child.wait().ok();
+                panic!(
+                    "pos-agent did not start ({status:?}); logs:\n{}",
+                    self.logs.lock().unwrap().join("\n")
+                );
+            }
+        }
+        self.agent = Some(child);
+    }
+
+    /// SIGKILL: no shutdown code runs, exactly like a power cut for the process.
+    pub fn kill_agent(&mut self) {
+        if let Some(mut c) = self.agent.take() {
+            c.kill().expect("kill");
+            c.wait().expect("wait");
+        }
+    }
+
+    pub fn stop_backend_blocking(&mut self) {}
+
+    pub async fn stop_backend(&mut self) {
+        if let Some(b) = self.backend.take() {
+            b.shutdown().await;
+        }
+    }
+
+    pub async fn start_backend(&mut self) {
+        assert!(self.backend.is_none());
+        let mut last = None;
+        for _ in 0..50 {
+            match self.mock.serve(self.backend_addr).await {
+                Ok(b) => {
+                    self.backend = Some(b);
+                    return;
+                }
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("backend could not restart: {last:?}");
+    }
+
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let url = format!("{}{}", self.api, path);
+        let mut req = match method {
+            "GET" => self.http.get(url),
+            "POST" => self.http.post(url),
+            other => panic!("method {other}"),
+        };
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, v)
+    }
+
+    pub async fn post_raw(&self, path: &str, token: &str, body: &'static str) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(format!("{}{}", self.api, path))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn login(&self) -> String {
+        let (s, v) = self
+            .call(
+                "POST",
+                "/api/v1/login",
+                None,
+                Some(json!({"operator": OPERATOR, "pin": PIN})),
+            )
+            .await;
+        assert_eq!(s, 200, "login: {v}");
+        v["token"].as_str().expect("token").to_string()
+    }
+
+    /// create → amount → pre-receipt; returns the transaction id.
+    pub async fn ready_to_pay(&self, token: &str, input: &str, amount_cents: i64) -> String {
+        let (s, t) = self
+            .call(
+                "POST",
+                "/api/v1/transactions",
+                Some(token),
+                Some(json!({"input": input})),
+            )
+            .await;
+        assert_eq!(s, 201, "create: {t}");
+        let id = t["id"].as_str().expect("id").to_string();
+        let (s, t) = self
+            .call(
+                "POST",
+                &format!("/api/v1/transactions/{id}/amount"),
+                Some(token),
+                Some(json!({"amount_cents": amount_cents})),
+            )
+            .await;
+        assert_eq!(s, 200, "amount: {t}");
+        let (s, t) = self
+            .call(
+                "POST",
+                &format!("/api/v1/transactions/{id}/pre-receipt"),
+                Some(token),
+                None,
+            )
+            .await;
+        assert_eq!(s, 200, "pre-receipt: {t}");
+        assert_eq!(t["state"], "awaiting_cash");
+        id
+    }
+
+    pub async fn pay(&self, token: &str, id: &str, tendered: i64) -> Value {
+        let (s, v) = self
+            .call(
+                "POST",
+                &format!("/api/v1/transactions/{id}/pay"),
+                Some(token),
+                Some(json!({"tendered_cents": tendered})),
+            )
+            .await;
+        assert_eq!(s, 200, "pay: {v}");
+        v
+    }
+
+    pub async fn tx(&self, token: &str, id: &str) -> Value {
+        let (s, v) = self
+            .call(
+                "GET",
+                &format!("/api/v1/transactions/{id}"),
+                Some(token),
+                None,
+            )
+            .await;
+        assert_eq!(s, 200, "get: {v}");
+        v
+    }
+
+    /// Poll until the transaction's sync state is `want`.
+    pub async fn wait_sync(&self, token: &str, id: &str, want: &str, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let t = self.tx(token, id).await;
+            if t["sync"] == want {
+                return t;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "transaction {id} never reached sync={want}: {t}\nlogs:\n{}",
+                    self.logs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The documents the printer finished (cut) so far, decoded by the
+    /// virtual printer. A drawer kick alone is not a document.
+    pub fn printed(&self) -> Vec<RenderedDocument> {
+        let bytes = std::fs::read(&self.printer_file).unwrap_or_default();
+        hardware_mocks::render_text(&bytes)
+            .into_iter()
+            .filter(|d| d.cut)
+            .collect()
+    }
+
+    /// Poll until at least `n` documents were printed.
+    pub async fn wait_printed(&self, n: usize, within: Duration) -> Vec<RenderedDocument> {
+        let deadline = Instant::now() + within;
+        loop {
+            let docs = self.printed();
+            if docs.len() >= n {
+                return docs;
+            }
+            if Instant::now() > deadline {
+                panic!("only {} documents printed, wanted {n}", docs.len());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn journal_path(&self) -> PathBuf {
+        self.data_dir.join("journal.sqlite")
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.agent.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn doc_text(d: &RenderedDocument) -> String {
+    d.lines.join("\n")
+}
+
+pub fn path_exists(p: &Path) -> bool {
+    p.exists()
+}
