@@ -99,6 +99,7 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .route("/api/v1/events", get(events))
         .route("/api/v1/transactions", post(create).get(list))
         .route("/api/v1/transactions/{id}", get(get_tx))
+        .route("/api/v1/transactions/{id}/choose", post(choose))
         .route("/api/v1/transactions/{id}/amount", post(amount))
         .route("/api/v1/transactions/{id}/pre-receipt", post(pre_receipt))
         .route("/api/v1/transactions/{id}/pay", post(pay))
@@ -235,6 +236,21 @@ async fn get_tx(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(agent.get(&id).await?.to_api()))
+}
+
+#[derive(Deserialize)]
+struct ChooseBody {
+    code: String,
+}
+
+async fn choose(
+    State(agent): State<AppState>,
+    _op: Operator,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let b: ChooseBody = parse_body(&body)?;
+    Ok(Json(agent.choose(&id, &b.code).await?.to_api()))
 }
 
 #[derive(Deserialize)]

@@ -20,7 +20,9 @@ use tracing::{info, instrument, warn};
 
 use crate::agent::Agent;
 use crate::error::ApiError;
-use crate::model::{Consumer, Creditor, Limits, Service, SyncState, Transaction, TxKind, TxState};
+use crate::model::{
+    Consumer, Creditor, Limits, NoticeInfo, Service, SyncState, Transaction, TxKind, TxState,
+};
 use crate::store::OutboxDraft;
 use crate::time_fmt::rfc3339;
 
@@ -70,6 +72,8 @@ fn backend_error(e: &pos_backend::BackendError, offline_hint: &str) -> ApiError 
     }
 }
 
+const NOTICE_OR_CARD_OFFLINE: &str = "Avvisi pagoPA e tessera sanitaria richiedono il collegamento: riprovare tra poco. Senza collegamento si possono pagare solo i QR dell'app entro i limiti offline.";
+
 const OFFLINE_HINT: &str = "Senza collegamento si possono pagare solo i QR dell'app entro i limiti offline; riprovare tra poco per codici manuali, avvisi pagoPA e tessera sanitaria.";
 
 fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
@@ -97,33 +101,13 @@ impl Agent {
     }
 
     fn new_transaction(&self, operator: &str, kind: TxKind) -> Transaction {
-        Transaction {
-            id: uuid::Uuid::new_v4().to_string(),
-            state: TxState::Identified,
+        let now = OffsetDateTime::now_utc();
+        Transaction::new(
+            uuid::Uuid::new_v4().to_string(),
             kind,
-            created_at: OffsetDateTime::now_utc()
-                .replace_nanosecond(0)
-                .unwrap_or_else(|_| OffsetDateTime::now_utc()),
-            operator: operator.to_string(),
-            service: None,
-            creditor: None,
-            consumer: None,
-            notice: None,
-            amount_cents: None,
-            limits: None,
-            fee_cents: 0,
-            offline: false,
-            choices: vec![],
-            receipt_number: None,
-            paid_at: None,
-            tendered_cents: None,
-            change_cents: None,
-            sync: None,
-            code: None,
-            consumer_ref: None,
-            payment_token: None,
-            void_reason: None,
-        }
+            operator,
+            now.replace_nanosecond(0).unwrap_or(now),
+        )
     }
 
     /// Fill a recharge transaction from the backend's payment-code object.
@@ -253,12 +237,80 @@ impl Agent {
                     Err(e) => return Err(backend_error(&e, OFFLINE_HINT)),
                 }
             }
-            pos_codes::Input::FiscalCode(_) | pos_codes::Input::Notice(_) => {
-                return Err(ApiError::new(
-                    422,
-                    "unsupported_input",
-                    "Questo tipo di codice non è ancora gestito da questa versione.",
-                ))
+            pos_codes::Input::FiscalCode(cf) => {
+                let r = self.backend.lookup_payer(cf.as_str()).await;
+                self.note_backend_result(&r);
+                let found = r.map_err(|e| backend_error(&e, NOTICE_OR_CARD_OFFLINE))?;
+                if found.codes.is_empty() {
+                    return Err(ApiError::new(
+                        422,
+                        "unknown_payer",
+                        "Nessun servizio scolastico associato a questa tessera.",
+                    ));
+                }
+                t.state = TxState::ChooseCode;
+                for code in &found.codes {
+                    let full = serde_json::to_value(code).unwrap_or(Value::Null);
+                    let mut shown = full.clone();
+                    if let Some(c) = shown.get_mut("consumer").and_then(Value::as_object_mut) {
+                        c.remove("ref");
+                    }
+                    t.choices.push(shown);
+                    t.resolved_choices.push(full);
+                }
+            }
+            pos_codes::Input::Notice(n) => {
+                t.kind = TxKind::Notice;
+                let req = pos_backend::NoticeVerifyRequest {
+                    creditor_fiscal_code: n.creditor.as_str().to_string(),
+                    notice_number: n.notice_number.as_str().to_string(),
+                };
+                let r = self.backend.verify_notice(&req).await;
+                self.note_backend_result(&r);
+                let v = r.map_err(|e| match &e {
+                    pos_backend::BackendError::Permanent { code, .. } if code == "unknown_notice" => {
+                        ApiError::new(
+                            422,
+                            "unknown_notice",
+                            "Avviso pagoPA sconosciuto all'ente: controllare numero avviso e codice fiscale dell'ente.",
+                        )
+                    }
+                    _ => backend_error(&e, NOTICE_OR_CARD_OFFLINE),
+                })?;
+                if v.status != pos_backend::NoticeStatus::Payable {
+                    let why = match v.status {
+                        pos_backend::NoticeStatus::Paid => "è già stato pagato",
+                        pos_backend::NoticeStatus::Expired => "è scaduto",
+                        pos_backend::NoticeStatus::Cancelled => "è stato annullato dall'ente",
+                        _ => "non è pagabile",
+                    };
+                    return Err(ApiError::new(
+                        422,
+                        "notice_not_payable",
+                        format!("Questo avviso {why}: non incassare."),
+                    )
+                    .with("notice_status", json!(v.status)));
+                }
+                if v.amount_cents == 0 || v.amount_cents > i64::MAX as u64 {
+                    return Err(ApiError::new(
+                        502,
+                        "bad_backend_answer",
+                        "Importo dell'avviso non valido nella risposta dell'ente.",
+                    ));
+                }
+                t.creditor = Some(Creditor {
+                    fiscal_code: v.creditor.fiscal_code.clone(),
+                    name: v.creditor.name.clone(),
+                });
+                t.notice = Some(NoticeInfo {
+                    notice_number: n.notice_number.as_str().to_string(),
+                    iuv: n.notice_number.iuv().to_string(),
+                    description: Some(v.description.clone()).filter(|d| !d.is_empty()),
+                    due_date: v.due_date.map(|d| d.to_string()),
+                });
+                t.amount_cents = Some(v.amount_cents as i64);
+                t.fee_cents = self.config.fees.notice_cents;
+                t.state = TxState::AmountSet;
             }
         }
         self.save(t).await
@@ -355,6 +407,12 @@ impl Agent {
                 ),
             }));
         }
+        if t.kind == TxKind::Notice && t.payment_token.is_none() {
+            self.activate_notice(&mut t).await?;
+            // The token is on disk before anything else happens: a void from
+            // now on owes the backend a KO outcome.
+            t = self.save(t).await?;
+        }
         let doc =
             crate::receipts::pre_receipt(&self.receipt_header(), &t, OffsetDateTime::now_utc());
         self.printer.print(doc, false).await;
@@ -363,6 +421,101 @@ impl Agent {
             t = self.save(t).await?;
         }
         Ok(t)
+    }
+
+    /// `POST /v1/notices/activate` with the transaction's key `<id>:activate`:
+    /// a retry after a lost answer gets the first activation back.
+    async fn activate_notice(&self, t: &mut Transaction) -> Result<(), ApiError> {
+        let (Some(n), Some(c), Some(amount)) = (&t.notice, &t.creditor, t.amount_cents) else {
+            return Err(ApiError::internal("avviso incompleto"));
+        };
+        let req = pos_backend::PreparedRequest::activate(
+            &t.id,
+            &pos_backend::ActivateRequest {
+                creditor_fiscal_code: c.fiscal_code.clone(),
+                notice_number: n.notice_number.clone(),
+                amount_cents: amount.max(0) as u64,
+            },
+        );
+        let mut last = None;
+        for attempt in 0..3u32 {
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(300 * u64::from(attempt)))
+                    .await;
+            }
+            let r = self.backend.send(&req).await;
+            self.note_backend_result(&r);
+            match r {
+                Ok(answer) => {
+                    let a: pos_backend::ActivateResponse = answer
+                        .parse()
+                        .map_err(|e| backend_error(&e, NOTICE_OR_CARD_OFFLINE))?;
+                    t.payment_token = Some(a.payment_token);
+                    t.payment_token_expires_at = Some(a.expires_at);
+                    info!(tx = %t.id, "notice activated");
+                    return Ok(());
+                }
+                Err(e) if e.is_transient() => last = Some(e),
+                Err(pos_backend::BackendError::Permanent { code, .. }) => {
+                    return Err(match code.as_str() {
+                        "notice_already_paid" => ApiError::new(
+                            422,
+                            "notice_not_payable",
+                            "Questo avviso è già stato pagato: non incassare.",
+                        ),
+                        "notice_in_progress" => ApiError::new(
+                            422,
+                            "notice_in_progress",
+                            "L'avviso è in pagamento presso un altro sportello. Annullare questa operazione e riprovare con una nuova tra al massimo 30 minuti.",
+                        ),
+                        "amount_mismatch" => ApiError::new(
+                            422,
+                            "amount_mismatch",
+                            "L'importo dell'avviso è cambiato: annullare e leggere di nuovo l'avviso.",
+                        ),
+                        other => ApiError::new(
+                            422,
+                            other,
+                            "L'ente ha rifiutato l'attivazione dell'avviso: non incassare.",
+                        ),
+                    })
+                }
+                Err(e) => return Err(backend_error(&e, NOTICE_OR_CARD_OFFLINE)),
+            }
+        }
+        Err(backend_error(
+            &last.unwrap_or(pos_backend::BackendError::Transient {
+                reason: "no answer".into(),
+                retry_after: None,
+            }),
+            NOTICE_OR_CARD_OFFLINE,
+        ))
+    }
+
+    /// `POST /api/v1/transactions/{id}/choose`: pick one of a payer's codes.
+    pub async fn choose(&self, id: &str, code: &str) -> Result<Transaction, ApiError> {
+        let _guard = self.counter_lock.lock().await;
+        let mut t = self.load(id).await?;
+        if t.state != TxState::ChooseCode {
+            return Err(ApiError::invalid_state(
+                "La scelta del servizio è già stata fatta per questa operazione.",
+            ));
+        }
+        let picked = t
+            .resolved_choices
+            .iter()
+            .find(|c| c.get("code").and_then(Value::as_str) == Some(code))
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::new(
+                    422,
+                    "unknown_choice",
+                    "Il codice scelto non è tra quelli del titolare della tessera.",
+                )
+            })?;
+        Self::apply_payment_code(&mut t, &picked)?;
+        t.state = TxState::Identified;
+        self.save(t).await
     }
 
     fn pay_answer(t: &Transaction) -> Value {
@@ -375,29 +528,61 @@ impl Agent {
         })
     }
 
-    fn recharge_draft(t: &Transaction) -> Result<OutboxDraft, crate::store::StoreError> {
+    /// The request that tells the backend about a payment: the recharge, or
+    /// the notice's `OK` outcome. Built once, stored in the outbox with the
+    /// payment, and replayed byte for byte.
+    fn payment_draft(t: &Transaction) -> Result<OutboxDraft, crate::store::StoreError> {
         let missing =
-            |what: &str| crate::store::StoreError::Corrupt(format!("recharge without {what}"));
-        let body = json!({
-            "transaction_id": t.id,
-            "code": t.code.as_deref().ok_or_else(|| missing("code"))?,
-            "service_id": t.service.as_ref().map(|s| s.id.as_str()).ok_or_else(|| missing("service"))?,
-            "consumer_ref": t.consumer_ref.as_deref().ok_or_else(|| missing("consumer"))?,
-            "creditor_fiscal_code": t.creditor.as_ref().map(|c| c.fiscal_code.as_str()).ok_or_else(|| missing("creditor"))?,
-            "amount_cents": t.amount_cents.ok_or_else(|| missing("amount"))?,
-            "fee_cents": t.fee_cents,
-            "paid_at": t.paid_at.map(rfc3339),
-            "receipt_number": t.receipt_number,
-            "operator_id": t.operator,
-            "offline": t.offline,
-        });
+            |what: &str| crate::store::StoreError::Corrupt(format!("payment without {what}"));
+        let paid_at = t.paid_at.ok_or_else(|| missing("paid_at"))?;
+        let receipt_number = t.receipt_number.clone().ok_or_else(|| missing("receipt"))?;
+        let (purpose, req) = match t.kind {
+            TxKind::Recharge => (
+                "recharge",
+                pos_backend::PreparedRequest::recharge(&pos_backend::RechargeRequest {
+                    transaction_id: t.id.clone(),
+                    code: t.code.clone().ok_or_else(|| missing("code"))?,
+                    service_id: t
+                        .service
+                        .as_ref()
+                        .map(|s| s.id.clone())
+                        .ok_or_else(|| missing("service"))?,
+                    consumer_ref: t.consumer_ref.clone().ok_or_else(|| missing("consumer"))?,
+                    creditor_fiscal_code: t
+                        .creditor
+                        .as_ref()
+                        .map(|c| c.fiscal_code.clone())
+                        .ok_or_else(|| missing("creditor"))?,
+                    amount_cents: t.amount_cents.ok_or_else(|| missing("amount"))?.max(0) as u64,
+                    fee_cents: t.fee_cents.max(0) as u64,
+                    paid_at,
+                    receipt_number,
+                    operator_id: t.operator.clone(),
+                    offline: t.offline,
+                }),
+            ),
+            TxKind::Notice => (
+                "outcome_ok",
+                pos_backend::PreparedRequest::outcome(
+                    &t.id,
+                    &pos_backend::OutcomeRequest::Ok {
+                        payment_token: t
+                            .payment_token
+                            .clone()
+                            .ok_or_else(|| missing("payment token"))?,
+                        paid_at,
+                        receipt_number,
+                        fee_cents: t.fee_cents.max(0) as u64,
+                    },
+                ),
+            ),
+        };
         Ok(OutboxDraft {
-            purpose: "recharge".into(),
-            method: "POST".into(),
-            path: "/v1/recharges".into(),
-            idempotency_key: t.id.clone(),
-            body: serde_json::to_vec(&body)
-                .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?,
+            purpose: purpose.into(),
+            method: req.method,
+            path: req.path,
+            idempotency_key: req.idempotency_key,
+            body: req.body,
         })
     }
 
@@ -428,6 +613,30 @@ impl Agent {
                 ),
             ));
         }
+        if t.offline {
+            let max_total = self.config.offline.max_total_cents;
+            let pending = self.db(|s| s.offline_unconfirmed_total()).await?;
+            if pending + total > max_total {
+                return Err(ApiError::new(
+                    422,
+                    "offline_limit_exceeded",
+                    format!(
+                        "Senza collegamento al Comune si possono avere al massimo {} € in attesa di conferma (già in attesa: {} €). Non incassare; riprovare quando il collegamento torna.",
+                        crate::receipts::eur(max_total),
+                        crate::receipts::eur(pending)
+                    ),
+                ));
+            }
+        }
+        if let Some(exp) = t.payment_token_expires_at {
+            if exp <= OffsetDateTime::now_utc() {
+                return Err(ApiError::new(
+                    409,
+                    "payment_token_expired",
+                    "L'attivazione dell'avviso è scaduta (30 minuti): non incassare. Annullare e ripartire leggendo di nuovo l'avviso.",
+                ));
+            }
+        }
         self.check_disk()?;
         let terminal_id = self.terminal_id.clone();
         let paid = self
@@ -438,7 +647,7 @@ impl Agent {
                     &terminal_id,
                     OffsetDateTime::now_utc(),
                     tendered_cents,
-                    |p| Ok(vec![Self::recharge_draft(p)?]),
+                    |p| Ok(vec![Self::payment_draft(p)?]),
                 )
                 .map(|_| t)
             })
@@ -499,12 +708,36 @@ impl Agent {
             TxState::Voided => return Ok(t),
             _ => {}
         }
+        let mut queued = vec![];
+        if let (TxKind::Notice, Some(token)) = (t.kind, t.payment_token.clone()) {
+            // Every activation gets an outcome (pagoPA): the KO is queued with
+            // the void and retried until the backend answers.
+            let req = pos_backend::PreparedRequest::outcome(
+                &t.id,
+                &pos_backend::OutcomeRequest::Ko {
+                    payment_token: token,
+                    reason: reason.clone().filter(|r| !r.is_empty()),
+                },
+            );
+            queued.push(OutboxDraft {
+                purpose: "outcome_ko".into(),
+                method: req.method,
+                path: req.path,
+                idempotency_key: req.idempotency_key,
+                body: req.body,
+            });
+        }
+        let has_outbox = !queued.is_empty();
         let t = self
             .db(move |s| {
                 let mut t = t;
-                s.commit_void(&mut t, reason, vec![]).map(|_| t)
+                s.commit_void(&mut t, reason, queued).map(|_| t)
             })
             .await?;
+        if has_outbox {
+            self.sync_wake.notify_one();
+            self.emit_outbox().await;
+        }
         self.emit_tx(&t);
         Ok(t)
     }
@@ -558,30 +791,13 @@ mod tests {
 
     #[test]
     fn payment_code_answer_is_mapped_and_validated() {
-        let agent_tx = || Transaction {
-            id: "x".into(),
-            state: TxState::Identified,
-            kind: TxKind::Recharge,
-            created_at: OffsetDateTime::now_utc(),
-            operator: "op".into(),
-            service: None,
-            creditor: None,
-            consumer: None,
-            notice: None::<crate::model::NoticeInfo>,
-            amount_cents: None,
-            limits: None,
-            fee_cents: 0,
-            offline: false,
-            choices: vec![],
-            receipt_number: None,
-            paid_at: None,
-            tendered_cents: None,
-            change_cents: None,
-            sync: None,
-            code: None,
-            consumer_ref: None,
-            payment_token: None,
-            void_reason: None,
+        let agent_tx = || {
+            Transaction::new(
+                "x".into(),
+                TxKind::Recharge,
+                "op",
+                OffsetDateTime::now_utc(),
+            )
         };
         let good = json!({"code": "1234", "status": "active",
             "service": {"id": "mensa", "name": "Refezione scolastica"},

@@ -126,11 +126,49 @@ pub struct Transaction {
     /// Internal: the pagoPA payment token of an activated notice.
     #[serde(default)]
     pub payment_token: Option<String>,
+    /// Internal: when that payment token expires.
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    pub payment_token_expires_at: Option<OffsetDateTime>,
+    /// Internal: the payer's codes as the backend sent them (with the
+    /// consumer reference), for `choose`. The API shows `choices` instead.
+    #[serde(default)]
+    pub resolved_choices: Vec<Value>,
     #[serde(default)]
     pub void_reason: Option<String>,
 }
 
 impl Transaction {
+    /// A new transaction at `identified`, with nothing resolved yet.
+    pub fn new(id: String, kind: TxKind, operator: &str, created_at: OffsetDateTime) -> Self {
+        Transaction {
+            id,
+            state: TxState::Identified,
+            kind,
+            created_at,
+            operator: operator.to_string(),
+            service: None,
+            creditor: None,
+            consumer: None,
+            notice: None,
+            amount_cents: None,
+            limits: None,
+            fee_cents: 0,
+            offline: false,
+            choices: vec![],
+            receipt_number: None,
+            paid_at: None,
+            tendered_cents: None,
+            change_cents: None,
+            sync: None,
+            code: None,
+            consumer_ref: None,
+            payment_token: None,
+            payment_token_expires_at: None,
+            resolved_choices: vec![],
+            void_reason: None,
+        }
+    }
+
     pub fn total_cents(&self) -> Option<i64> {
         self.amount_cents.map(|a| a + self.fee_cents)
     }

@@ -91,6 +91,21 @@ const MIGRATIONS: &[&str] = &[
         answer TEXT
     );
     "#,
+    // 2: the print queue. A document that could not be printed waits here
+    // (it is re-rendered from the transaction or closure when printed).
+    r#"
+    CREATE TABLE print_jobs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        ref_id TEXT,
+        created_at TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        printed_at TEXT
+    );
+    CREATE INDEX print_jobs_pending ON print_jobs(state, id);
+    "#,
 ];
 
 const ZERO_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -206,7 +221,7 @@ pub struct ClosureRow {
 }
 
 pub struct Store {
-    conn: Connection,
+    pub(crate) conn: Connection,
 }
 
 fn entry_hash(
@@ -944,34 +959,21 @@ mod tests {
     use crate::model::{Limits, TxKind};
 
     fn sample(id: &str) -> Transaction {
-        Transaction {
-            id: id.to_string(),
-            state: TxState::AwaitingCash,
-            kind: TxKind::Recharge,
-            created_at: OffsetDateTime::now_utc(),
-            operator: "op1".into(),
-            service: None,
-            creditor: None,
-            consumer: None,
-            notice: None,
-            amount_cents: Some(2000),
-            limits: Some(Limits {
-                min_cents: 500,
-                max_cents: 30000,
-            }),
-            fee_cents: 0,
-            offline: false,
-            choices: vec![],
-            receipt_number: None,
-            paid_at: None,
-            tendered_cents: None,
-            change_cents: None,
-            sync: None,
-            code: Some("123456789012".into()),
-            consumer_ref: Some("c_1".into()),
-            payment_token: None,
-            void_reason: None,
-        }
+        let mut t = Transaction::new(
+            id.into(),
+            TxKind::Recharge,
+            "op1",
+            OffsetDateTime::now_utc(),
+        );
+        t.state = TxState::AwaitingCash;
+        t.amount_cents = Some(2000);
+        t.limits = Some(Limits {
+            min_cents: 500,
+            max_cents: 30000,
+        });
+        t.code = Some("123456789012".into());
+        t.consumer_ref = Some("c_1".into());
+        t
     }
 
     fn draft(key: &str) -> OutboxDraft {
