@@ -21,13 +21,26 @@ pub fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
-/// Local time of the counter for printing. Counters run in Italy; without a
-/// time-zone database we print UTC offset by the machine's offset when it can
-/// be determined, else UTC.
+/// Local time of the counter (receipts, day dates, messages).
+///
+/// Why jiff: `time`'s own local-offset lookup refuses to work in a
+/// multi-threaded process on Linux, and a counter runs for months across
+/// daylight-saving changes, so the offset must come from the system's time
+/// zone database (`/etc/localtime`, `TZ`) for each instant. Without a
+/// database the time stays UTC.
 pub fn local(t: OffsetDateTime) -> OffsetDateTime {
-    match UtcOffset::current_local_offset() {
-        Ok(off) => t.to_offset(off),
-        Err(_) => t,
+    local_in(t, &jiff::tz::TimeZone::system())
+}
+
+/// `t` in the time zone `tz`.
+pub fn local_in(t: OffsetDateTime, tz: &jiff::tz::TimeZone) -> OffsetDateTime {
+    let offset = jiff::Timestamp::from_second(t.unix_timestamp())
+        .ok()
+        .map(|ts| tz.to_offset(ts).seconds())
+        .and_then(|secs| UtcOffset::from_whole_seconds(secs).ok());
+    match offset {
+        Some(off) => t.to_offset(off),
+        None => t,
     }
 }
 
@@ -42,4 +55,41 @@ pub fn receipt_datetime(t: OffsetDateTime) -> String {
         t.hour(),
         t.minute()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_is_utc_whole_seconds() {
+        let t = OffsetDateTime::from_unix_timestamp(1_763_806_563).unwrap()
+            + time::Duration::milliseconds(750);
+        assert_eq!(rfc3339(t), "2025-11-22T10:16:03Z");
+        assert_eq!(
+            parse_rfc3339("2025-11-22T10:16:03Z")
+                .unwrap()
+                .unix_timestamp(),
+            1_763_806_563
+        );
+    }
+
+    #[test]
+    fn rome_follows_daylight_saving() {
+        let rome = jiff::tz::TimeZone::get("Europe/Rome").unwrap();
+        let november = OffsetDateTime::from_unix_timestamp(1_763_806_563).unwrap();
+        assert_eq!(local_in(november, &rome).hour(), 11, "UTC+1 in winter");
+        let july = OffsetDateTime::from_unix_timestamp(1_752_142_563).unwrap();
+        assert_eq!(
+            local_in(july, &rome).hour(),
+            (july.hour() + 2) % 24,
+            "UTC+2 in summer"
+        );
+    }
+
+    #[test]
+    fn local_time_keeps_the_instant() {
+        let t = OffsetDateTime::from_unix_timestamp(1_763_806_563).unwrap();
+        assert_eq!(local(t).unix_timestamp(), t.unix_timestamp());
+    }
 }
