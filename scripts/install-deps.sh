@@ -2,7 +2,10 @@
 # Installs the system packages pos-agent needs to build and test on Debian/Ubuntu.
 # Idempotent: does nothing when everything is already there.
 set -euo pipefail
-PKGS=(libudev-dev pkg-config libclang-dev sqlite3 ca-certificates)
+# chromium, chromium-driver and the font the console names: the headless
+# browser of the console's browser tests (tests/console_e2e.rs). The agent
+# itself does not need them.
+PKGS=(libudev-dev pkg-config libclang-dev sqlite3 ca-certificates chromium chromium-driver fonts-dejavu-core)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

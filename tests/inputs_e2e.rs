@@ -428,3 +428,46 @@ async fn forged_and_unknown_key_tokens_are_refused_before_the_backend() {
     assert_eq!(t["offline"], false);
     assert_eq!(t["limits"]["max_cents"], 30000);
 }
+
+#[test]
+fn inspect_explains_any_input_and_masks_fiscal_codes() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(support::BIN)
+            .arg("inspect")
+            .args(args)
+            .output()
+            .expect("run inspect")
+    };
+    let out = run(&["4001 0000 0018 6", "--json"]);
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["kind"], "manual_code");
+    assert_eq!(v["code"], "4001000000186");
+
+    let out = run(&[&notice_qr(demo::NOTICE_PAYABLE, "2550"), "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["kind"], "notice");
+    assert_eq!(v["iuv"], &demo::NOTICE_PAYABLE[1..]);
+    assert_eq!(v["amount_cents"], 2550);
+
+    let out = run(&[demo::PAYER_FISCAL_CODE, "--json"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !text.contains(demo::PAYER_FISCAL_CODE),
+        "masked by default: {text}"
+    );
+    assert!(text.contains("RSS***********2S"), "{text}");
+    let out = run(&[demo::PAYER_FISCAL_CODE, "--json", "--reveal"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["fiscal_code"], demo::PAYER_FISCAL_CODE);
+    assert_eq!(v["birth"]["sex"], "M");
+    assert_eq!(v["birth"]["place_code"], "A562");
+
+    let out = run(&["4001000000187", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"]["code"], "bad_check_digit");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "one-line reason on stderr: {err}");
+}

@@ -11,6 +11,10 @@
 //!   [`Transport`]s (file, TCP, serial, USB `lp`), and [`open_printer`] which
 //!   picks one from the configured [`PrinterDevice`].
 //! - [`drawer`]: the cash drawer, kicked through the printer.
+//! - [`camera`]: frame sources (V4L2 webcam, `dir:`), grayscale frames, the
+//!   QR decoding pipeline around rqrr, and the debounce.
+//! - [`card_reader`]: the serial card / barcode reader: bytes to lines
+//!   ([`card_reader::LineSplitter`]), [`card_reader::SerialCardReader`].
 //!
 //! Architecture invariant: this crate knows nothing of HTTP, the backend or
 //! the journal; it only moves bytes to devices and says what state they are
@@ -19,6 +23,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub mod camera;
+pub mod card_reader;
 pub mod document;
 pub mod drawer;
 pub mod escpos;
@@ -74,6 +80,10 @@ pub enum PrinterError {
     /// The printer reported that its cover is open.
     #[error("printer {device} has its cover open; close it")]
     CoverOpen { device: String },
+    /// The printer reported that it cannot print now (offline after an
+    /// error, busy, a mechanical fault).
+    #[error("printer {device} reports {state}; check its lights and the paper, then switch it off and on")]
+    NotReady { device: String, state: DeviceState },
     /// Any other I/O failure.
     #[error("printer {device}: {action} failed: {source}")]
     Io {
@@ -96,6 +106,7 @@ impl PrinterError {
             PrinterError::InUse { .. } | PrinterError::Stalled { .. } => DeviceState::Busy,
             PrinterError::PaperOut { .. } => DeviceState::PaperOut,
             PrinterError::CoverOpen { .. } => DeviceState::CoverOpen,
+            PrinterError::NotReady { state, .. } => *state,
             PrinterError::Io { .. } | PrinterError::Unsupported { .. } => DeviceState::Error,
         }
     }
@@ -109,6 +120,7 @@ impl PrinterError {
             | PrinterError::Stalled { device, .. }
             | PrinterError::PaperOut { device }
             | PrinterError::CoverOpen { device }
+            | PrinterError::NotReady { device, .. }
             | PrinterError::Io { device, .. }
             | PrinterError::Unsupported { device, .. } => device,
         }

@@ -129,6 +129,24 @@ pub trait Transport: Send {
     fn read_status(&mut self) -> Result<Option<DeviceState>, PrinterError> {
         Ok(None)
     }
+    /// Sends one whole document, refusing when the printer says before it
+    /// that it cannot print, and failing when it says right after it that it
+    /// could not (paper ran out, cover opened): then the caller keeps the
+    /// document and prints it again later. A transport that cannot read the
+    /// state just writes.
+    ///
+    /// The default asks [`Transport::read_status`] before and after
+    /// [`Transport::write_all`]; TCP does all three on one connection.
+    fn write_document(&mut self, bytes: &[u8]) -> Result<(), PrinterError> {
+        if let Some(state) = self.read_status()? {
+            ready_or_error(state, self.describe())?;
+        }
+        self.write_all(bytes)?;
+        if let Some(state) = self.read_status()? {
+            ready_or_error(state, self.describe())?;
+        }
+        Ok(())
+    }
     /// The device as the configuration spells it.
     fn describe(&self) -> String;
 }
@@ -161,10 +179,27 @@ impl<T: Transport> EscPosPrinter<T> {
         self.transport
     }
 
+    /// A document: checked against the printer's state before and after.
+    fn send_document(&mut self, what: &str, bytes: &[u8]) -> Result<(), PrinterError> {
+        let sent = self.transport.write_document(bytes);
+        self.outcome(what, bytes.len(), sent)
+    }
+
+    /// A command (the drawer kick): just written.
     fn send(&mut self, what: &str, bytes: &[u8]) -> Result<(), PrinterError> {
-        match self.transport.write_all(bytes) {
+        let sent = self.transport.write_all(bytes);
+        self.outcome(what, bytes.len(), sent)
+    }
+
+    fn outcome(
+        &mut self,
+        what: &str,
+        len: usize,
+        sent: Result<(), PrinterError>,
+    ) -> Result<(), PrinterError> {
+        match sent {
             Ok(()) => {
-                tracing::debug!(device = %self.transport.describe(), bytes = bytes.len(), "{what} sent");
+                tracing::debug!(device = %self.transport.describe(), bytes = len, "{what} sent");
                 self.last = DeviceState::Ready;
                 Ok(())
             }
@@ -180,7 +215,7 @@ impl<T: Transport> EscPosPrinter<T> {
 impl<T: Transport> Printer for EscPosPrinter<T> {
     fn print(&mut self, doc: &Document) -> Result<(), PrinterError> {
         let bytes = self.encoder.encode(doc);
-        self.send("document", &bytes)
+        self.send_document("document", &bytes)
     }
 
     fn open_drawer(&mut self) -> Result<(), PrinterError> {
@@ -205,7 +240,7 @@ impl<T: Transport> Printer for EscPosPrinter<T> {
 
     fn print_code_page_test(&mut self, tables: &[u8]) -> Result<(), PrinterError> {
         let bytes = self.encoder.encode_code_page_test(tables);
-        self.send("code page test", &bytes)
+        self.send_document("code page test", &bytes)
     }
 }
 
@@ -356,6 +391,19 @@ fn status_timeout(timeout: Duration) -> Duration {
     nonzero(timeout.min(Duration::from_millis(800)))
 }
 
+/// `Ok` when a printer in `state` can print; otherwise the error that says
+/// what to do about it.
+pub(crate) fn ready_or_error(state: DeviceState, device: String) -> Result<(), PrinterError> {
+    match state {
+        DeviceState::Ready | DeviceState::Disabled => Ok(()),
+        DeviceState::PaperOut => Err(PrinterError::PaperOut { device }),
+        DeviceState::CoverOpen => Err(PrinterError::CoverOpen { device }),
+        DeviceState::Offline | DeviceState::Busy | DeviceState::Error => {
+            Err(PrinterError::NotReady { device, state })
+        }
+    }
+}
+
 // ---------------------------------------------------------------- file
 
 /// `file:PATH`: raw ESC/POS bytes appended to a file, for the sandbox and
@@ -418,6 +466,9 @@ pub struct TcpTransport {
     host: String,
     port: u16,
     timeout: Duration,
+    /// Whether the printer answered its last status query (`None`: not
+    /// asked yet).
+    answers_status: Option<bool>,
 }
 
 impl TcpTransport {
@@ -426,6 +477,7 @@ impl TcpTransport {
             host: host.into(),
             port,
             timeout: nonzero(timeout),
+            answers_status: None,
         }
     }
 
@@ -455,6 +507,14 @@ impl TcpTransport {
         }))
     }
 
+    /// Asks for the real-time status on an open connection and refuses when
+    /// the printer cannot print.
+    fn checked_status(&mut self, stream: &mut TcpStream) -> Result<(), PrinterError> {
+        let state = query_realtime_status(stream).map_err(|e| self.write_error(e))?;
+        self.answers_status = Some(state.is_some());
+        ready_or_error(state.unwrap_or(DeviceState::Ready), self.describe())
+    }
+
     fn write_error(&self, e: io::Error) -> PrinterError {
         if is_timeout(&e) {
             PrinterError::Stalled {
@@ -468,6 +528,33 @@ impl TcpTransport {
 }
 
 impl Transport for TcpTransport {
+    /// One connection: status, the document, status again. A printer that
+    /// never answered a status query is not asked again before each
+    /// document (it would cost the status timeout every time); its state
+    /// is then the write's outcome.
+    fn write_document(&mut self, bytes: &[u8]) -> Result<(), PrinterError> {
+        let mut stream = self.connect()?;
+        let result = stream
+            .set_write_timeout(Some(self.timeout))
+            .and_then(|()| stream.set_read_timeout(Some(status_timeout(self.timeout))))
+            .map_err(|e| self.write_error(e))
+            .and_then(|()| {
+                if self.answers_status != Some(false) {
+                    self.checked_status(&mut stream)?;
+                }
+                stream
+                    .write_all(bytes)
+                    .and_then(|()| stream.flush())
+                    .map_err(|e| self.write_error(e))?;
+                if self.answers_status != Some(false) {
+                    self.checked_status(&mut stream)?;
+                }
+                Ok(())
+            });
+        let _ = stream.shutdown(Shutdown::Write);
+        result
+    }
+
     fn write_all(&mut self, bytes: &[u8]) -> Result<(), PrinterError> {
         let mut stream = self.connect()?;
         stream
@@ -488,8 +575,11 @@ impl Transport for TcpTransport {
             .and_then(|()| query_realtime_status(&mut stream));
         let _ = stream.shutdown(Shutdown::Both);
         match asked {
-            // Reachable but silent about its status: as ready as we can tell.
-            Ok(state) => Ok(Some(state.unwrap_or(DeviceState::Ready))),
+            Ok(state) => {
+                self.answers_status = Some(state.is_some());
+                // Reachable but silent about its status: as ready as we can tell.
+                Ok(Some(state.unwrap_or(DeviceState::Ready)))
+            }
             Err(e) => Err(self.write_error(e)),
         }
     }
@@ -512,6 +602,9 @@ pub struct SerialTransport {
     baud: u32,
     timeout: Duration,
     port: Option<Box<dyn serialport::SerialPort>>,
+    /// Whether the printer answered its last status query (`None`: not
+    /// asked yet). One that never answers is not asked before documents.
+    answers_status: Option<bool>,
 }
 
 impl SerialTransport {
@@ -521,6 +614,7 @@ impl SerialTransport {
             baud,
             timeout: nonzero(timeout),
             port: None,
+            answers_status: None,
         }
     }
 
@@ -582,6 +676,24 @@ impl SerialTransport {
 }
 
 impl Transport for SerialTransport {
+    /// Status, document, status, on the open port; a printer that never
+    /// answered a status query is not asked (it would cost the status
+    /// timeout twice per document).
+    fn write_document(&mut self, bytes: &[u8]) -> Result<(), PrinterError> {
+        if self.answers_status != Some(false) {
+            if let Some(state) = self.read_status()? {
+                ready_or_error(state, self.describe())?;
+            }
+        }
+        self.write_all(bytes)?;
+        if self.answers_status != Some(false) {
+            if let Some(state) = self.read_status()? {
+                ready_or_error(state, self.describe())?;
+            }
+        }
+        Ok(())
+    }
+
     fn write_all(&mut self, bytes: &[u8]) -> Result<(), PrinterError> {
         let port = self.port()?;
         let written = port.write_all(bytes).and_then(|()| port.flush());
@@ -598,7 +710,9 @@ impl Transport for SerialTransport {
             .map_err(|e| io::Error::other(e.description))
             .and_then(|()| query_realtime_status(port));
         let _ = port.set_timeout(timeout);
-        asked.map_err(|e| self.io_error("asking the printer for its status", e))
+        let state = asked.map_err(|e| self.io_error("asking the printer for its status", e))?;
+        self.answers_status = Some(state.is_some());
+        Ok(state)
     }
 
     fn describe(&self) -> String {
@@ -910,11 +1024,14 @@ mod tests {
             host: "127.0.0.1".into(),
             port,
         };
-        let mut p = open_printer(&device, profile, DEFAULT_TIMEOUT);
+        let mut p = open_printer(&device, profile, Duration::from_millis(300));
         assert_eq!(p.describe(), format!("tcp://127.0.0.1:{port}"));
         p.print(&doc()).expect("print");
         p.open_drawer().expect("kick");
-        let mut want = EscPosEncoder::new(profile).encode(&doc());
+        // This printer never answers `DLE EOT 1`: asked once, then taken
+        // as ready, and not asked again after the document.
+        let mut want = vec![DLE, EOT, 1];
+        want.extend(EscPosEncoder::new(profile).encode(&doc()));
         want.extend([0x1B, 0x70, 0x00, 0x19, 0xFA]);
         assert_eq!(server.join().expect("server"), want);
     }
@@ -1035,6 +1152,144 @@ mod tests {
             Some(DeviceState::Ready)
         );
         server.join().expect("server");
+    }
+
+    /// A fake network printer that answers every `DLE EOT n` from `answers`
+    /// (the state it is in) and keeps the other bytes it receives.
+    fn checking_server(answers: [u8; 3]) -> (u16, thread::JoinHandle<Vec<u8>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let handle = thread::spawn(move || {
+            let (mut conn, _) = listener.accept().expect("accept");
+            let mut data = Vec::new();
+            let mut byte = [0u8; 1];
+            let mut dle = 0u8;
+            while let Ok(1) = conn.read(&mut byte) {
+                dle = match (dle, byte[0]) {
+                    (_, DLE) => 1,
+                    (1, EOT) => 2,
+                    (2, n) => {
+                        let i = match n {
+                            1 => 0,
+                            2 => 1,
+                            _ => 2,
+                        };
+                        if conn.write_all(&[answers[i]]).is_err() {
+                            break;
+                        }
+                        0
+                    }
+                    _ => {
+                        data.push(byte[0]);
+                        0
+                    }
+                };
+            }
+            data
+        });
+        (port, handle)
+    }
+
+    #[test]
+    fn tcp_document_is_refused_when_the_printer_says_paper_out() {
+        let (port, server) = checking_server([0x1A, 0x32, 0x72]);
+        let mut p = EscPosPrinter::new(
+            TcpTransport::new("127.0.0.1", port, DEFAULT_TIMEOUT),
+            PrinterProfile::default(),
+        );
+        let e = p.print(&doc()).expect_err("paper out");
+        assert!(matches!(e, PrinterError::PaperOut { .. }), "{e}");
+        assert_eq!(e.device_state(), DeviceState::PaperOut);
+        assert!(e.to_string().contains("load a new roll"), "{e}");
+        // Not one byte of the document was sent.
+        assert_eq!(server.join().expect("server"), Vec::<u8>::new());
+    }
+
+    #[test]
+    fn tcp_document_checks_status_before_and_after_on_one_connection() {
+        let (port, server) = checking_server([0x12, 0x12, 0x12]);
+        let mut p = EscPosPrinter::new(
+            TcpTransport::new("127.0.0.1", port, DEFAULT_TIMEOUT),
+            PrinterProfile::default(),
+        );
+        p.print(&doc()).expect("ready printer");
+        assert_eq!(
+            server.join().expect("server"),
+            EscPosEncoder::new(PrinterProfile::default()).encode(&doc())
+        );
+    }
+
+    #[test]
+    fn cover_open_and_other_states_refuse_with_what_to_do() {
+        let e = ready_or_error(DeviceState::CoverOpen, "x".into()).expect_err("cover");
+        assert_eq!(e.device_state(), DeviceState::CoverOpen);
+        let e = ready_or_error(DeviceState::Offline, "tcp://p:9100".into()).expect_err("offline");
+        assert_eq!(e.device_state(), DeviceState::Offline);
+        assert!(
+            e.to_string()
+                .starts_with("printer tcp://p:9100 reports offline"),
+            "{e}"
+        );
+        assert!(ready_or_error(DeviceState::Ready, "x".into()).is_ok());
+    }
+
+    /// The real serial driver against the virtual printer on a pty: the
+    /// document arrives whole, and the state follows the paper.
+    #[cfg(unix)]
+    #[test]
+    fn serial_printer_on_a_pty_prints_and_reports_paper_out() {
+        let printer = hardware_mocks::VirtualPrinter::start_serial().expect("pty printer");
+        let mut p = EscPosPrinter::new(
+            SerialTransport::new(printer.path(), 19200, Duration::from_secs(2)),
+            PrinterProfile::paper_58mm(),
+        );
+        assert_eq!(p.state(), DeviceState::Ready);
+        p.print(&doc()).expect("print");
+        let docs = printer.cut_documents();
+        assert_eq!(docs.len(), 1, "{docs:?}");
+        assert_eq!(docs[0].lines[0], "Però € 1,00");
+
+        printer.set_paper_out(true);
+        assert_eq!(p.state(), DeviceState::PaperOut);
+        let e = p.print(&doc()).expect_err("no paper");
+        assert_eq!(e.device_state(), DeviceState::PaperOut);
+        printer.set_cover_open(true);
+        printer.set_paper_out(false);
+        assert_eq!(p.state(), DeviceState::CoverOpen);
+        printer.set_cover_open(false);
+        assert_eq!(p.state(), DeviceState::Ready);
+        p.print(&doc()).expect("print again");
+        assert_eq!(printer.cut_documents().len(), 2);
+    }
+
+    /// Paper running out in the middle of a document: the driver says so
+    /// (status after the document), and the printed part is not a whole
+    /// document on the virtual paper.
+    #[test]
+    fn tcp_paper_out_in_the_middle_of_a_document_is_an_error() {
+        let printer = hardware_mocks::VirtualPrinter::start("127.0.0.1:0".parse().expect("addr"))
+            .expect("printer");
+        let mut p = EscPosPrinter::new(
+            TcpTransport::new("127.0.0.1", printer.addr.port(), DEFAULT_TIMEOUT),
+            PrinterProfile::paper_58mm(),
+        );
+        // The status query before it takes 9 bytes: the roll ends in the
+        // first bytes of the document.
+        printer.set_paper_out_after(18);
+        let e = p.print(&doc()).expect_err("paper ran out");
+        assert_eq!(e.device_state(), DeviceState::PaperOut, "{e}");
+        assert!(printer.cut_documents().is_empty());
+        assert!(printer.dropped() > 0);
+        printer.set_paper_out(false);
+        p.print(&doc()).expect("new roll");
+        let docs = printer.documents();
+        assert_eq!(docs.len(), 2, "the torn-off start, then the whole one");
+        assert!(!docs[0].cut && docs[1].cut);
+        // Cover open over TCP.
+        printer.set_cover_open(true);
+        assert_eq!(p.state(), DeviceState::CoverOpen);
+        let e = p.print(&doc()).expect_err("cover open");
+        assert!(e.to_string().contains("cover open"), "{e}");
     }
 
     #[test]

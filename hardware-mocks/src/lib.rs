@@ -2,9 +2,13 @@
 //!
 //! - [`backend`]: the municipal backend of `backend-api.md` (server side), with
 //!   deterministic demo data ([`demo`]), inspection helpers and fault injection.
-//! - [`printer`]: a virtual TCP 9100 ESC/POS printer and an interpreter that
+//! - [`printer`]: a virtual ESC/POS printer (TCP 9100, pty, file) and an interpreter that
 //!   turns the bytes it received back into text, QR payloads, drawer kicks and
 //!   cuts.
+//! - [`camera`]: the virtual camera: seeded counter frames of a phone showing
+//!   a QR, in memory or written into a `dir:PATH` camera's directory.
+//! - [`serial`]: virtual serial devices on pty pairs, and a virtual card
+//!   reader (Tessera Sanitaria tracks, Code 39, garbage, split lines).
 //!
 //! ```no_run
 //! # async fn example() -> std::io::Result<()> {
@@ -21,8 +25,12 @@
 //! ```
 
 pub mod backend;
+pub mod camera;
 pub mod error;
 pub mod printer;
+pub mod printer_png;
+#[cfg(unix)]
+pub mod serial;
 
 pub use backend::demo;
 pub use backend::{
@@ -30,4 +38,8 @@ pub use backend::{
     RunningBackend,
 };
 pub use error::Error;
-pub use printer::{render_text, RenderedDocument, RunningPrinter, VirtualPrinter};
+pub use printer::{
+    render_file, render_text, PrinterControl, RenderedDocument, RunningPrinter, SerialPrinter,
+    VirtualPrinter,
+};
+pub use printer_png::{render_png, write_documents_png, write_png};

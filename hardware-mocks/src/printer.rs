@@ -1,10 +1,17 @@
-//! A virtual network receipt printer (raw TCP, port 9100 style) and an
-//! ESC/POS interpreter that turns what it received back into text.
+//! A virtual ESC/POS receipt printer, and an interpreter that turns what it
+//! received back into text ([`render_text`]) and pictures
+//! ([`crate::printer_png`]).
 //!
-//! The printer keeps every byte received, answers `DLE EOT n` status queries
-//! like an Epson TM does, and can be switched offline (the port closes, open
-//! connections are dropped) or out of paper (reported in the status bytes).
-//! It runs on plain threads, so it works from sync and async tests alike.
+//! The printer accepts bytes on TCP (port 9100 style, [`VirtualPrinter::start`]),
+//! on a pseudo-terminal like a serial printer ([`VirtualPrinter::start_serial`])
+//! and from a file ([`render_file`], what a `file:` printer wrote). It keeps
+//! every byte received, answers `DLE EOT n` status queries like an Epson TM
+//! does, and on command goes offline (the port closes, open connections are
+//! dropped), runs out of paper (now, or after N more bytes: in the middle of
+//! a document) or has its cover opened; then it still answers status
+//! queries but prints nothing, so a document sent meanwhile never reaches
+//! the paper ([`PrinterControl::documents`]) and must be sent again. It runs
+//! on plain threads, so it works from sync and async tests alike.
 //!
 //! ```
 //! use hardware_mocks::printer::render_text;
@@ -56,6 +63,56 @@ pub fn decode_byte(table: u8, byte: u8) -> char {
         .unwrap_or(char::REPLACEMENT_CHARACTER)
 }
 
+/// Horizontal alignment of a printed line or QR code (`ESC a`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Align {
+    #[default]
+    Left,
+    Center,
+    Right,
+}
+
+/// The print mode a character was printed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CharStyle {
+    /// `ESC E 1` or `ESC ! 8`.
+    pub bold: bool,
+    /// Width multiplier, 1 to 8 (`GS !` high nibble + 1, `ESC !` bit 5).
+    pub width: u8,
+    /// Height multiplier, 1 to 8 (`GS !` low nibble + 1, `ESC !` bit 4).
+    pub height: u8,
+}
+
+impl Default for CharStyle {
+    fn default() -> Self {
+        CharStyle {
+            bold: false,
+            width: 1,
+            height: 1,
+        }
+    }
+}
+
+/// One line as it came out of the printer, with each character's style.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PrintedLine {
+    /// The alignment in force when the line started.
+    pub align: Align,
+    pub chars: Vec<(char, CharStyle)>,
+}
+
+/// What the paper shows, top to bottom: text lines and QR codes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrintItem {
+    Line(PrintedLine),
+    /// A QR code printed (`GS ( k` fn 81) with the data stored before it.
+    Qr {
+        data: String,
+        module_size: u8,
+        align: Align,
+    },
+}
+
 /// One printed document: what came out between two cuts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RenderedDocument {
@@ -65,8 +122,12 @@ pub struct RenderedDocument {
     pub qr_codes: Vec<String>,
     /// How many `ESC p` drawer kicks it contained.
     pub drawer_kicks: usize,
-    /// True when it ended with `GS V`; false for trailing bytes not yet cut.
+    /// True when it ended with `GS V`; false for trailing bytes not yet cut
+    /// (or a document the paper ran out in the middle of).
     pub cut: bool,
+    /// The same lines with their styles, and the QR codes where they were
+    /// printed: what the PNG rendering draws.
+    pub items: Vec<PrintItem>,
 }
 
 impl RenderedDocument {
@@ -104,22 +165,83 @@ impl RenderedDocument {
 struct Renderer {
     docs: Vec<RenderedDocument>,
     doc: RenderedDocument,
-    line: String,
+    line: PrintedLine,
     table: u8,
+    style: CharStyle,
+    align: Align,
+    qr_module_size: u8,
+    qr_data: String,
 }
 
 impl Renderer {
+    fn new() -> Self {
+        Renderer {
+            docs: Vec::new(),
+            doc: RenderedDocument::default(),
+            line: PrintedLine::default(),
+            table: TABLE_PC437,
+            style: CharStyle::default(),
+            align: Align::Left,
+            qr_module_size: 3,
+            qr_data: String::new(),
+        }
+    }
+
+    /// `ESC @`: everything back to the power-on state (the buffer stays).
+    fn initialise(&mut self) {
+        self.table = TABLE_PC437;
+        self.style = CharStyle::default();
+        self.align = Align::Left;
+        self.qr_module_size = 3;
+    }
+
+    fn push_char(&mut self, c: char) {
+        if self.line.chars.is_empty() {
+            self.line.align = self.align;
+        }
+        self.line.chars.push((c, self.style));
+    }
+
     fn end_line(&mut self) {
-        self.doc.lines.push(std::mem::take(&mut self.line));
+        let mut line = std::mem::take(&mut self.line);
+        if line.chars.is_empty() {
+            line.align = self.align;
+        }
+        self.doc
+            .lines
+            .push(line.chars.iter().map(|(c, _)| *c).collect());
+        self.doc.items.push(PrintItem::Line(line));
     }
 
     fn cut(&mut self) {
-        if !self.line.is_empty() {
+        if !self.line.chars.is_empty() {
             self.end_line();
         }
         let mut doc = std::mem::take(&mut self.doc);
         doc.cut = true;
         self.docs.push(doc);
+    }
+
+    /// `GS ( k` with cn = 49 (QR code).
+    fn qr(&mut self, params: &[u8]) {
+        match params {
+            [49, 67, n, ..] => self.qr_module_size = (*n).clamp(1, 16),
+            [49, 80, 48, data @ ..] => {
+                self.qr_data = String::from_utf8_lossy(data).into_owned();
+                self.doc.qr_codes.push(self.qr_data.clone());
+            }
+            [49, 81, 48, ..] => {
+                if !self.line.chars.is_empty() {
+                    self.end_line();
+                }
+                self.doc.items.push(PrintItem::Qr {
+                    data: self.qr_data.clone(),
+                    module_size: self.qr_module_size,
+                    align: self.align,
+                });
+            }
+            _ => {}
+        }
     }
 }
 
@@ -129,16 +251,19 @@ const DLE: u8 = 0x10;
 const FS: u8 = 0x1c;
 const LF: u8 = 0x0a;
 
+fn align_of(n: u8) -> Align {
+    match n % 48 {
+        1 => Align::Center,
+        2 => Align::Right,
+        _ => Align::Left,
+    }
+}
+
 /// Interprets ESC/POS bytes into documents, one per cut (`GS V`); bytes
 /// after the last cut make a final document with `cut == false`. Never
 /// panics: unknown commands are skipped, truncated ones end the input.
 pub fn render_text(bytes: &[u8]) -> Vec<RenderedDocument> {
-    let mut r = Renderer {
-        docs: Vec::new(),
-        doc: RenderedDocument::default(),
-        line: String::new(),
-        table: TABLE_PC437,
-    };
+    let mut r = Renderer::new();
     let at = |i: usize| bytes.get(i).copied();
     let mut i = 0;
     while i < bytes.len() {
@@ -152,7 +277,7 @@ pub fn render_text(bytes: &[u8]) -> Vec<RenderedDocument> {
                 let Some(cmd) = at(i + 1) else { break };
                 match cmd {
                     b'@' => {
-                        r.table = TABLE_PC437;
+                        r.initialise();
                         i += 2;
                     }
                     b't' => {
@@ -175,9 +300,28 @@ pub fn render_text(bytes: &[u8]) -> Vec<RenderedDocument> {
                         r.doc.drawer_kicks += 1;
                         i += 5;
                     }
-                    // One-parameter commands: styles, spacing, alignment...
-                    b'!' | b'E' | b'a' | b'-' | b'3' | b'G' | b'J' | b'M' | b'R' | b'V' | b'{'
-                    | b'r' | b'U' | b' ' | b'c' => {
+                    b'E' => {
+                        let Some(n) = at(i + 2) else { break };
+                        r.style.bold = n & 1 == 1;
+                        i += 3;
+                    }
+                    b'!' => {
+                        let Some(n) = at(i + 2) else { break };
+                        r.style = CharStyle {
+                            bold: n & 0x08 != 0,
+                            height: if n & 0x10 != 0 { 2 } else { 1 },
+                            width: if n & 0x20 != 0 { 2 } else { 1 },
+                        };
+                        i += 3;
+                    }
+                    b'a' => {
+                        let Some(n) = at(i + 2) else { break };
+                        r.align = align_of(n);
+                        i += 3;
+                    }
+                    // Other one-parameter commands: spacing, underline...
+                    b'-' | b'3' | b'G' | b'J' | b'M' | b'R' | b'V' | b'{' | b'r' | b'U' | b' '
+                    | b'c' => {
                         i += if cmd == b'c' { 4 } else { 3 };
                     }
                     b'$' | b'\\' => i += 4,
@@ -220,15 +364,18 @@ pub fn render_text(bytes: &[u8]) -> Vec<RenderedDocument> {
                         let Some(params) = bytes.get(start..start + len) else {
                             break;
                         };
-                        // GS ( k pL pH cn=49 fn=80 m=48 d1..dk: store QR data.
-                        if sub == b'k' && params.len() >= 3 && params[..3] == [49, 80, 48] {
-                            r.doc
-                                .qr_codes
-                                .push(String::from_utf8_lossy(&params[3..]).into_owned());
+                        if sub == b'k' {
+                            r.qr(params);
                         }
                         i = start + len;
                     }
-                    b'!' | b'B' | b'H' | b'h' | b'w' | b'f' | b'a' | b'b' | b'r' | b'I' => i += 3,
+                    b'!' => {
+                        let Some(n) = at(i + 2) else { break };
+                        r.style.width = (n >> 4) + 1;
+                        r.style.height = (n & 0x0f).min(7) + 1;
+                        i += 3;
+                    }
+                    b'B' | b'H' | b'h' | b'w' | b'f' | b'a' | b'b' | b'r' | b'I' => i += 3,
                     b'L' | b'W' | b'$' | b'\\' => i += 4,
                     b'k' => {
                         // Barcode: m 0..6 is NUL-terminated, m 65.. has a length.
@@ -269,17 +416,18 @@ pub fn render_text(bytes: &[u8]) -> Vec<RenderedDocument> {
                 None => break,
             },
             b'\t' => {
-                r.line.push(' ');
+                r.push_char(' ');
                 i += 1;
             }
             0x00..=0x1f | 0x7f => i += 1,
             _ => {
-                r.line.push(decode_byte(r.table, b));
+                let c = decode_byte(r.table, b);
+                r.push_char(c);
                 i += 1;
             }
         }
     }
-    if !r.line.is_empty() {
+    if !r.line.chars.is_empty() {
         r.end_line();
     }
     if !r.doc.is_empty() {
@@ -287,6 +435,12 @@ pub fn render_text(bytes: &[u8]) -> Vec<RenderedDocument> {
         r.docs.push(doc);
     }
     r.docs
+}
+
+/// [`render_text`] of a file of raw ESC/POS bytes (a `file:` printer's
+/// output, a capture from a real printer port).
+pub fn render_file(path: &Path) -> io::Result<Vec<RenderedDocument>> {
+    Ok(render_text(&fs::read(path)?))
 }
 
 /// Writes documents as `doc-0001.txt`, `doc-0002.txt`, ... (numbered from
@@ -303,29 +457,122 @@ pub fn write_documents(
     Ok(())
 }
 
+/// The paper and the switches of one virtual printer, shared by its
+/// front ends (TCP, pty) and the test that controls it.
 #[derive(Default)]
 struct Shared {
+    /// Every byte received, status queries included.
     received: Mutex<Vec<u8>>,
+    /// What reached the paper: one segment per stretch of paper, a new one
+    /// after each paper out (the part printed before is torn off).
+    paper: Mutex<Vec<Vec<u8>>>,
+    /// Bytes thrown away because the printer could not print.
+    dropped: AtomicUsize,
+    /// Paper runs out after this many more printed bytes (`usize::MAX`: never).
+    paper_left: AtomicUsize,
     offline: AtomicBool,
     paper_out: AtomicBool,
+    cover_open: AtomicBool,
     stop: AtomicBool,
     connections: AtomicUsize,
 }
 
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Shared {
-    fn received(&self) -> MutexGuard<'_, Vec<u8>> {
-        self.received.lock().unwrap_or_else(|e| e.into_inner())
+    fn new() -> Self {
+        Shared {
+            paper_left: AtomicUsize::new(usize::MAX),
+            ..Shared::default()
+        }
+    }
+
+    fn can_print(&self) -> bool {
+        !self.paper_out.load(Ordering::SeqCst) && !self.cover_open.load(Ordering::SeqCst)
+    }
+
+    /// Bytes that arrived from the host: kept, printed when the printer
+    /// can print (else dropped, as a printer that is out of paper does
+    /// once its buffer is full), with `DLE EOT n` answered either way.
+    /// Returns the status bytes to send back.
+    fn receive(&self, data: &[u8], dle_state: &mut u8) -> Vec<u8> {
+        lock(&self.received).extend_from_slice(data);
+        let mut replies = Vec::new();
+        let mut paper = lock(&self.paper);
+        for &b in data {
+            *dle_state = match (*dle_state, b) {
+                (_, DLE) => 1,
+                (1, 0x04) => 2,
+                (2, n) => {
+                    replies.push(self.status_byte(n));
+                    0
+                }
+                _ => 0,
+            };
+            if !self.can_print() {
+                self.dropped.fetch_add(1, Ordering::SeqCst);
+                continue;
+            }
+            if paper.is_empty() {
+                paper.push(Vec::new());
+            }
+            if let Some(segment) = paper.last_mut() {
+                segment.push(b);
+            }
+            let left = self.paper_left.load(Ordering::SeqCst);
+            if left != usize::MAX {
+                if left <= 1 {
+                    self.paper_left.store(usize::MAX, Ordering::SeqCst);
+                    self.paper_out.store(true, Ordering::SeqCst);
+                    paper.push(Vec::new());
+                } else {
+                    self.paper_left.store(left - 1, Ordering::SeqCst);
+                }
+            }
+        }
+        replies
+    }
+
+    /// The byte an Epson TM answers to `DLE EOT n`: bits 1 and 4 always
+    /// set; n=1 bit 3 offline; n=2 bit 2 cover open, bit 5 paper end;
+    /// n=4 bits 5-6 paper end.
+    fn status_byte(&self, n: u8) -> u8 {
+        let paper_out = self.paper_out.load(Ordering::SeqCst);
+        let cover_open = self.cover_open.load(Ordering::SeqCst);
+        let mut b = 0x12;
+        match n {
+            1 if paper_out || cover_open => b |= 0x08,
+            2 => {
+                if cover_open {
+                    b |= 0x04;
+                }
+                if paper_out {
+                    b |= 0x20;
+                }
+            }
+            4 if paper_out => b |= 0x60,
+            _ => {}
+        }
+        b
     }
 }
 
 /// Constructor of the virtual printer.
 pub struct VirtualPrinter;
 
-/// A virtual printer listening on [`RunningPrinter::addr`]. Dropping it
-/// stops it.
+/// The controls and the paper of a virtual printer, whatever it is
+/// attached by. [`RunningPrinter`] and [`SerialPrinter`] dereference to it.
+pub struct PrinterControl {
+    shared: Arc<Shared>,
+}
+
+/// A virtual network printer listening on [`RunningPrinter::addr`].
+/// Dropping it stops it.
 pub struct RunningPrinter {
     pub addr: SocketAddr,
-    shared: Arc<Shared>,
+    control: PrinterControl,
     accept_thread: Option<JoinHandle<()>>,
 }
 
@@ -335,15 +582,33 @@ impl VirtualPrinter {
         let listener = TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared::new());
         let thread_shared = shared.clone();
         let accept_thread = thread::Builder::new()
             .name("virtual-printer".into())
             .spawn(move || accept_loop(Some(listener), addr, &thread_shared))?;
         Ok(RunningPrinter {
             addr,
-            shared,
+            control: PrinterControl { shared },
             accept_thread: Some(accept_thread),
+        })
+    }
+
+    /// A serial printer on a new pseudo-terminal: configure the agent with
+    /// `serial:{path}?baud=19200` (any baud works on a pty).
+    #[cfg(unix)]
+    pub fn start_serial() -> io::Result<SerialPrinter> {
+        let port = crate::serial::VirtualSerial::open()?;
+        let path = port.path().to_path_buf();
+        let shared = Arc::new(Shared::new());
+        let thread_shared = shared.clone();
+        let thread = thread::Builder::new()
+            .name("virtual-printer-serial".into())
+            .spawn(move || serve_serial(port, &thread_shared))?;
+        Ok(SerialPrinter {
+            path,
+            control: PrinterControl { shared },
+            thread: Some(thread),
         })
     }
 }
@@ -388,18 +653,6 @@ fn accept_loop(mut listener: Option<TcpListener>, addr: SocketAddr, shared: &Arc
     }
 }
 
-/// Status byte a TM printer answers to `DLE EOT n` (bits 1 and 4 always
-/// set; bit 3 = offline; paper end in bits 5 and 6 of n=4, bit 5 of n=2).
-fn status_byte(n: u8, paper_out: bool) -> u8 {
-    match (n, paper_out) {
-        (1, false) => 0x12,
-        (1, true) => 0x1a,
-        (2, true) => 0x32,
-        (4, true) => 0x72,
-        _ => 0x12,
-    }
-}
-
 fn serve_connection(mut stream: TcpStream, shared: &Shared) {
     shared.connections.fetch_add(1, Ordering::SeqCst);
     let _ = stream.set_nonblocking(false);
@@ -415,20 +668,7 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared) {
         match stream.read(&mut buf) {
             Ok(0) => return,
             Ok(n) => {
-                let data = &buf[..n];
-                shared.received().extend_from_slice(data);
-                let mut replies = Vec::new();
-                for &b in data {
-                    dle_state = match (dle_state, b) {
-                        (_, DLE) => 1,
-                        (1, 0x04) => 2,
-                        (2, n) => {
-                            replies.push(status_byte(n, shared.paper_out.load(Ordering::SeqCst)));
-                            0
-                        }
-                        _ => 0,
-                    };
-                }
+                let replies = shared.receive(&buf[..n], &mut dle_state);
                 if !replies.is_empty() && stream.write_all(&replies).is_err() {
                     return;
                 }
@@ -443,36 +683,117 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared) {
     }
 }
 
-impl RunningPrinter {
-    /// Every byte received so far, over all connections.
+/// The serial front end: reads what the driver writes to the pty, answers
+/// status queries on it. Offline, it reads and drops everything without
+/// answering, as a printer that is switched off (the line stays there).
+#[cfg(unix)]
+fn serve_serial(mut port: crate::serial::VirtualSerial, shared: &Shared) {
+    let mut dle_state = 0u8;
+    while !shared.stop.load(Ordering::SeqCst) {
+        let data = match port.receive(POLL * 2) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "virtual serial printer read failed");
+                thread::sleep(POLL);
+                continue;
+            }
+        };
+        if data.is_empty() || shared.offline.load(Ordering::SeqCst) {
+            continue;
+        }
+        let replies = shared.receive(&data, &mut dle_state);
+        if !replies.is_empty() {
+            if let Err(e) = port.send(&replies) {
+                tracing::warn!(error = %e, "virtual serial printer write failed");
+            }
+        }
+    }
+}
+
+impl PrinterControl {
+    /// Every byte received so far, status queries included.
     pub fn bytes(&self) -> Vec<u8> {
-        self.shared.received().clone()
+        lock(&self.shared.received).clone()
     }
 
-    /// [`render_text`] of everything received so far.
+    /// The bytes that reached the paper, segment by segment.
+    pub fn paper(&self) -> Vec<Vec<u8>> {
+        lock(&self.shared.paper).clone()
+    }
+
+    /// The documents on the paper so far ([`render_text`] of each stretch
+    /// of paper). A document the paper ran out in the middle of comes out
+    /// with `cut == false`.
     pub fn documents(&self) -> Vec<RenderedDocument> {
-        render_text(&self.bytes())
+        self.paper().iter().flat_map(|s| render_text(s)).collect()
     }
 
-    /// Forgets the bytes received so far.
+    /// The documents that were printed whole (ended with a cut).
+    pub fn cut_documents(&self) -> Vec<RenderedDocument> {
+        self.documents().into_iter().filter(|d| d.cut).collect()
+    }
+
+    /// How many bytes were dropped because the printer could not print.
+    pub fn dropped(&self) -> usize {
+        self.shared.dropped.load(Ordering::SeqCst)
+    }
+
+    /// Forgets the bytes received and printed so far.
     pub fn clear(&self) {
-        self.shared.received().clear();
+        lock(&self.shared.received).clear();
+        lock(&self.shared.paper).clear();
     }
 
-    /// Offline: the port is closed (connections refused) and open
-    /// connections are dropped. Online again: it listens on the same address.
+    /// Offline: the TCP port is closed (connections refused) and open
+    /// connections are dropped; on a serial line nothing answers. Online
+    /// again: it listens on the same address.
     pub fn set_offline(&self, offline: bool) {
         self.shared.offline.store(offline, Ordering::SeqCst);
     }
 
-    /// Paper out: still accepts bytes, but `DLE EOT` reports paper end.
+    /// Paper out: still reachable and answering `DLE EOT` (paper end), but
+    /// what it receives is not printed. Paper back: a new stretch of paper.
     pub fn set_paper_out(&self, paper_out: bool) {
+        if !paper_out {
+            self.shared.paper_left.store(usize::MAX, Ordering::SeqCst);
+            lock(&self.shared.paper).push(Vec::new());
+        }
         self.shared.paper_out.store(paper_out, Ordering::SeqCst);
+    }
+
+    /// The paper runs out after `bytes` more printed bytes: in the middle
+    /// of the next document, when it is longer.
+    pub fn set_paper_out_after(&self, bytes: usize) {
+        self.shared.paper_left.store(bytes.max(1), Ordering::SeqCst);
+    }
+
+    /// Cover open: like paper out, but `DLE EOT 2` says cover open.
+    pub fn set_cover_open(&self, open: bool) {
+        self.shared.cover_open.store(open, Ordering::SeqCst);
+    }
+
+    /// Whether the paper is out now (also after [`Self::set_paper_out_after`] ran out).
+    pub fn is_paper_out(&self) -> bool {
+        self.shared.paper_out.load(Ordering::SeqCst)
     }
 
     /// How many connections were accepted so far.
     pub fn connections(&self) -> usize {
         self.shared.connections.load(Ordering::SeqCst)
+    }
+}
+
+impl std::ops::Deref for RunningPrinter {
+    type Target = PrinterControl;
+    fn deref(&self) -> &PrinterControl {
+        &self.control
+    }
+}
+
+impl RunningPrinter {
+    /// `tcp://127.0.0.1:PORT`, as `printer.device` spells it.
+    pub fn device(&self) -> String {
+        format!("tcp://{}", self.addr)
     }
 
     /// Stops listening and drops the connections.
@@ -481,7 +802,7 @@ impl RunningPrinter {
     }
 
     fn stop_and_join(&mut self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
+        self.control.shared.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.accept_thread.take() {
             let _ = t.join();
         }
@@ -491,6 +812,42 @@ impl RunningPrinter {
 impl Drop for RunningPrinter {
     fn drop(&mut self) {
         self.stop_and_join();
+    }
+}
+
+/// A virtual serial printer on a pty ([`VirtualPrinter::start_serial`]).
+/// Dropping it closes the line.
+pub struct SerialPrinter {
+    path: std::path::PathBuf,
+    control: PrinterControl,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SerialPrinter {
+    /// The pty the driver opens, e.g. `/dev/pts/7`.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `serial:/dev/pts/N?baud=19200`, as `printer.device` spells it.
+    pub fn device(&self) -> String {
+        format!("serial:{}?baud=19200", self.path.display())
+    }
+}
+
+impl std::ops::Deref for SerialPrinter {
+    type Target = PrinterControl;
+    fn deref(&self) -> &PrinterControl {
+        &self.control
+    }
+}
+
+impl Drop for SerialPrinter {
+    fn drop(&mut self) {
+        self.control.shared.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 
@@ -613,6 +970,7 @@ mod tests {
             qr_codes: vec!["q".into()],
             drawer_kicks: 1,
             cut: true,
+            items: Vec::new(),
         };
         assert_eq!(doc.to_text(), "a\n[QR] q\n[CASSETTO]\n[TAGLIO]\n");
     }

@@ -84,6 +84,10 @@ pub struct Agent {
     pub events: EventBus,
     pub sessions: Sessions,
     pub printer: PrintService,
+    /// The card reader's state, kept by its thread (`card_reader.rs`).
+    pub card_reader: crate::card_reader::CardReaderState,
+    /// The camera's state, kept by its threads (`camera.rs`).
+    pub camera: crate::camera::CameraState,
     pub counter_lock: tokio::sync::Mutex<()>,
     pub sync_wake: Notify,
     pub backend_status: Mutex<BackendStatus>,
@@ -136,6 +140,9 @@ impl Agent {
             secret,
         });
         let events = EventBus::new();
+        let card_reader =
+            crate::card_reader::CardReaderState::new(&config.card_reader.device, events.clone());
+        let camera = crate::camera::CameraState::new(&config.camera.device, events.clone());
         let printer = PrintService::new(printer, events.clone());
         let keys = std::fs::read_to_string(data.keys_path())
             .ok()
@@ -155,6 +162,8 @@ impl Agent {
             events,
             sessions,
             printer,
+            card_reader,
+            camera,
             counter_lock: tokio::sync::Mutex::new(()),
             sync_wake: Notify::new(),
             backend_status: Mutex::new(BackendStatus::default()),
@@ -259,10 +268,8 @@ impl Agent {
         let id = uuid::Uuid::new_v4().to_string();
         let (kind, shown) = match pos_codes::classify(text) {
             Ok(input) => (input.kind(), input.masked_text()),
-            Err(_) => (
-                "unknown",
-                pos_codes::mask_fiscal_codes(&text.chars().take(24).collect::<String>()),
-            ),
+            // A short excerpt with fiscal codes masked, even partial ones.
+            Err(_) => ("unknown", pos_codes::masked_excerpt(text)),
         };
         {
             let mut scans = self.scans.lock().unwrap_or_else(|p| p.into_inner());
@@ -316,9 +323,9 @@ impl Agent {
             },
             "outbox": {"pending": pending, "oldest_at": oldest, "rejected": rejected},
             "devices": {
-                "printer": {"state": self.printer.state().as_str()},
-                "camera": {"state": if self.config.camera.device == pos_config::CameraDevice::None { "disabled" } else { "offline" }},
-                "card_reader": {"state": if self.config.card_reader.device == pos_config::CardReaderDevice::None { "disabled" } else { "offline" }},
+                "printer": self.printer.status_json(),
+                "camera": {"state": self.camera.get().as_str()},
+                "card_reader": {"state": self.card_reader.get().as_str()},
             },
             "journal": {"entries": head.0, "head": head.1},
         }))
@@ -326,6 +333,12 @@ impl Agent {
 
     /// Start the background tasks: the outbox sender and the keys refresher.
     pub fn spawn_background(self: &Arc<Self>) {
+        // A dedicated thread (serial reads block); it stops when the agent is dropped.
+        crate::card_reader::spawn(self);
+        // Capture and decoding on their own threads; they stop when the agent is dropped.
+        crate::camera::spawn(self);
+        // Print jobs left by a previous run (paper out, crash) are retried.
+        self.start_print_queue();
         let sync = self.clone();
         tokio::spawn(async move { crate::sync::run(sync).await });
         let keys = self.clone();

@@ -10,7 +10,7 @@ use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::{Stream, StreamExt};
@@ -93,6 +93,8 @@ impl FromRequestParts<AppState> for Operator {
 pub fn router(agent: Arc<Agent>) -> Router {
     Router::new()
         .route("/", get(console))
+        .route("/console/console.css", get(console_css))
+        .route("/console/console.js", get(console_js))
         .route("/api/v1/login", post(login))
         .route("/api/v1/logout", post(logout))
         .route("/api/v1/status", get(status))
@@ -111,10 +113,43 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .with_state(agent)
 }
 
-async fn console() -> impl IntoResponse {
+/// The console's assets are embedded in the binary: no CDN, no build step,
+/// nothing to install beside the agent. `no-store` so that an upgraded agent
+/// never runs with a cached script of the previous version; the CSP keeps
+/// the page from loading anything that is not served by the agent.
+fn console_asset(content_type: &'static str, body: &'static str) -> Response {
     (
-        [(header::CACHE_CONTROL, "no-store")],
-        Html(include_str!("console.html")),
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-store"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn console() -> Response {
+    console_asset(
+        "text/html; charset=utf-8",
+        include_str!("console/index.html"),
+    )
+}
+
+async fn console_css() -> Response {
+    console_asset(
+        "text/css; charset=utf-8",
+        include_str!("console/console.css"),
+    )
+}
+
+async fn console_js() -> Response {
+    console_asset(
+        "text/javascript; charset=utf-8",
+        include_str!("console/console.js"),
     )
 }
 

@@ -1,6 +1,5 @@
 //! The commands behind `main.rs`, as functions the sandbox and tests reuse.
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
@@ -151,7 +150,10 @@ pub async fn serve(agent: Arc<Agent>, listen: SocketAddr) -> anyhow::Result<()> 
     agent.spawn_background();
     let addr = listener.local_addr()?;
     info!(%addr, terminal = %agent.terminal_id, "pos-agent listening");
-    eprintln!("pos-agent: listening on http://{addr}");
+    if agent.config.log.format == pos_config::LogFormat::Text {
+        // For people and scripts; with JSON logs the record above says it.
+        eprintln!("pos-agent: listening on http://{addr}");
+    }
     axum::serve(listener, crate::api::router(agent))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
@@ -180,7 +182,7 @@ pub async fn run(config: pos_config::Config, tuning: Tuning) -> anyhow::Result<(
     serve(agent, listen).await
 }
 
-/// `pos-agent journal export`.
+/// `pos-agent journal export`: see [`crate::export`].
 pub fn export_journal(
     store: &Store,
     from: Option<&str>,
@@ -188,42 +190,7 @@ pub fn export_journal(
     format: &str,
     output: Option<&Path>,
 ) -> anyhow::Result<()> {
-    let entries: Vec<_> = store
-        .journal_entries()?
-        .into_iter()
-        .filter(|e| from.is_none_or(|f| e.at.as_str() >= f))
-        .filter(|e| to.is_none_or(|t| e.at.as_str() < t))
-        .collect();
-    let mut out: Box<dyn Write> = match output {
-        Some(p) => {
-            Box::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)
-        }
-        None => Box::new(std::io::stdout().lock()),
-    };
-    match format {
-        "json" => {
-            serde_json::to_writer_pretty(&mut out, &entries)?;
-            writeln!(out)?;
-        }
-        "csv" => {
-            writeln!(out, "seq,at,kind,tx_id,hash,body")?;
-            for e in &entries {
-                let body = e.body.to_string().replace('"', "\"\"");
-                writeln!(
-                    out,
-                    "{},{},{},{},{},\"{}\"",
-                    e.seq,
-                    e.at,
-                    e.kind,
-                    e.tx_id.as_deref().unwrap_or(""),
-                    e.hash,
-                    body
-                )?;
-            }
-        }
-        other => bail!("--format {other} is not supported; use csv or json"),
-    }
-    Ok(())
+    crate::export::run(store, from, to, format, output).map(|_| ())
 }
 
 /// `pos-agent inspect`: exit 0 and the parsed fields, or exit 1 and the error.

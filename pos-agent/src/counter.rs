@@ -413,9 +413,8 @@ impl Agent {
             // now on owes the backend a KO outcome.
             t = self.save(t).await?;
         }
-        let doc =
-            crate::receipts::pre_receipt(&self.receipt_header(), &t, OffsetDateTime::now_utc());
-        self.printer.print(doc, false).await;
+        self.print_job(crate::print_queue::PrintKind::PreReceipt, &t.id)
+            .await;
         if t.state != TxState::AwaitingCash {
             t.state = TxState::AwaitingCash;
             t = self.save(t).await?;
@@ -639,7 +638,7 @@ impl Agent {
         }
         self.check_disk()?;
         let terminal_id = self.terminal_id.clone();
-        let paid = self
+        let (paid, receipt_job) = self
             .db(move |s| {
                 let mut t = t;
                 s.commit_payment(
@@ -649,9 +648,11 @@ impl Agent {
                     tendered_cents,
                     |p| Ok(vec![Self::payment_draft(p)?]),
                 )
-                .map(|_| t)
+                .map(|job| (t, job))
             })
             .await?;
+        // Hold the receipt back at once: it waits a moment for the backend.
+        let held = self.hold_existing_print_job(receipt_job);
         info!(
             receipt = paid.receipt_number.as_deref().unwrap_or(""),
             "paid"
@@ -662,17 +663,20 @@ impl Agent {
         if self.config.drawer.kick == pos_config::DrawerKick::Printer {
             self.printer.open_drawer().await;
         }
-        self.spawn_receipt(paid.id.clone());
+        self.spawn_receipt(paid.id.clone(), held);
         Ok(Self::pay_answer(&paid))
     }
 
     /// Print the receipt once the sync had a moment to confirm it, so that a
     /// counter with a working network prints `CONFERMATO`.
-    fn spawn_receipt(&self, tx_id: String) {
+    fn spawn_receipt(&self, tx_id: String, job: crate::print_queue::HeldJob) {
         let Some(agent) = self.me.upgrade() else {
             return;
         };
         tokio::spawn(async move {
+            // The job is on disk with the payment (printed later by the
+            // retry loop if this task never gets to it).
+            let job = Some(job);
             let mut rx = agent.events.subscribe();
             let deadline = tokio::time::Instant::now() + agent.receipt_wait;
             loop {
@@ -688,10 +692,7 @@ impl Agent {
                     _ => break,
                 }
             }
-            if let Ok(t) = agent.load(&tx_id).await {
-                let doc = crate::receipts::receipt(&agent.receipt_header(), &t, false);
-                agent.printer.print(doc, false).await;
-            }
+            agent.print_held(job).await;
         });
     }
 
@@ -765,8 +766,8 @@ impl Agent {
             .db(move |s| s.transaction_by_receipt(&rn))
             .await?
             .ok_or_else(|| ApiError::not_found("Ricevuta"))?;
-        let doc = crate::receipts::receipt(&self.receipt_header(), &t, true);
-        self.printer.print(doc, false).await;
+        self.print_job(crate::print_queue::PrintKind::Duplicate, &t.id)
+            .await;
         let (id, rn) = (t.id.clone(), receipt_number.to_string());
         if let Err(e) = self
             .db(move |s| s.journal_event("reprint", Some(&id), &json!({"receipt_number": rn})))

@@ -255,8 +255,12 @@ impl Agent {
         }
         self.sync_wake.notify_one();
         self.emit_outbox().await;
-        let doc = report_document(&self.receipt_header(), &report);
-        self.printer.print(doc, false).await;
+        let closure_id = report["closure_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        self.print_job(crate::print_queue::PrintKind::DayReport, &closure_id)
+            .await;
         // Give the backend a moment to answer so the operator sees matched/mismatch.
         let id = report["closure_id"]
             .as_str()

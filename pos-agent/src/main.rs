@@ -59,6 +59,28 @@ enum Command {
         #[command(subcommand)]
         command: JournalCommand,
     },
+    /// List the cameras, serial ports and USB printers on this machine,
+    /// with the config line for each.
+    Devices {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the configured devices, the backend, the clock, the disk, the
+    /// journal and the outbox; say what to fix. Safe while the agent runs.
+    Doctor {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The receipt printer.
+    Printer {
+        #[command(subcommand)]
+        command: PrinterCommand,
+    },
+    /// The camera that reads QR codes.
+    Camera {
+        #[command(subcommand)]
+        command: CameraCommand,
+    },
     /// Classify and validate a scanned or typed input.
     Inspect {
         input: String,
@@ -67,6 +89,39 @@ enum Command {
         /// Show fiscal codes unmasked (the technician has the card in hand).
         #[arg(long)]
         reveal: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CameraCommand {
+    /// Open the configured camera, report its format and fps, decode for a
+    /// few seconds printing each read, and save the last frame as PNG.
+    Test {
+        /// How long to read.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Where to save the last frame.
+        #[arg(long, default_value = "camera-test.png")]
+        save: PathBuf,
+    },
+    /// Run the decoding pipeline on saved images (PNG/JPEG): one line per
+    /// file, `FILE<TAB>text<TAB>milliseconds`.
+    Decode {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PrinterCommand {
+    /// Print the test page on the configured printer and report its state.
+    Test {
+        /// Print `€ à è é ì ò ù` under each candidate code page table instead.
+        #[arg(long)]
+        code_pages: bool,
+        /// The tables to try with --code-pages, e.g. `0,16,19`.
+        #[arg(long, value_delimiter = ',')]
+        tables: Option<Vec<u8>>,
     },
 }
 
@@ -235,6 +290,54 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::SUCCESS)
                 }
             }
+        }
+        Command::Devices { json } => {
+            let list = pos_agent::devices::list();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                print!("{}", pos_agent::devices::render_text(&list));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Doctor { json } => {
+            let report = pos_agent::doctor::run(&pos_config::config_path(config_arg));
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+            } else {
+                print!("{}", report.render_text());
+            }
+            if report.ok() {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("pos-agent: doctor: {} check(s) failed", report.failures());
+                Ok(ExitCode::from(1))
+            }
+        }
+        Command::Camera {
+            command: CameraCommand::Test { seconds, save },
+        } => {
+            let config = load_config(config_arg)?;
+            cli::init_logging(&config);
+            pos_agent::camera::camera_test(&config, seconds, &save, &mut std::io::stdout())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Camera {
+            command: CameraCommand::Decode { files },
+        } => {
+            let ok = pos_agent::camera::decode_files(&files, &mut std::io::stdout())?;
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Printer {
+            command: PrinterCommand::Test { code_pages, tables },
+        } => {
+            let config = load_config(config_arg)?;
+            cli::init_logging(&config);
+            pos_agent::printing::printer_test(&config, code_pages, tables)
         }
         Command::Inspect {
             input,

@@ -1,12 +1,16 @@
 //! What the printer prints (receipts.md), as pure functions from data to a
 //! [`Document`]. The encoder in `pos-drivers` turns it into ESC/POS bytes for
 //! the configured paper width and code page.
+//!
+//! Every layout has an `_in` form that takes the UTC offset to print times
+//! in, so that the same transaction always gives the same bytes (the golden
+//! tests in `tests/golden/` rely on it); the plain form uses the counter's
+//! local offset.
 
 use pos_drivers::{Align, Document, TextSize};
-use time::OffsetDateTime;
+use time::{OffsetDateTime, UtcOffset};
 
 use crate::model::{SyncState, Transaction, TxKind};
-use crate::time_fmt::receipt_datetime;
 
 /// The shop and terminal printed at the top of every document.
 #[derive(Debug, Clone)]
@@ -115,8 +119,36 @@ fn amounts(doc: Document, t: &Transaction) -> Document {
         )
 }
 
+/// The counter's UTC offset now (UTC when it cannot be told).
+pub fn local_offset() -> UtcOffset {
+    crate::time_fmt::local(OffsetDateTime::now_utc()).offset()
+}
+
+/// `22/11/2026 11:16` at `offset`.
+pub fn datetime_in(t: OffsetDateTime, offset: UtcOffset) -> String {
+    let t = t.to_offset(offset);
+    format!(
+        "{:02}/{:02}/{} {:02}:{:02}",
+        t.day(),
+        u8::from(t.month()),
+        t.year(),
+        t.hour(),
+        t.minute()
+    )
+}
+
 /// Printed before the cash is taken, so the parent can check.
 pub fn pre_receipt(h: &Header, t: &Transaction, now: OffsetDateTime) -> Document {
+    pre_receipt_in(h, t, now, local_offset())
+}
+
+/// [`pre_receipt`] with times printed at `offset`.
+pub fn pre_receipt_in(
+    h: &Header,
+    t: &Transaction,
+    now: OffsetDateTime,
+    offset: UtcOffset,
+) -> Document {
     let doc = header(Document::new(), h)
         .text_with(
             "PRE-SCONTRINO - NON VALIDO COME RICEVUTA",
@@ -128,7 +160,7 @@ pub fn pre_receipt(h: &Header, t: &Transaction, now: OffsetDateTime) -> Document
     let doc = what_is_paid(doc, t, false);
     amounts(doc, t)
         .rule()
-        .columns("Data", receipt_datetime(now))
+        .columns("Data", datetime_in(now, offset))
         .columns("Transazione", t.short_id().to_string())
         .feed(1)
         .text_with(
@@ -141,6 +173,11 @@ pub fn pre_receipt(h: &Header, t: &Transaction, now: OffsetDateTime) -> Document
 
 /// The receipt, after the cash was taken; `duplicate` for a reprint.
 pub fn receipt(h: &Header, t: &Transaction, duplicate: bool) -> Document {
+    receipt_in(h, t, duplicate, local_offset())
+}
+
+/// [`receipt`] with times printed at `offset`.
+pub fn receipt_in(h: &Header, t: &Transaction, duplicate: bool, offset: UtcOffset) -> Document {
     let mut doc = Document::new();
     if duplicate {
         doc = doc.text_with("COPIA - DUPLICATO", Align::Center, true, TextSize::Double);
@@ -155,7 +192,12 @@ pub fn receipt(h: &Header, t: &Transaction, duplicate: bool) -> Document {
         )
         .rule()
         .columns("Ricevuta n.", receipt_number.clone())
-        .columns("Data", t.paid_at.map(receipt_datetime).unwrap_or_default())
+        .columns(
+            "Data",
+            t.paid_at
+                .map(|at| datetime_in(at, offset))
+                .unwrap_or_default(),
+        )
         .columns("Operatore", t.operator.clone())
         .rule();
     let doc = what_is_paid(doc, t, true);
@@ -175,9 +217,486 @@ pub fn receipt(h: &Header, t: &Transaction, duplicate: bool) -> Document {
         .center("Conservare la ricevuta per 6 anni")
 }
 
+/// What `pos-agent printer test` prints about the printer it was sent to.
+#[derive(Debug, Clone)]
+pub struct TestPageInfo {
+    /// `printer.device` as configured, e.g. `tcp://10.0.0.5:9100`.
+    pub device: String,
+    pub paper_width_mm: u32,
+    pub columns: usize,
+    pub code_page_table: u8,
+    /// `printer.euro = "EUR"`.
+    pub euro_as_text: bool,
+}
+
+/// The test page: the settings, every Italian letter and the euro sign,
+/// each text size, a ruler exactly as wide as the paper, a right-aligned
+/// amount and a QR code. If a line wraps or a letter is wrong, the config
+/// does not match the printer.
+pub fn test_page(
+    h: &Header,
+    info: &TestPageInfo,
+    now: OffsetDateTime,
+    offset: UtcOffset,
+) -> Document {
+    let ruler: String = (1..=info.columns)
+        .map(|i| {
+            if i % 10 == 0 {
+                char::from(b'0' + u8::try_from(i / 10 % 10).unwrap_or(0))
+            } else if i % 5 == 0 {
+                '+'
+            } else {
+                '.'
+            }
+        })
+        .collect();
+    header(Document::new(), h)
+        .text_with("PROVA DI STAMPA", Align::Center, true, TextSize::Double)
+        .rule()
+        .columns("Stampante", info.device.clone())
+        .columns(
+            "Carta",
+            format!("{} mm, {} colonne", info.paper_width_mm, info.columns),
+        )
+        .columns("Tabella codici (ESC t)", info.code_page_table.to_string())
+        .columns(
+            "Simbolo euro",
+            if info.euro_as_text {
+                "testo EUR"
+            } else {
+                "glifo €"
+            },
+        )
+        .columns("Data", datetime_in(now, offset))
+        .rule()
+        .text("Lettere: € à è é ì ò ù")
+        .text("Maiuscole: À È É Ì Ò Ù")
+        .text("Perché la città è più bella? Così.")
+        .text_with("Grassetto", Align::Left, true, TextSize::Normal)
+        .text_with("Doppia altezza", Align::Left, false, TextSize::DoubleHeight)
+        .text_with("Doppia €", Align::Left, false, TextSize::Double)
+        .text_with("Centrato", Align::Center, false, TextSize::Normal)
+        .text_with("A destra", Align::Right, false, TextSize::Normal)
+        .text("Righello (una riga sola):")
+        .text(ruler)
+        .columns("Importo di prova", money(123_456))
+        .columns_with("TOTALE", money(123_456), true, TextSize::DoubleHeight)
+        .rule()
+        .qr("pos-agent printer test", 6)
+        .center("Se € o le lettere accentate sono sbagliati:")
+        .center("pos-agent printer test --code-pages")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hardware_mocks::printer::{render_text, RenderedDocument};
+    use pos_drivers::{EscPosEncoder, PrinterProfile};
+
+    const TX_ID: &str = "0b7c1f2e-1111-4222-8333-944455556666";
+    const RECEIPT: &str = "T-000123/2026/000042";
+
+    fn header() -> Header {
+        Header {
+            shop_name: "Tabaccheria Rossi".into(),
+            address: "Via Roma 1, Balangero".into(),
+            terminal_id: "T-000123".into(),
+        }
+    }
+
+    /// A paid school-canteen top-up, fixed to the second. Built from JSON
+    /// so that the fixture does not change when fields are added.
+    fn recharge() -> Transaction {
+        serde_json::from_value(serde_json::json!({
+            "id": TX_ID, "state": "paid", "kind": "recharge",
+            "created_at": "2026-03-14T09:41:05Z", "operator": "op1",
+            "service": {"id": "mensa", "name": "Refezione scolastica"},
+            "creditor": {"fiscal_code": "00512340017", "name": "Comune di Ciriè"},
+            "consumer": {"display_name": "M*** R***", "school": null},
+            "notice": null, "amount_cents": 2500,
+            "limits": {"min_cents": 100, "max_cents": 50000}, "fee_cents": 100,
+            "offline": false, "choices": [], "receipt_number": RECEIPT,
+            "paid_at": "2026-03-14T09:42:30Z", "tendered_cents": 3000,
+            "change_cents": 400, "sync": "confirmed"
+        }))
+        .expect("fixture")
+    }
+
+    /// The same before the cash: what the pre-receipt is printed from.
+    fn awaiting_cash() -> Transaction {
+        let mut t = recharge();
+        t.state = crate::model::TxState::AwaitingCash;
+        t.receipt_number = None;
+        t.paid_at = None;
+        t.tendered_cents = None;
+        t.change_cents = None;
+        t.sync = None;
+        t
+    }
+
+    /// A paid pagoPA notice, still waiting for the backend.
+    fn notice() -> Transaction {
+        serde_json::from_value(serde_json::json!({
+            "id": "5d1e2f30-aaaa-4bbb-8ccc-0123456789ab", "state": "paid", "kind": "notice",
+            "created_at": "2026-03-14T10:05:00Z", "operator": "op1",
+            "service": null,
+            "creditor": {"fiscal_code": "00512340017", "name": "Comune di Ciriè"},
+            "consumer": null,
+            "notice": {"notice_number": "301000000000123458", "iuv": "01000000000123458",
+                       "description": "Retta asilo nido: attività di marzo, è dovuta entro il 31", "due_date": null},
+            "amount_cents": 12345, "limits": null, "fee_cents": 100,
+            "offline": false, "choices": [], "receipt_number": "T-000123/2026/000043",
+            "paid_at": "2026-03-14T10:06:00Z", "tendered_cents": 12500,
+            "change_cents": 55, "sync": "pending"
+        }))
+        .expect("fixture")
+    }
+
+    /// Italy in March: CET.
+    fn cet() -> UtcOffset {
+        UtcOffset::from_hms(1, 0, 0).expect("valid offset")
+    }
+
+    fn at(s: &str) -> OffsetDateTime {
+        crate::time_fmt::parse_rfc3339(s).expect("fixture time")
+    }
+
+    fn profile(columns: usize) -> PrinterProfile {
+        PrinterProfile {
+            columns,
+            ..PrinterProfile::paper_80mm()
+        }
+    }
+
+    /// The golden documents: file name, columns, document.
+    fn goldens() -> Vec<(&'static str, usize, Document)> {
+        // The layout does not know the width; the encoder does.
+        let pre = pre_receipt_in(
+            &header(),
+            &awaiting_cash(),
+            at("2026-03-14T09:41:50Z"),
+            cet(),
+        );
+        let rec = receipt_in(&header(), &recharge(), false, cet());
+        vec![
+            ("pre_receipt_58mm.bin", 32, pre.clone()),
+            ("pre_receipt_80mm.bin", 48, pre),
+            ("receipt_58mm.bin", 32, rec.clone()),
+            ("receipt_80mm.bin", 48, rec),
+            (
+                "notice_receipt_58mm.bin",
+                32,
+                receipt_in(&header(), &notice(), false, cet()),
+            ),
+        ]
+    }
+
+    fn golden_dir() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+    }
+
+    fn update_golden() -> bool {
+        std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1")
+    }
+
+    /// The decoded lines of two byte streams side by side, and where the
+    /// bytes first differ: what a reviewer needs to judge a golden change.
+    fn diff(want: &[u8], got: &[u8]) -> String {
+        let at = want
+            .iter()
+            .zip(got)
+            .position(|(a, b)| a != b)
+            .unwrap_or(want.len().min(got.len()));
+        let lines = |b: &[u8]| -> Vec<String> {
+            render_text(b)
+                .first()
+                .map(|d| d.lines.clone())
+                .unwrap_or_default()
+        };
+        let (w, g) = (lines(want), lines(got));
+        let mut out = format!(
+            "first difference at byte {at} (golden {} bytes, now {} bytes)\n",
+            want.len(),
+            got.len()
+        );
+        for i in 0..w.len().max(g.len()) {
+            let a = w.get(i).map(String::as_str).unwrap_or("");
+            let b = g.get(i).map(String::as_str).unwrap_or("");
+            let mark = if a == b { ' ' } else { '!' };
+            out.push_str(&format!("{mark} {a:<48} | {b}\n"));
+        }
+        out
+    }
+
+    /// The exact bytes of each golden document. To accept a deliberate
+    /// change: `UPDATE_GOLDEN=1 cargo test -p pos-agent --lib receipts`,
+    /// then review the `.bin` files (and `docs/receipt.png`) in the diff.
+    #[test]
+    fn golden_bytes_are_unchanged() {
+        let mut failures = Vec::new();
+        for (name, columns, doc) in goldens() {
+            let got = EscPosEncoder::new(profile(columns)).encode(&doc);
+            let path = golden_dir().join(name);
+            if update_golden() {
+                std::fs::create_dir_all(golden_dir()).expect("golden dir");
+                std::fs::write(&path, &got).expect("write golden");
+                continue;
+            }
+            match std::fs::read(&path) {
+                Ok(want) if want == got => {}
+                Ok(want) => failures.push(format!("{name}:\n{}", diff(&want, &got))),
+                Err(e) => failures.push(format!(
+                    "{name}: {e}; run with UPDATE_GOLDEN=1 to create it"
+                )),
+            }
+        }
+        if update_golden() {
+            let (_, columns, doc) = goldens().swap_remove(3);
+            let bytes = EscPosEncoder::new(profile(columns)).encode(&doc);
+            let rendered = render_text(&bytes);
+            let png = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/receipt.png");
+            hardware_mocks::write_png(&png, &rendered[0], columns).expect("docs/receipt.png");
+        }
+        assert!(
+            failures.is_empty(),
+            "golden bytes changed (UPDATE_GOLDEN=1 to accept):\n{}",
+            failures.join("\n")
+        );
+    }
+
+    fn decoded(name: &str) -> (usize, RenderedDocument) {
+        let columns = if name.contains("58mm") { 32 } else { 48 };
+        let bytes = std::fs::read(golden_dir().join(name)).expect("golden file");
+        // CP858 on the wire, never UTF-8: no lead byte of a 2-byte sequence
+        // followed by a continuation byte for `€` (E2 82 AC) or `è` (C3 A8).
+        assert!(
+            !bytes.windows(3).any(|w| w == "€".as_bytes()),
+            "{name}: UTF-8 €"
+        );
+        assert!(
+            !bytes.windows(2).any(|w| w == "è".as_bytes()),
+            "{name}: UTF-8 è"
+        );
+        let docs = render_text(&bytes);
+        assert_eq!(docs.len(), 1, "{name}: one document");
+        assert!(docs[0].cut, "{name}: ends with a cut");
+        (columns, docs[0].clone())
+    }
+
+    /// Every line fits the paper, and nothing decodes to a replacement
+    /// character (a byte outside the selected table).
+    fn fits(name: &str, columns: usize, doc: &RenderedDocument) {
+        for item in &doc.items {
+            if let hardware_mocks::printer::PrintItem::Line(l) = item {
+                let used: usize = l.chars.iter().map(|(_, s)| usize::from(s.width)).sum();
+                assert!(
+                    used <= columns,
+                    "{name}: line over {columns} columns: {l:?}"
+                );
+            }
+        }
+        assert!(!doc.text().contains('\u{FFFD}'), "{name}: {}", doc.text());
+    }
+
+    fn line_with<'a>(doc: &'a RenderedDocument, label: &str) -> &'a str {
+        doc.lines
+            .iter()
+            .find(|l| l.starts_with(label))
+            .unwrap_or_else(|| panic!("no line starts with {label:?}:\n{}", doc.text()))
+    }
+
+    #[test]
+    fn golden_receipts_decode_to_every_field_of_the_spec() {
+        for name in ["receipt_58mm.bin", "receipt_80mm.bin"] {
+            let (columns, doc) = decoded(name);
+            fits(name, columns, &doc);
+            // Sentences longer than 32 columns wrap on 58 mm: compare
+            // without the line breaks.
+            let text = doc.text().replace('\n', " ");
+            for want in [
+                "Tabaccheria Rossi",
+                "Via Roma 1, Balangero",
+                "Terminale T-000123",
+                "RICEVUTA DI PAGAMENTO",
+                "CONFERMATO",
+                "Conservare la ricevuta per 6 anni",
+            ] {
+                assert!(text.contains(want), "{name}: {want:?} missing:\n{text}");
+            }
+            assert!(!text.contains("COPIA"), "{name}");
+            for (label, value) in [
+                ("Ricevuta n.", RECEIPT),
+                ("Data", "14/03/2026 10:42"),
+                ("Operatore", "op1"),
+                ("Servizio", "Refezione scolastica"),
+                ("Ente", "Comune di Ciriè"),
+                ("C.F. ente", "00512340017"),
+                ("Utente", "M*** R***"),
+                ("Importo", "€ 25,00"),
+                ("Commissione", "€ 1,00"),
+                ("TOTALE", "€ 26,00"),
+                ("Contanti", "€ 30,00"),
+                ("Resto", "€ 4,00"),
+            ] {
+                let line = line_with(&doc, label);
+                assert!(
+                    line.ends_with(value),
+                    "{name}: {line:?} should end with {value:?}"
+                );
+            }
+            assert_eq!(doc.qr_codes, vec![format!("{RECEIPT}|{TX_ID}")], "{name}");
+        }
+    }
+
+    #[test]
+    fn golden_pre_receipts_decode_to_every_field_of_the_spec() {
+        for name in ["pre_receipt_58mm.bin", "pre_receipt_80mm.bin"] {
+            let (columns, doc) = decoded(name);
+            fits(name, columns, &doc);
+            // Sentences longer than 32 columns wrap on 58 mm: compare
+            // without the line breaks.
+            let text = doc.text().replace('\n', " ");
+            for want in [
+                "Tabaccheria Rossi",
+                "Via Roma 1, Balangero",
+                "Terminale T-000123",
+                "Verificare i dati prima di pagare",
+            ] {
+                assert!(text.contains(want), "{name}: {want:?} missing:\n{text}");
+            }
+            assert!(
+                text.contains("PRE-SCONTRINO - NON VALIDO COME RICEVUTA"),
+                "{name}:\n{text}"
+            );
+            for (label, value) in [
+                ("Servizio", "Refezione scolastica"),
+                ("Ente", "Comune di Ciriè"),
+                ("Utente", "M*** R***"),
+                ("Importo", "€ 25,00"),
+                ("Commissione", "€ 1,00"),
+                ("TOTALE", "€ 26,00"),
+                ("Data", "14/03/2026 10:41"),
+                ("Transazione", "0b7c1f2e"),
+            ] {
+                let line = line_with(&doc, label);
+                assert!(
+                    line.ends_with(value),
+                    "{name}: {line:?} should end with {value:?}"
+                );
+            }
+            assert!(doc.qr_codes.is_empty(), "{name}: no QR before paying");
+            assert!(!text.contains("Ricevuta n."), "{name}");
+        }
+    }
+
+    #[test]
+    fn golden_notice_receipt_has_notice_number_iuv_and_description() {
+        let name = "notice_receipt_58mm.bin";
+        let (columns, doc) = decoded(name);
+        fits(name, columns, &doc);
+        let text = doc.text();
+        assert!(
+            line_with(&doc, "Avviso").ends_with("301000000000123458"),
+            "{text}"
+        );
+        assert!(
+            line_with(&doc, "IUV").ends_with("01000000000123458"),
+            "{text}"
+        );
+        assert!(line_with(&doc, "TOTALE").ends_with("€ 124,45"), "{text}");
+        assert!(line_with(&doc, "Resto").ends_with("€ 0,55"), "{text}");
+        assert!(text.contains("IN ATTESA DI CONFERMA"), "{text}");
+        // The description wraps at 32 columns; its accents survive.
+        let flat = text.replace('\n', " ");
+        assert!(
+            flat.contains("Retta asilo nido: attività di marzo, è dovuta entro il 31"),
+            "{text}"
+        );
+    }
+
+    fn qr_in_picture(doc: &RenderedDocument, columns: usize) -> Vec<String> {
+        let img = hardware_mocks::render_png(doc, columns);
+        let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(
+            img.width() as usize,
+            img.height() as usize,
+            |x, y| img.get_pixel(x as u32, y as u32).0[0],
+        );
+        prepared
+            .detect_grids()
+            .iter()
+            .filter_map(|g| g.decode().ok().map(|(_, text)| text))
+            .collect()
+    }
+
+    #[test]
+    fn the_qr_in_the_printed_picture_decodes_to_receipt_and_transaction() {
+        for name in ["receipt_58mm.bin", "receipt_80mm.bin"] {
+            let (columns, doc) = decoded(name);
+            assert_eq!(
+                qr_in_picture(&doc, columns),
+                vec![format!("{RECEIPT}|{TX_ID}")],
+                "{name}"
+            );
+        }
+        // The picture in the README is the 80 mm golden receipt, and stays
+        // readable (while UPDATE_GOLDEN=1 rewrites it, another test is
+        // writing it: not read then).
+        if update_golden() {
+            return;
+        }
+        let png = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/receipt.png");
+        let img = image_from_png(&png);
+        let mut prepared =
+            rqrr::PreparedImage::prepare_from_greyscale(img.0, img.1, |x, y| img.2[y * img.0 + x]);
+        let texts: Vec<String> = prepared
+            .detect_grids()
+            .iter()
+            .filter_map(|g| g.decode().ok().map(|(_, t)| t))
+            .collect();
+        assert_eq!(texts, vec![format!("{RECEIPT}|{TX_ID}")]);
+    }
+
+    /// docs/receipt.png as (width, height, grey pixels), through the same
+    /// renderer's output format.
+    fn image_from_png(path: &std::path::Path) -> (usize, usize, Vec<u8>) {
+        let bytes = std::fs::read(path).expect("docs/receipt.png (UPDATE_GOLDEN=1 writes it)");
+        let img = hardware_mocks::printer_png::decode_png(&bytes).expect("a PNG");
+        (img.width() as usize, img.height() as usize, img.into_raw())
+    }
+
+    #[test]
+    fn duplicate_says_so_at_the_top() {
+        let doc = receipt_in(&header(), &recharge(), true, cet());
+        let bytes = EscPosEncoder::new(profile(32)).encode(&doc);
+        let d = &render_text(&bytes)[0];
+        assert_eq!(d.lines[0], "COPIA -");
+        assert_eq!(d.lines[1], "DUPLICATO");
+    }
+
+    #[test]
+    fn test_page_shows_letters_ruler_and_qr_within_the_width() {
+        for columns in [32, 48] {
+            let info = TestPageInfo {
+                device: "tcp://10.0.0.5:9100".into(),
+                paper_width_mm: if columns == 32 { 58 } else { 80 },
+                columns,
+                code_page_table: 19,
+                euro_as_text: false,
+            };
+            let doc = test_page(&header(), &info, at("2026-03-14T09:00:00Z"), cet());
+            let bytes = EscPosEncoder::new(profile(columns)).encode(&doc);
+            let d = &render_text(&bytes)[0];
+            fits("test page", columns, d);
+            assert!(d.text().contains("Lettere: € à è é ì ò ù"), "{}", d.text());
+            let ruler = d
+                .lines
+                .iter()
+                .find(|l| l.starts_with("....+"))
+                .expect("ruler");
+            assert_eq!(ruler.chars().count(), columns);
+            assert_eq!(d.qr_codes, vec!["pos-agent printer test"]);
+        }
+    }
 
     #[test]
     fn euro_amounts_are_italian() {

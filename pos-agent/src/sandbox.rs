@@ -3,7 +3,8 @@
 //!
 //! Everything lives under `--dir`: `data/` (journal, terminal), `config.toml`
 //! (the config the sandbox runs with, to read and copy), `printer.bin` (the
-//! raw ESC/POS bytes) and `receipts/` (each printed document as text).
+//! raw ESC/POS bytes) and `receipts/` (each printed document as text and as
+//! a PNG picture of the paper, `NNNN.txt` and `NNNN.png`).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -38,7 +39,8 @@ pub fn sandbox_config(dir: &Path, backend_url: &str, listen: SocketAddr) -> Conf
     c
 }
 
-/// Render every new document of the printer file into `receipts/NNNN.txt`.
+/// Render every new document of the printer file into `receipts/NNNN.txt`
+/// and `receipts/NNNN.png`.
 async fn render_receipts(printer_file: std::path::PathBuf, out_dir: std::path::PathBuf) {
     let mut written = 0usize;
     let mut last_len = 0u64;
@@ -59,6 +61,11 @@ async fn render_receipts(printer_file: std::path::PathBuf, out_dir: std::path::P
             }
             let path = out_dir.join(format!("{:04}.txt", i + 1));
             let _ = std::fs::write(&path, d.to_text());
+            let png = out_dir.join(format!("{:04}.png", i + 1));
+            let columns = Config::default().printer.paper_width_mm.columns();
+            if let Err(e) = hardware_mocks::write_png(&png, d, columns) {
+                tracing::warn!(error = %e, "could not draw the receipt");
+            }
             written = i + 1;
         }
     }

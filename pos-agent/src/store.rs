@@ -359,6 +359,17 @@ impl Store {
         Ok(store)
     }
 
+    /// Open an existing database read-only: no migration, no new file. For
+    /// `doctor` and `journal export`, which may run beside the agent.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(Store { conn })
+    }
+
     fn migrate(&mut self, path: &Path) -> Result<(), StoreError> {
         let version: i64 = self
             .conn
@@ -551,8 +562,10 @@ impl Store {
     }
 
     /// Mark a transaction paid: the receipt number, the transaction, its
-    /// journal entry and its outbox entries are written in ONE SQLite
-    /// transaction. When this returns Ok, the payment is on disk.
+    /// journal entry, its outbox entries and the receipt's print job are
+    /// written in ONE SQLite transaction. When this returns Ok, the payment
+    /// is on disk, and so is the promise to print its receipt. Returns the
+    /// print job's id.
     pub fn commit_payment(
         &mut self,
         t: &mut Transaction,
@@ -560,7 +573,7 @@ impl Store {
         paid_at: OffsetDateTime,
         tendered_cents: i64,
         make_outbox: impl FnOnce(&Transaction) -> Result<Vec<OutboxDraft>, StoreError>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<i64, StoreError> {
         let total = t
             .total_cents()
             .ok_or_else(|| StoreError::Corrupt("paying a transaction without an amount".into()))?;
@@ -605,9 +618,15 @@ impl Store {
                 o => o,
             })?;
         }
+        tx.execute(
+            "INSERT INTO print_jobs (kind, ref_id, created_at, state) VALUES ('receipt', ?1, ?2, 'pending')",
+            params![paid.id, rfc3339(paid_at)],
+        )
+        .map_err(map_full)?;
+        let print_job = tx.last_insert_rowid();
         tx.commit().map_err(map_full)?;
         *t = paid;
-        Ok(())
+        Ok(print_job)
     }
 
     /// Void an unpaid transaction; queue the given requests (a notice's KO outcome).
@@ -665,6 +684,29 @@ impl Store {
             .optional()?)
     }
 
+    /// The head of each lane of the outbox: payments (recharges and notice
+    /// outcomes, strictly in order of payment) and day closures. Closures
+    /// have their own lane so that a payment the backend keeps refusing
+    /// does not hold back the day's reconciliation (the pending payment is
+    /// what explains a mismatch).
+    pub fn pending_heads(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut heads = Vec::with_capacity(2);
+        for lane in ["purpose != 'closure'", "purpose = 'closure'"] {
+            let head = self
+                .conn
+                .query_row(
+                    &format!(
+                        "SELECT {OUTBOX_COLS} FROM outbox WHERE state = 'pending' AND {lane} ORDER BY id LIMIT 1"
+                    ),
+                    [],
+                    outbox_from_row,
+                )
+                .optional()?;
+            heads.extend(head);
+        }
+        Ok(heads)
+    }
+
     pub fn outbox_entries(&self) -> Result<Vec<OutboxEntry>, StoreError> {
         let mut st = self
             .conn
@@ -682,7 +724,7 @@ impl Store {
         self.conn
             .execute(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 WHERE id = ?1",
-                params![id, error, next_attempt_at.map(rfc3339)],
+                params![id, error, next_attempt_at.map(crate::time_fmt::rfc3339_precise)],
             )
             .map_err(map_full)?;
         Ok(())
@@ -1009,6 +1051,13 @@ mod tests {
         assert_eq!(b.change_cents, Some(3000));
         assert_eq!(s.outbox_pending_count().unwrap(), 2);
         assert_eq!(s.next_pending().unwrap().unwrap().idempotency_key, "a");
+        // The receipt's print job is written with the payment.
+        let jobs = s.pending_print_jobs().unwrap();
+        let refs: Vec<(&str, &str)> = jobs
+            .iter()
+            .map(|j| (j.kind.as_str(), j.ref_id.as_str()))
+            .collect();
+        assert_eq!(refs, vec![("receipt", "a"), ("receipt", "b")]);
     }
 
     #[test]
@@ -1077,6 +1126,35 @@ mod tests {
             s.verify_journal(),
             Err(ChainError::Entry { seq: 1, .. })
         ));
+    }
+
+    #[test]
+    fn closures_have_their_own_lane() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("j.sqlite")).unwrap();
+        pay(&mut s, "a");
+        pay(&mut s, "b");
+        let row = ClosureRow {
+            closure_id: "T-1/2026-11-23/1".into(),
+            day: "2026-11-23".into(),
+            number: 1,
+            from_at: "2026-11-23T00:00:00Z".into(),
+            to_at: "2026-11-23T20:00:00Z".into(),
+            paid_count: 2,
+            report: serde_json::json!({}),
+            status: "pending".into(),
+            answer: None,
+        };
+        let mut d = draft("T-1/2026-11-23/1");
+        d.purpose = "closure".into();
+        s.commit_closure(&row, &d).unwrap();
+        let heads: Vec<String> = s
+            .pending_heads()
+            .unwrap()
+            .into_iter()
+            .map(|e| e.idempotency_key)
+            .collect();
+        assert_eq!(heads, vec!["a".to_string(), "T-1/2026-11-23/1".to_string()]);
     }
 
     #[test]

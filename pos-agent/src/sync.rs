@@ -12,7 +12,8 @@
 //! - Permanent refusals settle the entry as `rejected` (the cash must be handed
 //!   back); `409 already_credited` settles it as `confirmed`.
 //! - The head entry blocks the ones behind it: payments reach the backend in
-//!   the order they were taken.
+//!   the order they were taken. Day closures are a lane of their own (see
+//!   `Store::pending_heads`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,8 +30,13 @@ use crate::time_fmt::parse_rfc3339;
 /// What one attempt at the head entry came to.
 #[derive(Debug, PartialEq)]
 pub enum Attempt {
+    /// Answered for good: confirmed or rejected.
     Settled(SyncState),
+    /// Not answered; retried after this delay (recorded on the entry).
     RetryAfter(Duration),
+    /// The answer or the retry time could not be written; resent later
+    /// (idempotent).
+    NotRecorded,
 }
 
 pub async fn run(agent: Arc<Agent>) {
@@ -39,42 +45,41 @@ pub async fn run(agent: Arc<Agent>) {
         max: agent.tuning.sync_max,
     };
     loop {
-        let head = agent.db(|s| s.next_pending()).await;
-        let entry = match head {
-            Ok(Some(e)) => e,
-            Ok(None) => {
-                agent.sync_wake.notified().await;
-                continue;
-            }
+        let heads = agent.db(|s| s.pending_heads()).await;
+        let heads = match heads {
+            Ok(h) => h,
             Err(e) => {
                 warn!(error = %e, "outbox: cannot read the queue");
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 continue;
             }
         };
-        // Respect a retry time set before a restart.
-        if let Some(at) = entry.next_attempt_at.as_deref().and_then(parse_rfc3339) {
-            let wait = at - OffsetDateTime::now_utc();
-            if wait.is_positive() {
-                let wait =
-                    Duration::from_millis(wait.whole_milliseconds().clamp(0, 3_600_000) as u64);
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = agent.sync_wake.notified() => {}
-                }
+        // The lane head that is due first (retry times survive restarts).
+        let due_at = |e: &OutboxEntry| {
+            e.next_attempt_at
+                .as_deref()
+                .and_then(parse_rfc3339)
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        };
+        let Some(entry) = heads.into_iter().min_by_key(due_at) else {
+            agent.sync_wake.notified().await;
+            continue;
+        };
+        let wait = due_at(&entry) - OffsetDateTime::now_utc();
+        if wait.is_positive() {
+            let wait = Duration::from_millis(wait.whole_milliseconds().clamp(0, 3_600_000) as u64);
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                // New work or the backend seen reachable again: look again.
+                _ = agent.sync_wake.notified() => {}
             }
         }
         let span = info_span!("sync", tx = entry.tx_id.as_deref().unwrap_or("-"), purpose = %entry.purpose);
         match attempt(&agent, &entry, &backoff).instrument(span).await {
-            Attempt::Settled(_) => {
-                agent.emit_outbox().await;
-            }
-            Attempt::RetryAfter(delay) => {
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = agent.sync_wake.notified() => {}
-                }
-            }
+            Attempt::Settled(_) => agent.emit_outbox().await,
+            // The retry time is on the entry; a failure to record it needs a pause here.
+            Attempt::RetryAfter(_) => {}
+            Attempt::NotRecorded => tokio::time::sleep(Duration::from_secs(1)).await,
         }
     }
 }
@@ -107,7 +112,7 @@ pub async fn attempt(
             }
             Err(err) => {
                 warn!(error = %err, "outbox: could not record the answer; will resend (idempotent)");
-                Attempt::RetryAfter(Duration::from_secs(1))
+                Attempt::NotRecorded
             }
         }
     };
@@ -147,6 +152,7 @@ pub async fn attempt(
                 .await
             {
                 warn!(error = %err, "outbox: could not record the attempt");
+                return Attempt::NotRecorded;
             }
             Attempt::RetryAfter(delay)
         }

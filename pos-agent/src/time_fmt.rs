@@ -13,6 +13,14 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
         .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
+/// RFC 3339 with the fraction of a second, for times the agent only keeps
+/// for itself (retry times: a `Retry-After: 1` must not become 0.3 s).
+pub fn rfc3339_precise(t: OffsetDateTime) -> String {
+    let t = t.to_offset(UtcOffset::UTC);
+    t.format(&Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
 pub fn parse_rfc3339(s: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(s, &Rfc3339).ok()
 }

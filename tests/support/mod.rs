@@ -35,6 +35,10 @@ pub struct Env {
 pub struct Opts {
     pub backend_timeout_ms: u64,
     pub extra_config: String,
+    /// `[card_reader] device`, e.g. `serial:/dev/pts/7` (default `none`).
+    pub card_reader_device: String,
+    /// `[camera] device`, e.g. `dir:/tmp/frames` (default `none`).
+    pub camera_device: String,
 }
 
 impl Default for Opts {
@@ -42,6 +46,8 @@ impl Default for Opts {
         Opts {
             backend_timeout_ms: 2000,
             extra_config: String::new(),
+            card_reader_device: "none".into(),
+            camera_device: "none".into(),
         }
     }
 }
@@ -81,10 +87,10 @@ device = "file:{printer}"
 paper_width_mm = 80
 
 [camera]
-device = "none"
+device = "{camera}"
 
 [card_reader]
-device = "none"
+device = "{card_reader}"
 
 [log]
 level = "info"
@@ -95,6 +101,8 @@ level = "info"
             timeout = opts.backend_timeout_ms,
             printer = printer_file.display(),
             extra = opts.extra_config,
+            card_reader = opts.card_reader_device,
+            camera = opts.camera_device,
         );
         std::fs::write(&config_path, config).expect("write config");
         let backend_addr = backend.addr;
@@ -183,6 +191,14 @@ level = "info"
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(addr) = line.strip_prefix("pos-agent: listening on ") {
                     let _ = tx.send(addr.trim().to_string());
+                } else if line.contains("pos-agent listening") {
+                    // JSON logs: the record carries the address.
+                    if let Some(addr) = serde_json::from_str::<Value>(&line)
+                        .ok()
+                        .and_then(|v| v["fields"]["addr"].as_str().map(str::to_string))
+                    {
+                        let _ = tx.send(format!("http://{addr}"));
+                    }
                 }
                 logs.lock().unwrap().push(line);
             }
@@ -413,4 +429,102 @@ pub fn doc_text(d: &RenderedDocument) -> String {
 
 pub fn path_exists(p: &Path) -> bool {
     p.exists()
+}
+
+// ---------------------------------------------------------------------------
+// Helpers for the crash, fault and security tests (appended; the functions
+// above keep their behaviour).
+
+impl Env {
+    /// Point the printer at another device (`none`, `tcp://127.0.0.1:PORT`,
+    /// ...) by rewriting the `device = "file:..."` line of the config. Takes
+    /// effect at the next `start_agent`.
+    pub fn set_printer_device(&self, device: &str) {
+        let text = std::fs::read_to_string(&self.config_path).expect("read config");
+        let old = format!("device = \"file:{}\"", self.printer_file.display());
+        assert!(text.contains(&old), "printer line not found in the config");
+        let text = text.replace(&old, &format!("device = \"{device}\""));
+        std::fs::write(&self.config_path, text).expect("write config");
+    }
+
+    /// The pid of the running agent.
+    pub fn agent_pid(&self) -> Option<u32> {
+        self.agent.as_ref().map(|c| c.id())
+    }
+
+    /// `GET /api/v1/status`, asserting 200.
+    pub async fn status(&self) -> Value {
+        let (s, v) = self.call("GET", "/api/v1/status", None, None).await;
+        assert_eq!(s, 200, "status: {v}");
+        v
+    }
+
+    /// Poll `status` until the outbox has nothing pending; returns the last
+    /// status seen.
+    pub async fn wait_outbox_drained(&self, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let st = self.status().await;
+            if st["outbox"]["pending"] == 0 {
+                return st;
+            }
+            if Instant::now() > deadline {
+                panic!("outbox never drained: {st}\nlogs:\n{}", self.logs());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// `pos-agent journal verify`; panics with its output when it fails.
+    pub fn assert_journal_verifies(&self) -> String {
+        let out = self.cli(&["journal", "verify"]);
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "journal verify failed: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+
+    /// Every transaction row of the journal database, read-only while the
+    /// agent may be running: `(id, state, receipt_number, sync)`.
+    pub fn db_transactions(&self) -> Vec<(String, String, Option<String>, Option<String>)> {
+        let conn = rusqlite::Connection::open_with_flags(
+            self.journal_path(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .expect("open journal read-only");
+        let mut st = conn
+            .prepare("SELECT id, state, receipt_number, sync FROM transactions")
+            .expect("prepare");
+        let rows = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .expect("query");
+        rows.map(|r| r.expect("row")).collect()
+    }
+}
+
+/// Assert that receipt numbers `TERMINAL/YEAR/NNNNNN` are unique and, per
+/// year, exactly 1..=n with no gap.
+pub fn assert_gapless_receipts(numbers: &[String]) {
+    use std::collections::BTreeMap;
+    let mut by_year: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for rn in numbers {
+        let parts: Vec<&str> = rn.split('/').collect();
+        assert_eq!(parts.len(), 3, "receipt number {rn} is not TERMINAL/YEAR/N");
+        let n: u64 = parts[2].parse().expect("receipt sequence is a number");
+        by_year
+            .entry(format!("{}/{}", parts[0], parts[1]))
+            .or_default()
+            .push(n);
+    }
+    for (year, mut ns) in by_year {
+        ns.sort_unstable();
+        let expected: Vec<u64> = (1..=ns.len() as u64).collect();
+        assert_eq!(
+            ns, expected,
+            "receipt numbers of {year} are not gapless and unique"
+        );
+    }
 }

@@ -1,0 +1,550 @@
+//! The QR pipeline: find and read the code on a phone held in front of a
+//! cheap webcam, fast, and only report what the counter can use.
+//!
+//! `rqrr` used naively (`PreparedImage` on the full frame) spends most of
+//! its time on pixels that are not the QR: its thresholding makes two
+//! divisions per pixel, and every candidate group of finder patterns found in
+//! a busy background copies the whole image. Its threshold is a running
+//! average along each row, which a glare gradient or a dark phone bezel next
+//! to the code throws off. So the pipeline runs cheap passes first and
+//! fuller ones only when they fail:
+//!
+//! ```text
+//! 1. last hit   full resolution, only the region where the previous frame's
+//!               code was (a phone held still: the usual case)
+//! 2. coarse     the frame downscaled 2x (box filter), own binarisation
+//! 3. refine     for every grid pass 2 found but could not read: that region
+//!               at full resolution
+//! 4. full       the whole frame at full resolution, own binarisation
+//! 5. fallback   rqrr's own threshold on the whole frame
+//! ```
+//!
+//! Binarisation: a pixel is dark when it is below the mean of its
+//! neighbourhood (a square of about 1/8 of the image, from an integral
+//! image) by a small margin: local, so a glare gradient or a low-contrast
+//! screen still gives clean modules.
+//!
+//! Only text the caller's acceptor takes (for the agent:
+//! `pos_codes::classify(..).is_ok()`) counts as a hit: a QR on a cereal box
+//! behind the counter is not a scan. A panic inside `rqrr` on a strange
+//! frame is caught and counts as "nothing found".
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use super::GrayFrame;
+
+/// Decides whether decoded text is worth reporting.
+pub type Acceptor = Box<dyn Fn(&str) -> bool + Send>;
+
+/// Which pass found the code (for `camera test` and the benchmark).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Pass {
+    LastHit,
+    Coarse,
+    Refine,
+    Full,
+    Fallback,
+}
+
+impl Pass {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Pass::LastHit => "last-hit",
+            Pass::Coarse => "coarse",
+            Pass::Refine => "refine",
+            Pass::Full => "full",
+            Pass::Fallback => "fallback",
+        }
+    }
+}
+
+/// A code read from a frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    pub text: String,
+    pub pass: Pass,
+    /// Corners of the symbol in frame pixels (top-left, top-right,
+    /// bottom-right, bottom-left as rqrr reports them).
+    pub corners: [(i32, i32); 4],
+}
+
+/// An axis-aligned rectangle in frame pixels, `x0..x1`, `y0..y1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Rect {
+    x0: u32,
+    y0: u32,
+    x1: u32,
+    y1: u32,
+}
+
+impl Rect {
+    /// The bounding box of `corners`, grown by `grow` of its size on each
+    /// side, clipped to `w`×`h`.
+    fn around(corners: &[(i32, i32); 4], grow: f32, w: u32, h: u32) -> Option<Rect> {
+        let xs = corners.iter().map(|c| c.0);
+        let ys = corners.iter().map(|c| c.1);
+        let (x0, x1) = (xs.clone().min()?, xs.max()?);
+        let (y0, y1) = (ys.clone().min()?, ys.max()?);
+        let side = (x1 - x0).max(y1 - y0).max(8) as f32;
+        let m = (side * grow) as i32;
+        let r = Rect {
+            x0: (x0 - m).clamp(0, w as i32) as u32,
+            y0: (y0 - m).clamp(0, h as i32) as u32,
+            x1: (x1 + m).clamp(0, w as i32) as u32,
+            y1: (y1 + m).clamp(0, h as i32) as u32,
+        };
+        (r.x1 > r.x0 + 16 && r.y1 > r.y0 + 16).then_some(r)
+    }
+
+    fn width(&self) -> u32 {
+        self.x1 - self.x0
+    }
+
+    fn height(&self) -> u32 {
+        self.y1 - self.y0
+    }
+}
+
+/// The decoding pipeline. Keeps the region of the last hit between frames,
+/// so a phone held still is read from a small crop.
+pub struct QrDecoder {
+    accept: Acceptor,
+    /// Corners of the last hit and the scale it was read at.
+    last_hit: Option<([(i32, i32); 4], u32)>,
+}
+
+impl std::fmt::Debug for QrDecoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QrDecoder")
+            .field("last_hit", &self.last_hit)
+            .finish()
+    }
+}
+
+/// A grid rqrr found: its text if it could be read, and where it is.
+struct Found {
+    text: Option<String>,
+    corners: [(i32, i32); 4],
+}
+
+impl QrDecoder {
+    /// A decoder reporting only text that `accept` takes.
+    pub fn new(accept: impl Fn(&str) -> bool + Send + 'static) -> QrDecoder {
+        QrDecoder {
+            accept: Box::new(accept),
+            last_hit: None,
+        }
+    }
+
+    /// Forget the last hit (e.g. after the camera was reopened).
+    pub fn reset(&mut self) {
+        self.last_hit = None;
+    }
+
+    /// Read the first acceptable code in `frame`, trying the cheap passes
+    /// first.
+    pub fn decode(&mut self, frame: &GrayFrame) -> Option<Decoded> {
+        let (w, h) = (frame.width(), frame.height());
+        if w < 21 || h < 21 {
+            return None;
+        }
+        let full = Rect {
+            x0: 0,
+            y0: 0,
+            x1: w,
+            y1: h,
+        };
+        // 1. Where the code was in the previous frame.
+        if let Some((corners, scale)) = self.last_hit {
+            if let Some(r) = Rect::around(&corners, 0.2, w, h) {
+                if let Some(d) = self.try_region(frame, r, scale, Pass::LastHit).0 {
+                    return Some(self.hit(d));
+                }
+            }
+            self.last_hit = None;
+        }
+        // 2. Downscaled, whole frame; 3. refine what it located.
+        let mut refined = Vec::new();
+        if w >= 400 && h >= 300 {
+            let (hit, unread) = self.try_region(frame, full, 2, Pass::Coarse);
+            if let Some(d) = hit {
+                return Some(self.hit(d));
+            }
+            for corners in unread {
+                if let Some(r) = Rect::around(&corners, 0.25, w, h) {
+                    if refined.contains(&r) {
+                        continue;
+                    }
+                    refined.push(r);
+                    if let Some(d) = self.try_region(frame, r, 1, Pass::Refine).0 {
+                        return Some(self.hit(d));
+                    }
+                }
+            }
+        }
+        // 4. Full resolution, whole frame.
+        if let Some(d) = self.try_region(frame, full, 1, Pass::Full).0 {
+            return Some(self.hit(d));
+        }
+        // 5. rqrr's own threshold.
+        let found = guarded(|| stock_grids(frame.pixels(), w as usize, h as usize));
+        for f in found.into_iter().flatten() {
+            if let Some(text) = f.text.filter(|t| (self.accept)(t)) {
+                return Some(self.hit(Decoded {
+                    text,
+                    pass: Pass::Fallback,
+                    corners: f.corners,
+                }));
+            }
+        }
+        None
+    }
+
+    fn hit(&mut self, d: Decoded) -> Decoded {
+        let scale = if d.pass == Pass::Coarse { 2 } else { 1 };
+        // A region hit keeps the scale it was read at.
+        let scale = match (d.pass, self.last_hit) {
+            (Pass::LastHit, Some((_, s))) => s,
+            _ => scale,
+        };
+        self.last_hit = Some((d.corners, scale));
+        d
+    }
+
+    /// Run rqrr on `region` of `frame`, downscaled by `scale` (1 or 2), on
+    /// our own binarisation. Returns an accepted hit, or the corners (in
+    /// frame pixels) of the grids that were located but not read.
+    fn try_region(
+        &self,
+        frame: &GrayFrame,
+        region: Rect,
+        scale: u32,
+        pass: Pass,
+    ) -> (Option<Decoded>, Vec<[(i32, i32); 4]>) {
+        let (gray, w, h) = extract(frame, region, scale);
+        if w < 21 || h < 21 {
+            return (None, Vec::new());
+        }
+        let bin = binarize(&gray, w, h);
+        let found = guarded(|| bitmap_grids(&bin, w, h)).unwrap_or_default();
+        let mut unread = Vec::new();
+        for f in found {
+            let corners = f.corners.map(|(x, y)| {
+                (
+                    x * scale as i32 + region.x0 as i32,
+                    y * scale as i32 + region.y0 as i32,
+                )
+            });
+            match f.text {
+                Some(text) if (self.accept)(&text) => {
+                    return (
+                        Some(Decoded {
+                            text,
+                            pass,
+                            corners,
+                        }),
+                        Vec::new(),
+                    )
+                }
+                Some(_) => {}
+                None => unread.push(corners),
+            }
+        }
+        (None, unread)
+    }
+}
+
+/// Run `f`, turning a panic inside rqrr into "nothing found".
+fn guarded<T>(f: impl FnOnce() -> T) -> Option<T> {
+    catch_unwind(AssertUnwindSafe(f)).ok()
+}
+
+/// The pixels of `region`, downscaled by `scale` (2: mean of each 2×2).
+fn extract(frame: &GrayFrame, region: Rect, scale: u32) -> (Vec<u8>, usize, usize) {
+    let src = frame.pixels();
+    let fw = frame.width() as usize;
+    if scale <= 1 {
+        let (w, h) = (region.width() as usize, region.height() as usize);
+        let mut out = Vec::with_capacity(w * h);
+        for y in region.y0 as usize..region.y1 as usize {
+            let row = y * fw;
+            out.extend_from_slice(&src[row + region.x0 as usize..row + region.x1 as usize]);
+        }
+        return (out, w, h);
+    }
+    let (w, h) = (
+        (region.width() / 2) as usize,
+        (region.height() / 2) as usize,
+    );
+    let mut out = Vec::with_capacity(w * h);
+    for y in 0..h {
+        let r0 = (region.y0 as usize + 2 * y) * fw + region.x0 as usize;
+        let a = &src[r0..r0 + 2 * w];
+        let b = &src[r0 + fw..r0 + fw + 2 * w];
+        out.extend(a.chunks_exact(2).zip(b.chunks_exact(2)).map(|(p, q)| {
+            ((p[0] as u16 + p[1] as u16 + q[0] as u16 + q[1] as u16 + 2) >> 2) as u8
+        }));
+    }
+    (out, w, h)
+}
+
+/// Half the binarisation window, as a fraction of the larger side (1/32:
+/// about 7 modules of a code filling half the frame).
+const WINDOW_DIV: usize = 32;
+/// A pixel is dark when it is this many grey levels below its window's
+/// mean. A QR region is half dark, so its mean sits between the two levels:
+/// a small margin keeps a glare-flattened code (20 levels of contrast)
+/// readable.
+const MARGIN: u32 = 2;
+/// Side of the blocks whose range decides flatness, in pixels.
+const BLOCK: usize = 8;
+/// Where the darkest and brightest pixels of the 3×3 blocks around a pixel
+/// are closer than this, the neighbourhood is flat (a white screen margin, a
+/// wall): all white, so sensor noise does not become thousands of specks
+/// for rqrr to flood-fill.
+const FLAT: u8 = 24;
+
+/// Local-mean binarisation: 1 = dark. The mean comes from an integral
+/// image (four lookups per pixel, whatever the window), flatness from the
+/// range of 8×8 blocks; all in 32-bit integers.
+fn binarize(gray: &[u8], w: usize, h: usize) -> Vec<u8> {
+    // Integral image with a zero first row and column.
+    let iw = w + 1;
+    let mut integral = vec![0u32; iw * (h + 1)];
+    for y in 0..h {
+        let mut row_sum = 0u32;
+        let src = &gray[y * w..(y + 1) * w];
+        let (prev, cur) = integral.split_at_mut((y + 1) * iw);
+        let prev = &prev[y * iw..];
+        for x in 0..w {
+            row_sum += src[x] as u32;
+            cur[x + 1] = prev[x + 1] + row_sum;
+        }
+    }
+    // Range of each block, then "busy" = the 3x3 blocks around have range.
+    let bw = w.div_ceil(BLOCK);
+    let bh = h.div_ceil(BLOCK);
+    let mut lo = vec![255u8; bw * bh];
+    let mut hi = vec![0u8; bw * bh];
+    for y in 0..h {
+        let brow = (y / BLOCK) * bw;
+        for (bx, chunk) in gray[y * w..(y + 1) * w].chunks(BLOCK).enumerate() {
+            let (l, u) = chunk
+                .iter()
+                .fold((255u8, 0u8), |(l, u), &p| (l.min(p), u.max(p)));
+            lo[brow + bx] = lo[brow + bx].min(l);
+            hi[brow + bx] = hi[brow + bx].max(u);
+        }
+    }
+    let mut busy = vec![false; bw * bh];
+    for by in 0..bh {
+        for bx in 0..bw {
+            let (mut l, mut u) = (255u8, 0u8);
+            for ny in by.saturating_sub(1)..(by + 2).min(bh) {
+                for nx in bx.saturating_sub(1)..(bx + 2).min(bw) {
+                    l = l.min(lo[ny * bw + nx]);
+                    u = u.max(hi[ny * bw + nx]);
+                }
+            }
+            busy[by * bw + bx] = u.saturating_sub(l) >= FLAT;
+        }
+    }
+    let r = (w.max(h) / WINDOW_DIV).max(4);
+    let mut out = vec![0u8; w * h];
+    for y in 0..h {
+        let y0 = y.saturating_sub(r);
+        let y1 = (y + r + 1).min(h);
+        let top = &integral[y0 * iw..(y0 + 1) * iw];
+        let bottom = &integral[y1 * iw..(y1 + 1) * iw];
+        let dy = (y1 - y0) as u32;
+        let row = &gray[y * w..(y + 1) * w];
+        let out_row = &mut out[y * w..(y + 1) * w];
+        let busy_row = &busy[(y / BLOCK) * bw..(y / BLOCK + 1) * bw];
+        for x in 0..w {
+            if !busy_row[x / BLOCK] {
+                continue;
+            }
+            let x0 = x.saturating_sub(r);
+            let x1 = (x + r + 1).min(w);
+            let sum = bottom[x1] + top[x0] - bottom[x0] - top[x1];
+            let count = (x1 - x0) as u32 * dy;
+            out_row[x] = (row[x] as u32 * count + MARGIN * count < sum) as u8;
+        }
+    }
+    out
+}
+
+fn corners_of(bounds: &[rqrr::Point; 4]) -> [(i32, i32); 4] {
+    bounds.map(|p| (p.x, p.y))
+}
+
+/// rqrr on an already binarised image.
+fn bitmap_grids(bin: &[u8], w: usize, h: usize) -> Vec<Found> {
+    let mut img = rqrr::PreparedImage::prepare_from_bitmap(w, h, |x, y| bin[y * w + x] != 0);
+    img.detect_grids()
+        .into_iter()
+        .map(|g| Found {
+            text: g.decode().ok().map(|(_, t)| t),
+            corners: corners_of(&g.bounds),
+        })
+        .collect()
+}
+
+/// rqrr as documented: its own thresholding on the whole grayscale frame.
+fn stock_grids(gray: &[u8], w: usize, h: usize) -> Vec<Found> {
+    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| gray[y * w + x]);
+    img.detect_grids()
+        .into_iter()
+        .map(|g| Found {
+            text: g.decode().ok().map(|(_, t)| t),
+            corners: corners_of(&g.bounds),
+        })
+        .collect()
+}
+
+/// Stock rqrr on the full frame: every text it decodes, unfiltered. The
+/// baseline the benchmark compares the pipeline with.
+pub fn decode_stock(frame: &GrayFrame) -> Vec<String> {
+    guarded(|| {
+        stock_grids(
+            frame.pixels(),
+            frame.width() as usize,
+            frame.height() as usize,
+        )
+    })
+    .unwrap_or_default()
+    .into_iter()
+    .filter_map(|f| f.text)
+    .collect()
+}
+
+/// For tuning: what each pass sees on `frame` (grids located, texts read),
+/// and the binarised full-resolution image.
+#[doc(hidden)]
+pub fn debug_passes(frame: &GrayFrame) -> (Vec<String>, Vec<u8>) {
+    let (w, h) = (frame.width(), frame.height());
+    let full = Rect {
+        x0: 0,
+        y0: 0,
+        x1: w,
+        y1: h,
+    };
+    let mut out = Vec::new();
+    let mut bin_full = Vec::new();
+    for scale in [2, 1] {
+        let (gray, gw, gh) = extract(frame, full, scale);
+        let bin = binarize(&gray, gw, gh);
+        let found = bitmap_grids(&bin, gw, gh);
+        out.push(format!(
+            "scale {scale}: {} grids, texts {:?}, corners {:?}",
+            found.len(),
+            found
+                .iter()
+                .map(|f| f.text.as_ref().map(|t| t.len()))
+                .collect::<Vec<_>>(),
+            found.iter().map(|f| f.corners).collect::<Vec<_>>()
+        ));
+        if scale == 1 {
+            bin_full = bin;
+        }
+    }
+    (out, bin_full)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hardware_mocks::camera::{demo_payloads, frame};
+    use proptest::prelude::*;
+
+    fn accept(t: &str) -> bool {
+        pos_codes::classify(t).is_ok()
+    }
+
+    fn gray(img: image::GrayImage) -> GrayFrame {
+        let (w, h) = img.dimensions();
+        GrayFrame::new(w, h, img.into_raw()).expect("generated size")
+    }
+
+    #[test]
+    fn reads_the_payload_of_generated_frames() {
+        let payloads = demo_payloads();
+        let mut read = 0;
+        // A handful of frames, both payload kinds, both sizes.
+        let cases = [
+            (0, 640, 480, 1000),
+            (8, 640, 480, 1008),
+            (1, 1280, 720, 1001),
+            (9, 1280, 720, 1009),
+            (2, 1280, 720, 1002),
+        ];
+        for (p, w, h, seed) in cases {
+            let f = gray(frame(Some(&payloads[p]), w, h, seed));
+            if let Some(d) = QrDecoder::new(accept).decode(&f) {
+                assert_eq!(d.text, payloads[p], "a hit is always the exact payload");
+                read += 1;
+            }
+        }
+        assert!(read >= 4, "only {read} of 5 frames read");
+    }
+
+    #[test]
+    fn a_phone_held_still_is_read_from_the_last_region() {
+        let payloads = demo_payloads();
+        let f = gray(frame(Some(&payloads[8]), 640, 480, 1008));
+        let mut dec = QrDecoder::new(accept);
+        let first = dec.decode(&f).expect("read");
+        let again = dec.decode(&f).expect("read again");
+        assert_eq!(again.text, first.text);
+        assert_eq!(again.pass, Pass::LastHit);
+    }
+
+    #[test]
+    fn frames_without_a_qr_give_nothing() {
+        for seed in 0..4 {
+            let f = gray(frame(None, 640, 480, 5000 + seed));
+            assert_eq!(QrDecoder::new(accept).decode(&f), None, "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn text_the_acceptor_refuses_is_not_a_hit() {
+        let payloads = demo_payloads();
+        let f = gray(frame(Some(&payloads[8]), 640, 480, 1008));
+        assert!(QrDecoder::new(accept).decode(&f).is_some());
+        assert_eq!(QrDecoder::new(|_: &str| false).decode(&f), None);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn arbitrary_pixels_never_panic(
+            w in 1u32..96,
+            h in 1u32..96,
+            seed in any::<u64>(),
+        ) {
+            let mut x = seed | 1;
+            let pixels = (0..w * h)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    // Mostly black/white blocks, like a broken QR.
+                    if x % 5 == 0 { (x >> 8) as u8 } else if x % 2 == 0 { 0 } else { 255 }
+                })
+                .collect();
+            let f = GrayFrame::new(w, h, pixels).expect("size");
+            let _ = QrDecoder::new(|_: &str| true).decode(&f);
+            let _ = decode_stock(&f);
+        }
+
+        #[test]
+        fn arbitrary_bytes_as_an_image_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = GrayFrame::from_image_bytes(&bytes);
+            let mut jpeg = vec![0xFF, 0xD8];
+            jpeg.extend_from_slice(&bytes);
+            let _ = GrayFrame::from_jpeg(&jpeg);
+        }
+    }
+}

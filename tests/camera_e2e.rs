@@ -1,0 +1,218 @@
+//! End-to-end: the real `pos-agent` binary with a `dir:` camera fed by the
+//! virtual camera (`hardware_mocks::camera`): a phone showing a payment
+//! token becomes a `scan` event on `GET /api/v1/events`, and the
+//! transaction is created from its `scan_id`.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use hardware_mocks::camera::VirtualCamera;
+use hardware_mocks::demo;
+use pos_drivers::camera::{GrayFrame, QrDecoder};
+use serde_json::{json, Value};
+use support::{Env, Opts};
+
+const WAIT: Duration = Duration::from_secs(30);
+/// Small frames: the agent under test is a debug build.
+const W: u32 = 640;
+const H: u32 = 480;
+
+/// A Server-Sent Events stream, read event by event.
+struct Events {
+    resp: reqwest::Response,
+    buf: String,
+}
+
+impl Events {
+    async fn open(env: &Env, token: &str) -> Events {
+        let resp = reqwest::Client::new()
+            .get(format!("{}/api/v1/events?access_token={token}", env.api))
+            .send()
+            .await
+            .expect("open the event stream");
+        assert_eq!(resp.status(), 200, "events endpoint");
+        Events {
+            resp,
+            buf: String::new(),
+        }
+    }
+
+    /// The next event called `name`, skipping others; `None` after `within`.
+    async fn next_named(&mut self, name: &str, within: Duration) -> Option<Value> {
+        let deadline = Instant::now() + within;
+        loop {
+            while let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let mut event = String::from("message");
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        event = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                    }
+                }
+                if event == name && !data.is_empty() {
+                    return Some(serde_json::from_str(&data).expect("event data is JSON"));
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let chunk = match tokio::time::timeout(left, self.resp.chunk()).await {
+                Err(_) => return None,
+                Ok(c) => c.expect("event stream").expect("event stream ended"),
+            };
+            self.buf.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+}
+
+/// The first seed whose frame showing `payload` the camera pipeline reads,
+/// so the test does not depend on how hard one particular frame is.
+fn readable_seed(cam: &VirtualCamera, payload: &str) -> u64 {
+    let accept = |t: &str| pos_codes::classify(t).is_ok();
+    (1..40)
+        .find(|&seed| {
+            let bytes =
+                hardware_mocks::camera::frame_jpeg(Some(payload), cam.width, cam.height, seed);
+            let frame = GrayFrame::from_jpeg(&bytes).expect("a JPEG");
+            QrDecoder::new(accept)
+                .decode(&frame)
+                .is_some_and(|d| d.text == payload)
+        })
+        .expect("some frame is readable")
+}
+
+async fn camera_state(env: &Env) -> String {
+    let (s, v) = env.call("GET", "/api/v1/status", None, None).await;
+    assert_eq!(s, 200, "status: {v}");
+    v["devices"]["camera"]["state"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+async fn wait_camera_state(env: &Env, want: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let state = camera_state(env).await;
+        if state == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "camera state stayed {state}, wanted {want}; logs:\n{}",
+            env.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_shown_to_the_camera_becomes_a_scan_and_a_transaction() {
+    let frames = tempfile::tempdir().expect("temp dir");
+    // The directory appears only after the agent started: the camera is
+    // offline until then, and retried.
+    let cam_dir = frames.path().join("camera");
+    let mut env = Env::with(Opts {
+        camera_device: format!("dir:{}", cam_dir.display()),
+        ..Opts::default()
+    })
+    .await;
+    env.start_agent();
+    assert_eq!(camera_state(&env).await, "offline");
+    let mut cam = VirtualCamera::new(&cam_dir).expect("camera dir");
+    cam.width = W;
+    cam.height = H;
+    wait_camera_state(&env, "ready").await;
+
+    let token = env.login().await;
+    let mut events = Events::open(&env, &token).await;
+
+    // A parent shows the app's QR code.
+    let app = demo::app_token(demo::CONSUMER_1, demo::SERVICE_MENSA, demo::DEMO_IAT);
+    let seed = readable_seed(&cam, &app);
+    cam.show(Some(&app), seed).expect("frame");
+    let scan = events
+        .next_named("scan", WAIT)
+        .await
+        .unwrap_or_else(|| panic!("no scan event; logs:\n{}", env.logs()));
+    assert_eq!(scan["source"], "camera", "{scan}");
+    assert_eq!(scan["kind"], "app_token", "{scan}");
+    let scan_id = scan["scan_id"].as_str().expect("scan_id").to_string();
+
+    // Still held in front of the camera (two more frames), then a notice:
+    // the token is not reported again within the hold-off, the notice at once.
+    cam.show(Some(&app), seed).expect("frame");
+    cam.show(Some(&app), seed).expect("frame");
+    let notice = format!(
+        "PAGOPA|002|{}|{}|{}",
+        demo::NOTICE_PAYABLE,
+        demo::CREDITOR_CF,
+        demo::NOTICE_PAYABLE_AMOUNT_CENTS
+    );
+    let notice_seed = readable_seed(&cam, &notice);
+    cam.show(Some(&notice), notice_seed).expect("frame");
+    let next = events.next_named("scan", WAIT).await.expect("notice scan");
+    assert_eq!(
+        next["kind"], "notice",
+        "the token was reported twice: {next}"
+    );
+    assert_eq!(next["source"], "camera");
+
+    // The operator starts the transaction from the camera's scan.
+    let (s, t) = env
+        .call(
+            "POST",
+            "/api/v1/transactions",
+            Some(&token),
+            Some(json!({"scan_id": scan_id})),
+        )
+        .await;
+    assert_eq!(s, 201, "create from scan_id: {t}");
+    assert_eq!(t["kind"], "recharge");
+    assert_eq!(t["state"], "identified");
+    assert!(!t["service"].is_null(), "{t}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn camera_decode_prints_one_line_per_file() {
+    let env = Env::new().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut cam = VirtualCamera::new(dir.path()).expect("camera dir");
+    cam.width = W;
+    cam.height = H;
+    let app = demo::app_token(demo::CONSUMER_2, demo::SERVICE_TRASPORTO, demo::DEMO_IAT);
+    let seed = readable_seed(&cam, &app);
+    let with_qr = cam.show(Some(&app), seed).expect("frame");
+    let without = cam.show(None, 3).expect("frame");
+    let out = env.cli(&[
+        "camera",
+        "decode",
+        with_qr.to_str().expect("utf8 path"),
+        without.to_str().expect("utf8 path"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf8");
+    let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(
+        lines[0],
+        [
+            with_qr.to_str().unwrap_or_default(),
+            app.as_str(),
+            lines[0][2]
+        ]
+    );
+    assert!(lines[0][2].parse::<f64>().is_ok(), "milliseconds: {text}");
+    assert_eq!(lines[1][1], "", "no QR, no text: {text}");
+
+    let missing = dir.path().join("missing.png");
+    let out = env.cli(&["camera", "decode", missing.to_str().expect("utf8 path")]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.png"));
+}

@@ -1,0 +1,772 @@
+//! Browser tests of the operator console: headless Chromium, driven over
+//! WebDriver (chromedriver) by `fantoccini`, against the REAL `pos-agent`
+//! binary and the mock backend (tests/support).
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`scripts/install-deps.sh`
+//! installs them; CI runs it). Without them every test FAILS with that hint:
+//! a console that is never exercised must not pass silently.
+//!
+//! Every step saves a screenshot under `target/console-screenshots/<test>/`
+//! (the test artefacts). Waits are explicit (poll an element or the page
+//! state until a deadline), never fixed sleeps. The tests take turns on one
+//! lock so that at most one Chromium runs at a time on a 2-core machine.
+
+mod support;
+
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::{Client, ClientBuilder, Locator};
+use hardware_mocks::{demo, VirtualPrinter};
+use serde_json::{json, Value};
+use support::Env;
+
+/// How long any one element or state is waited for.
+const WAIT: Duration = Duration::from_secs(15);
+/// The console's target screen.
+const WIDTH: u32 = 1024;
+const HEIGHT: u32 = 600;
+
+const ENTER: char = '\u{e007}';
+const ESC: char = '\u{e00c}';
+const F4: char = '\u{e034}';
+const F5: char = '\u{e035}';
+const F6: char = '\u{e036}';
+
+/// One browser at a time: each test holds this while its Chromium runs.
+fn turn() -> &'static tokio::sync::Mutex<()> {
+    static LOCK: OnceLock<tokio::sync::Mutex<()>> = OnceLock::new();
+    LOCK.get_or_init(|| tokio::sync::Mutex::new(()))
+}
+
+/// `$VAR`, else the first of `names` found on `PATH` or in `extra_dirs`.
+fn find_tool(var: &str, names: &[&str], extra_dirs: &[&str]) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(var) {
+        return Some(PathBuf::from(p));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+    dirs.extend(extra_dirs.iter().map(PathBuf::from));
+    dirs.iter()
+        .flat_map(|d| names.iter().map(move |n| d.join(n)))
+        .find(|p| p.is_file())
+}
+
+fn screenshots_dir(test: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("console-screenshots").join(test)
+}
+
+/// Headless Chromium behind a chromedriver of our own, on a free port.
+struct Browser {
+    client: Client,
+    driver: Child,
+    shots: PathBuf,
+    step: usize,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start(test: &str) -> Browser {
+        const HINT: &str = "run scripts/install-deps.sh (it installs Debian's `chromium` and \
+                            `chromium-driver`; CI runs it), or point $CHROME_BIN and \
+                            $CHROMEDRIVER at them";
+        let chromium = find_tool(
+            "CHROME_BIN",
+            &["chromium", "chromium-browser", "google-chrome"],
+            &["/usr/lib/chromium"],
+        )
+        .unwrap_or_else(|| panic!("headless Chromium not found: {HINT}"));
+        let chromedriver = find_tool("CHROMEDRIVER", &["chromedriver"], &["/usr/lib/chromium"])
+            .unwrap_or_else(|| panic!("chromedriver not found: {HINT}"));
+
+        let port = {
+            let l = TcpListener::bind("127.0.0.1:0").expect("free port");
+            l.local_addr().expect("addr").port()
+        };
+        let shots = screenshots_dir(test);
+        let _ = std::fs::remove_dir_all(&shots);
+        std::fs::create_dir_all(&shots).expect("screenshots dir");
+        let log = std::fs::File::create(shots.join("chromedriver.log")).expect("driver log");
+        let driver = Command::new(&chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            // Its own process group, so that Drop can end chromedriver and
+            // the Chromium it started together, even after a panic.
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}; {HINT}", chromedriver.display()));
+        let deadline = Instant::now() + WAIT;
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not listen on {port}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+
+        let profile = tempfile::tempdir().expect("profile dir");
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": chromium,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--hide-scrollbars",
+                    format!("--window-size={WIDTH},{HEIGHT}"),
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            }),
+        );
+        // chromedriver is plain HTTP on loopback: no TLS stack needed.
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .unwrap_or_else(|e| panic!("cannot open a Chromium session ({e}); {HINT}"));
+        let mut b = Browser {
+            client,
+            driver,
+            shots,
+            step: 0,
+            _profile: profile,
+        };
+        b.fit_viewport().await;
+        b
+    }
+
+    /// Make the page area (not the window) exactly the console's screen:
+    /// headless Chromium counts its invisible window frame in --window-size.
+    async fn fit_viewport(&mut self) {
+        let v = self
+            .js("return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight];")
+            .await;
+        let dw = v[0].as_u64().unwrap_or(0) as u32;
+        let dh = v[1].as_u64().unwrap_or(0) as u32;
+        self.client
+            .set_window_size(WIDTH + dw, HEIGHT + dh)
+            .await
+            .expect("window size");
+        let inner = self
+            .js("return [window.innerWidth, window.innerHeight];")
+            .await;
+        assert_eq!(inner, json!([WIDTH, HEIGHT]), "viewport size");
+    }
+
+    async fn open(&mut self, url: &str) {
+        self.client.goto(url).await.expect("open the console");
+        self.wait_js("document.readyState === 'complete'", "the page to load")
+            .await;
+    }
+
+    async fn js(&self, script: &str) -> Value {
+        self.client
+            .execute(script, vec![])
+            .await
+            .unwrap_or_else(|e| panic!("script {script:?} failed: {e}"))
+    }
+
+    /// Save `NN-name.png` and check that nothing overflows the screen.
+    async fn shot(&mut self, name: &str) {
+        self.step += 1;
+        let png = self.client.screenshot().await.expect("screenshot");
+        let path = self.shots.join(format!("{:02}-{name}.png", self.step));
+        std::fs::write(&path, png).expect("write screenshot");
+        let overflow = self
+            .js("const m = document.querySelector('main');
+                 const a = document.getElementById('actions');
+                 const s = document.getElementById('statusbar');
+                 return [m.scrollHeight - m.clientHeight, m.scrollWidth - m.clientWidth,
+                         a.scrollWidth - a.clientWidth, s.scrollWidth - s.clientWidth,
+                         document.documentElement.scrollHeight - window.innerHeight];")
+            .await;
+        assert_eq!(
+            overflow,
+            json!([0, 0, 0, 0, 0]),
+            "step {name}: the console overflows a {WIDTH}x{HEIGHT} screen (see {})",
+            path.display()
+        );
+    }
+
+    /// Keys as a keyboard (or a keyboard-wedge scanner) types them, into
+    /// whatever has the focus.
+    async fn keys(&self, text: &str) {
+        let mut seq = KeyActions::new("keyboard".into());
+        for c in text.chars() {
+            seq = seq
+                .then(KeyAction::Down { value: c })
+                .then(KeyAction::Up { value: c });
+        }
+        self.client.perform_actions(seq).await.expect("type keys");
+    }
+
+    async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    /// Poll `expr` (a JS expression) until it is truthy.
+    async fn wait_js(&mut self, expr: &str, what: &str) -> Value {
+        let deadline = Instant::now() + WAIT;
+        let script = format!("return ({expr});");
+        loop {
+            let v = self.js(&script).await;
+            if !(v.is_null() || v == json!(false) || v == json!("")) {
+                return v;
+            }
+            if Instant::now() > deadline {
+                self.fail(&format!("waited {WAIT:?} for {what}")).await;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn wait_screen(&mut self, screen: &str) {
+        self.wait_js(
+            &format!("document.body.dataset.screen === '{screen}' && !document.getElementById('busy').offsetParent"),
+            &format!("the {screen} screen"),
+        )
+        .await;
+    }
+
+    /// The visible text of `#id` once `pred` holds for it.
+    async fn wait_text(&mut self, id: &str, pred: impl Fn(&str) -> bool, what: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let v = self
+                .js(&format!(
+                    "const e = document.getElementById('{id}'); return e ? e.innerText : null;"
+                ))
+                .await;
+            let text = v.as_str().unwrap_or_default().to_string();
+            if pred(&text) {
+                return text;
+            }
+            if Instant::now() > deadline {
+                self.fail(&format!("#{id} never showed {what}; it shows {text:?}"))
+                    .await;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn fail(&mut self, why: &str) -> ! {
+        if let Ok(png) = self.client.screenshot().await {
+            let _ = std::fs::write(self.shots.join("FAILED.png"), png);
+        }
+        let page = self.js("return document.body.innerText;").await;
+        panic!(
+            "{why}\n--- page text ---\n{}\n--- screenshots in {} ---",
+            page.as_str().unwrap_or_default(),
+            self.shots.display()
+        );
+    }
+
+    /// Operator and PIN typed, Enter after each (keyboard only).
+    async fn login(&mut self, pin: &str) {
+        self.wait_screen("login").await;
+        self.wait_js(
+            "document.activeElement && document.activeElement.id.startsWith('login-')",
+            "the login field to have the focus",
+        )
+        .await;
+        let focused = self.js("return document.activeElement.id;").await;
+        if focused == json!("login-operator") {
+            self.keys(&format!("{}{ENTER}", support::OPERATOR)).await;
+        }
+        self.keys(&format!("{pin}{ENTER}")).await;
+    }
+
+    async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        self.kill_driver();
+    }
+
+    fn kill_driver(&mut self) {
+        let pgid = self.driver.id() as i32;
+        // SAFETY: kill(2) on the process group we created for chromedriver.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+        let _ = self.driver.wait();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        self.kill_driver();
+    }
+}
+
+async fn agent_and_browser(test: &str) -> (Env, Browser) {
+    let mut env = Env::new().await;
+    env.start_agent();
+    let mut browser = Browser::start(test).await;
+    browser.open(&format!("{}/", env.api)).await;
+    (env, browser)
+}
+
+/// Log in with the right PIN and wait for the idle screen with live events.
+async fn log_in(b: &mut Browser) {
+    b.login(support::PIN).await;
+    b.wait_screen("idle").await;
+    b.wait_js(
+        "document.body.dataset.live === '1'",
+        "the live event stream",
+    )
+    .await;
+    b.wait_js(
+        "document.activeElement.id === 'scan-input'",
+        "the focus on the code field",
+    )
+    .await;
+}
+
+/// No browser needed: the page and its assets come from the agent itself,
+/// with a policy that forbids loading anything from elsewhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_assets_are_served_by_the_agent_only() {
+    let mut env = Env::new().await;
+    env.start_agent();
+    for (path, kind) in [
+        ("/", "text/html"),
+        ("/console/console.css", "text/css"),
+        ("/console/console.js", "text/javascript"),
+    ] {
+        let r = env
+            .http
+            .get(format!("{}{path}", env.api))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), 200, "{path}");
+        let h = r.headers().clone();
+        let ct = h["content-type"].to_str().unwrap_or_default().to_string();
+        assert!(ct.starts_with(kind), "{path}: {ct}");
+        let csp = h["content-security-policy"].to_str().unwrap_or_default();
+        assert!(csp.contains("default-src 'self'"), "{path}: {csp}");
+        let body = r.text().await.expect("body");
+        assert!(
+            !body.contains("http://") && !body.contains("https://") && !body.contains("//cdn"),
+            "{path} refers to something outside the agent"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_wrong_pins_show_the_lock_with_the_time_left() {
+    let _turn = turn().lock().await;
+    let (_env, mut b) = agent_and_browser("wrong_pin_lock").await;
+    b.shot("login").await;
+
+    b.login("0000").await;
+    let msg = b
+        .wait_text("error-title", |t| t == "PIN errato", "PIN errato")
+        .await;
+    assert_eq!(msg, "PIN errato");
+    b.wait_text("error-msg", |t| t.contains('2'), "2 attempts left")
+        .await;
+    b.shot("wrong-pin-1").await;
+
+    b.login("0001").await;
+    b.wait_text("error-msg", |t| t.contains('1'), "1 attempt left")
+        .await;
+    b.wait_text(
+        "error-hint",
+        |t| t.contains("ancora un PIN errato"),
+        "the last-attempt warning",
+    )
+    .await;
+    b.shot("wrong-pin-2").await;
+
+    b.login("0002").await;
+    let lock = b
+        .wait_text(
+            "login-lock",
+            |t| t.contains("Operatore bloccato") && t.contains("Riprovare tra"),
+            "the lock with the time left",
+        )
+        .await;
+    assert!(
+        b.js("return document.getElementById('error').hidden;")
+            .await
+            == json!(true),
+        "the lock is said once, in the lock box"
+    );
+    // "Riprovare tra 14:59 (alle HH:MM)": minutes and seconds of the 15-minute lock.
+    let left = lock
+        .split("Riprovare tra ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .unwrap_or_default()
+        .to_string();
+    let (m, s) = left.split_once(':').expect("mm:ss");
+    let secs = m.parse::<u32>().expect("minutes") * 60 + s.parse::<u32>().expect("seconds");
+    assert!(
+        (14 * 60..=15 * 60).contains(&secs),
+        "lock of 15 minutes, shown {left}"
+    );
+    assert!(lock.contains("(alle "), "{lock}");
+    b.shot("locked").await;
+
+    // Even the right PIN is refused while locked, and the lock stays shown.
+    b.login(support::PIN).await;
+    b.wait_js(
+        "document.body.dataset.logins === '4'",
+        "the answer to the 4th login",
+    )
+    .await;
+    b.wait_text(
+        "login-lock",
+        |t| t.contains("Operatore bloccato"),
+        "the lock again",
+    )
+    .await;
+    assert_eq!(b.js("return document.body.dataset.screen;").await, "login");
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recharge_from_a_scan_to_the_done_screen_then_the_day_close() {
+    let _turn = turn().lock().await;
+    let (env, mut b) = agent_and_browser("recharge").await;
+    log_in(&mut b).await;
+    b.wait_text("st-printer", |t| t.contains("pronta"), "printer ready")
+        .await;
+    b.wait_text("st-outbox", |t| t.ends_with(": 0"), "empty outbox")
+        .await;
+    b.shot("idle").await;
+
+    // A handheld scanner posted through the API: the console gets the `scan`
+    // event and starts the transaction by itself.
+    let token = env.login().await;
+    let (s, v) = env
+        .call(
+            "POST",
+            "/api/v1/scans",
+            Some(&token),
+            Some(json!({"input": demo::MANUAL_CODE_MENSA_1, "source": "scanner"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    b.wait_screen("tx").await;
+    b.wait_text("tx-name", |t| t == "M*** R***", "the masked name")
+        .await;
+    let svc = b
+        .wait_text("tx-service", |t| !t.is_empty(), "the service")
+        .await;
+    assert_eq!(svc, demo::SERVICE_MENSA_NAME);
+    let creditor = b
+        .wait_text("tx-creditor", |t| !t.is_empty(), "the creditor")
+        .await;
+    assert!(creditor.contains(demo::CREDITOR_NAME), "{creditor}");
+    let limits = b
+        .wait_text("amount-limits", |t| !t.is_empty(), "the limits")
+        .await;
+    assert!(
+        limits.contains("5,00 €") && limits.contains("300,00 €"),
+        "{limits}"
+    );
+    // What was read is shown beside who it resolved to.
+    b.wait_text(
+        "tx-read",
+        |t| t.contains("Letto da lettore: codice manuale"),
+        "what the scanner read",
+    )
+    .await;
+
+    // F6 = 20 €, Enter = amount + pre-receipt.
+    b.keys(&F6.to_string()).await;
+    b.wait_text("tx-total", |t| t == "20,00 €", "the total")
+        .await;
+    b.shot("amount").await;
+    b.keys(&ENTER.to_string()).await;
+    b.wait_screen("cash").await;
+    b.wait_text("cash-total", |t| t == "20,00 €", "the total to take")
+        .await;
+    env.wait_printed(1, WAIT).await;
+
+    // 50 € handed over: the change is shown before paying.
+    b.keys("50").await;
+    b.wait_text("cash-change", |t| t == "Resto: 30,00 €", "the change")
+        .await;
+    b.shot("cash").await;
+    b.keys(&ENTER.to_string()).await;
+    b.wait_screen("done").await;
+    let year = time::OffsetDateTime::now_utc().year();
+    let receipt = b
+        .wait_text("done-receipt", |t| !t.is_empty(), "the receipt number")
+        .await;
+    assert!(
+        receipt.starts_with("T-000123/") && receipt.ends_with("/000001"),
+        "{receipt}"
+    );
+    assert!(
+        receipt.contains(&format!("/{year}/")) || receipt.contains(&format!("/{}/", year + 1)),
+        "{receipt}"
+    );
+    b.wait_text("done-change", |t| t == "30,00 €", "the change")
+        .await;
+    // The backend's confirmation arrives while the done screen is shown.
+    b.wait_js(
+        "document.getElementById('done-sync').dataset.sync === 'confirmed'",
+        "the backend's confirmation on the done screen",
+    )
+    .await;
+    b.shot("done").await;
+    let credits = env.mock.recharges();
+    assert_eq!(credits.len(), 1);
+    assert_eq!(credits[0].amount_cents, 2000);
+    assert_eq!(credits[0].receipt_number, receipt);
+
+    // The next parent: a keyboard-wedge scanner types the code straight
+    // onto the done screen; then touch only (quick button, keypad).
+    b.keys(&format!("{}{ENTER}", demo::MANUAL_CODE_MENSA_2))
+        .await;
+    b.wait_screen("tx").await;
+    b.click("button[data-quick='5000']").await;
+    b.wait_text("tx-total", |t| t == "50,00 €", "the total")
+        .await;
+    b.click("#actions button[data-key='Invio']").await;
+    b.wait_screen("cash").await;
+    b.click("#cash-quick button[data-key='F5']").await; // exact amount
+    b.wait_text("cash-change", |t| t == "Resto: 0,00 €", "no change")
+        .await;
+    b.click("#screen-cash .keypad button.primary").await;
+    b.wait_screen("done").await;
+    b.wait_text("done-receipt", |t| t.ends_with("/000002"), "receipt 2")
+        .await;
+
+    // Day close: F4, Enter; the report and the backend's answer.
+    b.keys(&F4.to_string()).await;
+    b.wait_js(
+        "!document.getElementById('modal').hidden",
+        "the day close dialog",
+    )
+    .await;
+    b.keys(&ENTER.to_string()).await;
+    b.wait_screen("close").await;
+    let facts = b
+        .wait_text("close-facts", |t| t.contains("70,00 €"), "the total")
+        .await;
+    assert!(
+        facts.contains("Operazioni\t2") || facts.contains("Operazioni 2"),
+        "{facts}"
+    );
+    let services = b.wait_text("close-services", |t| !t.is_empty(), "").await;
+    assert!(services.contains(demo::SERVICE_MENSA_NAME), "{services}");
+    for _ in 0..10 {
+        let st = b
+            .js("return document.getElementById('close-status').dataset.status;")
+            .await;
+        if st != "pending" {
+            break;
+        }
+        b.keys(&F5.to_string()).await; // "Aggiorna esito": closing again is idempotent
+        b.wait_screen("close").await;
+    }
+    b.wait_text(
+        "close-status",
+        |t| t.contains("Quadratura con il Comune: OK"),
+        "matched",
+    )
+    .await;
+    b.shot("day-close").await;
+    assert_eq!(env.mock.closures().len(), 1);
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notice_payment_typed_like_a_scanner() {
+    let _turn = turn().lock().await;
+    let (env, mut b) = agent_and_browser("notice").await;
+    log_in(&mut b).await;
+
+    b.keys(&format!(
+        "PAGOPA|002|{}|{}|2550{ENTER}",
+        demo::NOTICE_PAYABLE,
+        demo::CREDITOR_CF
+    ))
+    .await;
+    b.wait_screen("tx").await;
+    b.wait_text(
+        "tx-notice",
+        |t| t == demo::NOTICE_PAYABLE,
+        "the notice number",
+    )
+    .await;
+    b.wait_text("tx-name", |t| t == "Mensa novembre 2026", "the description")
+        .await;
+    b.wait_text(
+        "amount-fixed-value",
+        |t| t == "25,50 €",
+        "the verified amount",
+    )
+    .await;
+    let total = b
+        .wait_text("tx-total", |t| !t.is_empty(), "the total")
+        .await;
+    b.shot("notice").await;
+    b.keys(&ENTER.to_string()).await;
+    b.wait_screen("cash").await;
+    b.wait_text("cash-total", |t| t == total, "the total").await;
+    b.keys(&F5.to_string()).await; // exact amount
+    b.wait_text("cash-change", |t| t == "Resto: 0,00 €", "no change")
+        .await;
+    b.keys(&ENTER.to_string()).await;
+    b.wait_screen("done").await;
+    let receipt = b
+        .wait_text("done-receipt", |t| t.ends_with("/000001"), "the receipt")
+        .await;
+    b.shot("done").await;
+    let deadline = Instant::now() + WAIT;
+    while env.mock.notice_outcomes().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let outcomes = env.mock.notice_outcomes();
+    assert_eq!(outcomes.len(), 1, "one outcome sent");
+    assert_eq!(outcomes[0].outcome, "OK");
+    assert_eq!(outcomes[0].notice_number, demo::NOTICE_PAYABLE);
+    assert_eq!(
+        outcomes[0].receipt_number.as_deref(),
+        Some(receipt.as_str())
+    );
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_bar_shows_the_printer_out_of_paper() {
+    let _turn = turn().lock().await;
+    let printer = VirtualPrinter::start("127.0.0.1:0".parse().expect("addr")).expect("printer");
+    let mut env = Env::new().await;
+    env.set_printer_device(&format!("tcp://{}", printer.addr));
+    env.start_agent();
+    let mut b = Browser::start("paper_out").await;
+    b.open(&format!("{}/", env.api)).await;
+    log_in(&mut b).await;
+
+    // A first print makes sure the agent talks to this printer.
+    let token = env.login().await;
+    env.ready_to_pay(&token, demo::MANUAL_CODE_MENSA_1, 1000)
+        .await;
+    b.wait_text("st-printer", |t| t.contains("pronta"), "printer ready")
+        .await;
+    b.shot("printer-ready").await;
+
+    printer.set_paper_out(true);
+    // The agent learns it at the latest at the next print (a reprint of
+    // the pre-receipt, as an operator would do).
+    let (s, v) = env
+        .call(
+            "POST",
+            "/api/v1/transactions",
+            Some(&token),
+            Some(json!({"input": demo::MANUAL_CODE_MENSA_2})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_str().expect("id").to_string();
+    env.call(
+        "POST",
+        &format!("/api/v1/transactions/{id}/amount"),
+        Some(&token),
+        Some(json!({"amount_cents": 1000})),
+    )
+    .await;
+    env.call(
+        "POST",
+        &format!("/api/v1/transactions/{id}/pre-receipt"),
+        Some(&token),
+        None,
+    )
+    .await;
+    b.wait_text(
+        "st-printer",
+        |t| t.contains("CARTA ESAURITA"),
+        "paper out in the status bar",
+    )
+    .await;
+    assert_eq!(
+        b.js("return document.getElementById('st-printer').dataset.state;")
+            .await,
+        "bad"
+    );
+    b.shot("paper-out").await;
+
+    printer.set_paper_out(false);
+    env.call(
+        "POST",
+        &format!("/api/v1/transactions/{id}/pre-receipt"),
+        Some(&token),
+        None,
+    )
+    .await;
+    b.wait_text(
+        "st-printer",
+        |t| t.contains("pronta"),
+        "printer ready again",
+    )
+    .await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_card_choose_a_code_then_void_with_the_keyboard() {
+    let _turn = turn().lock().await;
+    let (env, mut b) = agent_and_browser("health_card").await;
+    log_in(&mut b).await;
+
+    // The fiscal code typed (or swiped): the payer's codes to choose from.
+    b.keys(&format!("{}{ENTER}", demo::PAYER_FISCAL_CODE)).await;
+    b.wait_screen("choose").await;
+    let list = b
+        .wait_text("choose-list", |t| t.contains("2"), "the payer's codes")
+        .await;
+    assert!(list.contains(demo::SERVICE_MENSA_NAME), "{list}");
+    assert!(
+        !list.contains(demo::PAYER_FISCAL_CODE),
+        "the fiscal code is never shown"
+    );
+    b.shot("choose").await;
+    b.keys("1").await;
+    b.wait_screen("tx").await;
+    b.wait_text("tx-service", |t| !t.is_empty(), "the chosen service")
+        .await;
+    let id = b
+        .js("return sessionStorage.getItem('pos.tx');")
+        .await
+        .as_str()
+        .expect("open transaction")
+        .to_string();
+
+    // Esc asks, Enter confirms: voided, back to the idle screen.
+    b.keys(&ESC.to_string()).await;
+    b.wait_js(
+        "!document.getElementById('modal').hidden",
+        "the void dialog",
+    )
+    .await;
+    b.shot("void").await;
+    b.keys(&ENTER.to_string()).await;
+    b.wait_screen("idle").await;
+    let token = env.login().await;
+    assert_eq!(env.tx(&token, &id).await["state"], "voided");
+    b.close().await;
+}
