@@ -471,3 +471,39 @@ fn inspect_explains_any_input_and_masks_fiscal_codes() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "one-line reason on stderr: {err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outcome_refused_for_an_expired_token_is_kept_as_rejected() {
+    let mut env = Env::new().await;
+    env.start_agent();
+    let token = env.login().await;
+    let (s, t) = create(&env, &token, &notice_qr(demo::NOTICE_PAYABLE_3, "1575")).await;
+    assert_eq!(s, 201, "{t}");
+    let id = t["id"].as_str().unwrap().to_string();
+    let (s, _) = env
+        .call(
+            "POST",
+            &format!("/api/v1/transactions/{id}/pre-receipt"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    // The backend forgets the activation before the outcome reaches it.
+    env.mock.inject(
+        hardware_mocks::Route::prefix("/v1/notices/outcome"),
+        hardware_mocks::Fault::unavailable(),
+        1000,
+    );
+    env.pay(&token, &id, 2000).await;
+    env.mock.expire_payment_tokens();
+    env.mock.clear_faults();
+    let t = env.wait_sync(&token, &id, "rejected", SYNC_WAIT).await;
+    assert_eq!(
+        t["state"], "paid",
+        "the cash was taken: it stays paid, to be refunded"
+    );
+    let (_, status) = env.call("GET", "/api/v1/status", None, None).await;
+    assert_eq!(status["outbox"]["rejected"], 1);
+    assert!(env.mock.notice_outcomes().iter().all(|o| o.outcome != "OK"));
+}
