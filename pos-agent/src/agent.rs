@@ -141,7 +141,7 @@ impl Agent {
         });
         let events = EventBus::new();
         let card_reader =
-            crate::card_reader::CardReaderState::new(&config.card_reader.device, events.clone());
+            crate::card_reader::card_reader_state(&config.card_reader.device, events.clone());
         let camera = crate::camera::CameraState::new(&config.camera.device, events.clone());
         let printer = PrintService::new(printer, events.clone());
         let keys = std::fs::read_to_string(data.keys_path())

@@ -32,14 +32,13 @@
 //!   200 ms doubling up to 2 s, so a re-plugged reader works within 2 s.
 
 use std::ops::ControlFlow;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use pos_codes::{classify, fiscal_code_from_track, masked_excerpt, Input};
 use pos_config::CardReaderDevice;
 use pos_drivers::card_reader::{open_card_reader, CardReader};
 use pos_drivers::DeviceState;
-use serde_json::json;
 use tracing::{info, warn};
 
 use crate::agent::Agent;
@@ -65,44 +64,16 @@ impl Default for Retry {
     }
 }
 
-/// The reader's state, shared by its thread and `GET /api/v1/status`;
-/// every change is published as a `device` event.
-#[derive(Clone)]
-pub struct CardReaderState {
-    state: Arc<Mutex<DeviceState>>,
-    events: EventBus,
-}
+/// The reader's state, shared by its thread and `GET /api/v1/status`.
+pub type CardReaderState = crate::device_state::DeviceCell;
 
-impl CardReaderState {
-    /// `disabled` for `none`; `offline` for a reader not opened yet.
-    pub fn new(device: &CardReaderDevice, events: EventBus) -> Self {
-        let initial = match device {
-            CardReaderDevice::None => DeviceState::Disabled,
-            CardReaderDevice::Serial { .. } => DeviceState::Offline,
-        };
-        CardReaderState {
-            state: Arc::new(Mutex::new(initial)),
-            events,
-        }
-    }
-
-    pub fn get(&self) -> DeviceState {
-        *self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Sets the state; true (and a `device` event) when it changed.
-    pub fn set(&self, new: DeviceState) -> bool {
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if *s == new {
-            return false;
-        }
-        *s = new;
-        self.events.emit(
-            "device",
-            json!({"device": "card_reader", "state": new.as_str()}),
-        );
-        true
-    }
+/// `disabled` for `none`; `offline` for a reader not opened yet.
+pub fn card_reader_state(device: &CardReaderDevice, events: EventBus) -> CardReaderState {
+    CardReaderState::new(
+        "card_reader",
+        !matches!(device, CardReaderDevice::None),
+        events,
+    )
 }
 
 /// Starts the reader thread when a reader is configured; `None` for
@@ -374,7 +345,7 @@ mod tests {
             path: "/dev/scripted".into(),
             baud: 9600,
         };
-        let state = CardReaderState::new(&device, events);
+        let state = card_reader_state(&device, events);
         assert_eq!(state.get(), DeviceState::Offline);
         let mut reader = Scripted(VecDeque::from([
             Err(CardReaderError::Unreachable {
@@ -418,7 +389,7 @@ mod tests {
 
     #[test]
     fn disabled_reader_has_no_thread_state_changes() {
-        let state = CardReaderState::new(&CardReaderDevice::None, EventBus::new());
+        let state = card_reader_state(&CardReaderDevice::None, EventBus::new());
         assert_eq!(state.get(), DeviceState::Disabled);
     }
 }

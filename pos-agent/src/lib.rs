@@ -13,6 +13,7 @@ pub mod cli;
 pub mod counter;
 pub mod datadir;
 pub mod day;
+pub mod device_state;
 pub mod devices;
 pub mod doctor;
 pub mod error;

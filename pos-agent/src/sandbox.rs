@@ -36,6 +36,8 @@ pub fn sandbox_config(dir: &Path, backend_url: &str, listen: SocketAddr) -> Conf
     };
     c.camera.device = CameraDevice::None;
     c.card_reader.device = CardReaderDevice::None;
+    // The mock backend's own request log would drown the agent's.
+    c.log.level = "info,hardware_mocks=warn".into();
     c
 }
 
@@ -130,4 +132,24 @@ pub async fn run(dir: &Path, listen: SocketAddr) -> anyhow::Result<()> {
     let r = crate::cli::serve(agent, listen).await;
     backend.shutdown().await;
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sandbox_config_is_valid_and_loopback() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = sandbox_config(
+            dir.path(),
+            "http://127.0.0.1:9",
+            "127.0.0.1:7878".parse().unwrap(),
+        );
+        c.validate().unwrap();
+        assert!(c.api_is_loopback());
+        // What the sandbox writes for the technician to read parses back.
+        let again = Config::parse(&c.to_toml(), "sandbox.toml").unwrap();
+        assert_eq!(again, c);
+    }
 }
