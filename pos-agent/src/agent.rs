@@ -142,7 +142,7 @@ impl Agent {
         let events = EventBus::new();
         let card_reader =
             crate::card_reader::card_reader_state(&config.card_reader.device, events.clone());
-        let camera = crate::camera::CameraState::new(&config.camera.device, events.clone());
+        let camera = crate::camera::new_state(&config.camera.device, events.clone());
         let printer = PrintService::new(printer, events.clone());
         let keys = std::fs::read_to_string(data.keys_path())
             .ok()
@@ -341,6 +341,35 @@ impl Agent {
         self.start_print_queue();
         let sync = self.clone();
         tokio::spawn(async move { crate::sync::run(sync).await });
+        // While the backend is unreachable, probe its (unsigned, cheap)
+        // health every 15-30 s: the outbox wakes as soon as it answers
+        // instead of waiting out a backoff of up to 5 minutes. The jitter
+        // keeps a fleet of counters from probing in step.
+        let probe = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let pause = Duration::from_millis(15_000 + rand::random::<u64>() % 15_000);
+                tokio::time::sleep(pause).await;
+                let Some(agent) = probe.upgrade() else { return };
+                let down = !agent
+                    .backend_status
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .reachable;
+                if down && agent.backend.health().await.is_ok() {
+                    // Reachable again; `error` is left alone: only a
+                    // signed answer can clear an authentication failure.
+                    let mut s = agent
+                        .backend_status
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
+                    s.reachable = true;
+                    s.last_ok_at = Some(OffsetDateTime::now_utc());
+                    drop(s);
+                    agent.sync_wake.notify_one();
+                }
+            }
+        });
         let keys = self.clone();
         tokio::spawn(async move {
             loop {

@@ -34,10 +34,10 @@ use anyhow::{bail, Context};
 use pos_config::CameraDevice;
 use pos_drivers::camera::{open_camera, Debounce, FrameSource, GrayFrame, QrDecoder};
 use pos_drivers::DeviceState;
-use serde_json::json;
 use tracing::{debug, info, warn};
 
 use crate::agent::Agent;
+use crate::device_state::DeviceCell;
 use crate::events::EventBus;
 
 /// Retry delays after the camera failed to open or broke: first, and at most.
@@ -46,40 +46,11 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// The camera's state, shared by its threads and `GET /api/v1/status`;
 /// every change is published as a `device` event.
-#[derive(Clone)]
-pub struct CameraState {
-    state: Arc<Mutex<DeviceState>>,
-    events: EventBus,
-}
+pub type CameraState = DeviceCell;
 
-impl CameraState {
-    /// `disabled` for `none`; `offline` for a camera not opened yet.
-    pub fn new(device: &CameraDevice, events: EventBus) -> Self {
-        let initial = match device {
-            CameraDevice::None => DeviceState::Disabled,
-            _ => DeviceState::Offline,
-        };
-        CameraState {
-            state: Arc::new(Mutex::new(initial)),
-            events,
-        }
-    }
-
-    pub fn get(&self) -> DeviceState {
-        *self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Sets the state; true (and a `device` event) when it changed.
-    pub fn set(&self, new: DeviceState) -> bool {
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if *s == new {
-            return false;
-        }
-        *s = new;
-        self.events
-            .emit("device", json!({"device": "camera", "state": new.as_str()}));
-        true
-    }
+/// `disabled` for `none`; `offline` for a camera not opened yet.
+pub fn new_state(device: &CameraDevice, events: EventBus) -> CameraState {
+    DeviceCell::new("camera", *device != CameraDevice::None, events)
 }
 
 /// The one-frame hand-over between the capture and the decode thread.
@@ -397,7 +368,7 @@ mod tests {
     fn an_unplugged_camera_goes_offline_and_is_reopened() {
         let events = EventBus::new();
         let mut rx = events.subscribe();
-        let state = CameraState::new(&CameraDevice::Index(0), events);
+        let state = new_state(&CameraDevice::Index(0), events);
         let latest = LatestFrame::default();
         let opens = AtomicUsize::new(0);
         capture_loop(
@@ -436,7 +407,7 @@ mod tests {
 
     #[test]
     fn disabled_camera_has_no_thread() {
-        let state = CameraState::new(&CameraDevice::None, EventBus::new());
+        let state = new_state(&CameraDevice::None, EventBus::new());
         assert_eq!(state.get(), DeviceState::Disabled);
     }
 

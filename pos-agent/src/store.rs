@@ -356,6 +356,16 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let mut store = Store { conn };
         store.migrate(path)?;
+        // Readable by the agent's user only, like the terminal secret: the
+        // journal holds every payment. SQLite creates files with the umask.
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            let _ = std::fs::set_permissions(
+                std::path::Path::new(&p),
+                std::os::unix::fs::PermissionsExt::from_mode(0o600),
+            );
+        }
         Ok(store)
     }
 
@@ -1187,6 +1197,16 @@ mod tests {
         let s = Store::open(&path).unwrap();
         assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
         assert_eq!(s.transaction("a").unwrap().unwrap().state, TxState::Paid);
+    }
+
+    #[test]
+    fn the_database_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.sqlite");
+        Store::open(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     #[test]
