@@ -41,6 +41,19 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Show a code to a `dir:` camera: write one realistic counter frame
+    /// (phone screen, tilt, blur, glare) with the QR of PAYLOAD into DIR.
+    Camera {
+        /// The camera's directory (`camera.device = "dir:DIR"`).
+        #[arg(long)]
+        dir: PathBuf,
+        /// The text in the QR; default: the demo app token of the first child.
+        #[arg(long)]
+        payload: Option<String>,
+        /// Seed of the frame's look (angle, blur, background).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[tokio::main]
@@ -54,7 +67,32 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Backend { listen } => run_backend(listen).await,
         Command::Printer { listen, out } => run_printer(listen, out).await,
+        Command::Camera { dir, payload, seed } => show_to_camera(&dir, payload, seed),
     }
+}
+
+fn show_to_camera(dir: &std::path::Path, payload: Option<String>, seed: u64) -> anyhow::Result<()> {
+    let payload = payload.unwrap_or_else(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(demo::DEMO_IAT);
+        demo::app_token(demo::CONSUMER_1, demo::SERVICE_MENSA, now)
+    });
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let bytes = hardware_mocks::camera::frame_jpeg(Some(&payload), 1280, 720, seed);
+    // Named by time, so each frame sorts after the ones already there; written
+    // under a temporary name first so the camera never reads half a file.
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let name = format!("frame-{millis:015}.jpg");
+    let tmp = dir.join(format!(".{name}.part"));
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, dir.join(&name))?;
+    println!("{}", dir.join(name).display());
+    Ok(())
 }
 
 async fn run_backend(listen: SocketAddr) -> anyhow::Result<()> {

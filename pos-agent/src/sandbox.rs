@@ -34,7 +34,9 @@ pub fn sandbox_config(dir: &Path, backend_url: &str, listen: SocketAddr) -> Conf
     c.printer.device = PrinterDevice::File {
         path: dir.join("printer.bin"),
     };
-    c.camera.device = CameraDevice::None;
+    c.camera.device = CameraDevice::Dir {
+        path: dir.join("camera"),
+    };
     c.card_reader.device = CardReaderDevice::None;
     // The mock backend's own request log would drown the agent's.
     c.log.level = "info,hardware_mocks=warn".into();
@@ -78,6 +80,7 @@ pub async fn run(dir: &Path, listen: SocketAddr) -> anyhow::Result<()> {
     let dir = dir.canonicalize()?;
     let receipts = dir.join("receipts");
     std::fs::create_dir_all(&receipts)?;
+    std::fs::create_dir_all(dir.join("camera"))?;
 
     let mock = hardware_mocks::MockBackend::with_demo_data();
     let backend = mock
@@ -120,11 +123,13 @@ pub async fn run(dir: &Path, listen: SocketAddr) -> anyhow::Result<()> {
         time::OffsetDateTime::now_utc().unix_timestamp(),
     );
     println!(
-        "\n  pos-agent sandbox\n\n  Console:   http://{listen}/\n  Operatore: {SANDBOX_OPERATOR}   PIN: {SANDBOX_PIN}\n\n  Codici di prova:\n    manuale (mensa):      {}\n    manuale (trasporto):  {}\n    revocato:             {}\n    QR dell'app (mensa):  {token}\n\n  Ricevute stampate:  {}\n  Backend di prova:   {}  (guasti: POST {}/_mock/faults)\n  Dati e config:      {}\n",
+        "\n  pos-agent sandbox\n\n  Console:   http://{listen}/\n  Operatore: {SANDBOX_OPERATOR}   PIN: {SANDBOX_PIN}\n\n  Codici di prova:\n    manuale (mensa):      {}\n    manuale (trasporto):  {}\n    revocato:             {}\n    QR dell'app (mensa):  {token}\n\n  Ricevute stampate:  {}\n  Fotocamera:         {}  (mostrare un QR: cargo run -p hardware-mocks -- camera --dir {})\n  Backend di prova:   {}  (guasti: POST {}/_mock/faults)\n  Dati e config:      {}\n",
         demo::MANUAL_CODE_MENSA_1,
         demo::MANUAL_CODE_TRASPORTO_1,
         demo::MANUAL_CODE_REVOKED,
         receipts.display(),
+        dir.join("camera").display(),
+        dir.join("camera").display(),
         backend.url,
         backend.url,
         dir.display(),
