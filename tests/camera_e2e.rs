@@ -216,3 +216,42 @@ async fn camera_decode_prints_one_line_per_file() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.png"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_unplugged_mid_transaction_changes_nothing_but_its_state() {
+    let frames = tempfile::tempdir().expect("temp dir");
+    let cam_dir = frames.path().join("camera");
+    std::fs::create_dir_all(&cam_dir).unwrap();
+    let mut env = Env::with(Opts {
+        camera_device: format!("dir:{}", cam_dir.display()),
+        ..Opts::default()
+    })
+    .await;
+    env.start_agent();
+    wait_camera_state(&env, "ready").await;
+    let token = env.login().await;
+    let mut events = Events::open(&env, &token).await;
+    let id = env
+        .ready_to_pay(&token, demo::MANUAL_CODE_MENSA_1, 2000)
+        .await;
+
+    // Unplugged: the operator is told (a device event, the status bar)...
+    std::fs::remove_dir_all(&cam_dir).unwrap();
+    let event = events
+        .next_named("device", WAIT)
+        .await
+        .unwrap_or_else(|| panic!("no device event; logs:\n{}", env.logs()));
+    assert_eq!(event["device"], "camera", "{event}");
+    assert_ne!(event["state"], "ready", "{event}");
+    wait_camera_state(&env, "offline").await;
+
+    // ...and the transaction goes on as if nothing happened.
+    let paid = env.pay(&token, &id, 2000).await;
+    assert_eq!(paid["state"], "paid");
+    env.wait_sync(&token, &id, "confirmed", WAIT).await;
+    assert_eq!(env.mock.credits_for(&id), 1);
+
+    // Plugged back: ready again.
+    std::fs::create_dir_all(&cam_dir).unwrap();
+    wait_camera_state(&env, "ready").await;
+}
