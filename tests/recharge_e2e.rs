@@ -501,3 +501,57 @@ async fn a_second_agent_on_the_same_data_dir_refuses_to_start() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("already running"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reprint_is_marked_as_a_duplicate_and_journaled() {
+    let mut env = Env::new().await;
+    env.start_agent();
+    let token = env.login().await;
+    let id = env
+        .ready_to_pay(&token, demo::MANUAL_CODE_MENSA_1, 2000)
+        .await;
+    let paid = env.pay(&token, &id, 2000).await;
+    let receipt = paid["receipt_number"].as_str().unwrap().to_string();
+    env.wait_printed(2, Duration::from_secs(10)).await;
+
+    // The receipt number travels percent-encoded as one path segment.
+    let encoded = receipt.replace('/', "%2F");
+    let (s, t) = env
+        .call(
+            "POST",
+            &format!("/api/v1/receipts/{encoded}/reprint"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{t}");
+    assert_eq!(t["id"], id.as_str());
+    let docs = env.wait_printed(3, Duration::from_secs(10)).await;
+    let copy = doc_text(&docs[2]);
+    assert!(copy.contains("COPIA - DUPLICATO"), "{copy}");
+    assert!(copy.contains(&receipt), "{copy}");
+    assert!(
+        !doc_text(&docs[1]).contains("DUPLICATO"),
+        "the original is not a copy"
+    );
+
+    let (s, _) = env
+        .call(
+            "POST",
+            "/api/v1/receipts/T-000123%2F2026%2F999999/reprint",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(s, 404);
+    env.kill_agent();
+    let conn = rusqlite::Connection::open(env.journal_path()).unwrap();
+    let reprints: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM journal WHERE kind = 'reprint'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(reprints, 1);
+}
