@@ -477,7 +477,7 @@ fn rss_kib(pid: u32) -> (u64, u64) {
 }
 
 async fn bench_idle() {
-    println!("== idle: start time and RSS (printer none, camera none, card reader none)");
+    println!("== idle: start time and RSS (printer none, card reader none; camera none, then dir: at 720p)");
     let mut env = Env::new().await;
     env.set_printer_device("none");
     let http = reqwest::Client::new();
@@ -515,8 +515,47 @@ async fn bench_idle() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (rss, hwm) = rss_kib(pid);
     println!(
-        "  idle after 20 transactions: VmRSS {:.1} MiB, VmHWM {:.1} MiB (no camera: it is not in this build yet)",
+        "  idle after 20 transactions, no camera: VmRSS {:.1} MiB, VmHWM {:.1} MiB",
         rss as f64 / 1024.0,
+        hwm as f64 / 1024.0
+    );
+    drop(env);
+
+    // The same with the camera running: a dir: camera fed 1280x720 JPEG
+    // frames at 10 fps by the virtual camera (a quarter of them with a QR).
+    let frames = tempfile::tempdir().expect("temp dir");
+    let cam_dir = frames.path().join("camera");
+    std::fs::create_dir_all(&cam_dir).expect("camera dir");
+    let mut env = Env::with(support::Opts {
+        camera_device: format!("dir:{}", cam_dir.display()),
+        ..Default::default()
+    })
+    .await;
+    env.set_printer_device("none");
+    env.start_agent();
+    let payload = demo::app_token(demo::CONSUMER_1, demo::SERVICE_MENSA, demo::DEMO_IAT);
+    let jpegs: Vec<Vec<u8>> = (0..20u64)
+        .map(|i| {
+            let p = (i % 4 == 0).then_some(payload.as_str());
+            hardware_mocks::camera::frame_jpeg(p, 1280, 720, i)
+        })
+        .collect();
+    let pid = env.agent_pid().expect("pid");
+    let mut peak_rss = 0;
+    for k in 0..100usize {
+        let tmp = cam_dir.join(format!(".f{k:06}.part"));
+        std::fs::write(&tmp, &jpegs[k % jpegs.len()]).expect("frame");
+        std::fs::rename(&tmp, cam_dir.join(format!("f{k:06}.jpg"))).expect("frame");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if k % 10 == 9 {
+            peak_rss = peak_rss.max(rss_kib(pid).0);
+        }
+    }
+    let (rss, hwm) = rss_kib(pid);
+    println!(
+        "  camera at 720p, 10 fps for 10 s: VmRSS {:.1} MiB (highest sampled {:.1} MiB), VmHWM {:.1} MiB",
+        rss as f64 / 1024.0,
+        peak_rss as f64 / 1024.0,
         hwm as f64 / 1024.0
     );
 }
