@@ -522,3 +522,54 @@ async fn disk_full_refuses_before_the_cash_and_loses_nothing() {
     env.assert_journal_verifies();
     drop(tmpfs);
 }
+
+/// Every payment wakes the outbox sender; a `Retry-After` must hold anyway,
+/// or a busy counter hammers a backend that asked it to slow down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_payments_do_not_cut_a_retry_after_short() {
+    let mut env = Env::new().await;
+    env.start_agent();
+    let token = env.login().await;
+    env.mock.inject(
+        Route::prefix("/v1/recharges"),
+        status_fault(429, "rate_limited", Some(5)),
+        1000,
+    );
+    let sent = |env: &Env| {
+        env.mock
+            .request_log()
+            .iter()
+            .filter(|r| r.path.starts_with("/v1/recharges"))
+            .count()
+    };
+    let first = env
+        .ready_to_pay(&token, demo::MANUAL_CODE_MENSA_1, 1000)
+        .await;
+    env.pay(&token, &first, 1000).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sent(&env) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the first recharge was never sent"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut ids = vec![first];
+    for code in [demo::MANUAL_CODE_MENSA_2, demo::MANUAL_CODE_MENSA_3] {
+        let id = env.ready_to_pay(&token, code, 1000).await;
+        env.pay(&token, &id, 1000).await;
+        ids.push(id);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        sent(&env),
+        1,
+        "payments made the agent resend before Retry-After"
+    );
+    env.mock.clear_faults();
+    for id in &ids {
+        env.wait_sync(&token, id, "confirmed", Duration::from_secs(30))
+            .await;
+        assert_eq!(env.mock.credits_for(id), 1);
+    }
+}

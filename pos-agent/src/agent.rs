@@ -90,6 +90,9 @@ pub struct Agent {
     pub camera: crate::camera::CameraState,
     pub counter_lock: tokio::sync::Mutex<()>,
     pub sync_wake: Notify,
+    /// Set when the backend is seen reachable again: the outbox retries at
+    /// once instead of waiting out its backoff.
+    pub retry_now: std::sync::atomic::AtomicBool,
     pub backend_status: Mutex<BackendStatus>,
     pub keys: Mutex<Option<pos_codes::KeySet>>,
     pub scans: Mutex<HashMap<String, (String, Instant)>>,
@@ -166,6 +169,7 @@ impl Agent {
             camera,
             counter_lock: tokio::sync::Mutex::new(()),
             sync_wake: Notify::new(),
+            retry_now: std::sync::atomic::AtomicBool::new(false),
             backend_status: Mutex::new(BackendStatus::default()),
             keys: Mutex::new(keys),
             scans: Mutex::new(HashMap::new()),
@@ -227,8 +231,21 @@ impl Agent {
         }
         if s.reachable && !was_reachable {
             // The backend is back: let the outbox try at once.
-            self.sync_wake.notify_one();
+            self.wake_outbox_now();
         }
+    }
+
+    /// The backend is reachable again: the outbox retries at once.
+    pub fn wake_outbox_now(&self) {
+        self.retry_now
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.sync_wake.notify_one();
+    }
+
+    /// True (once) when the outbox should retry without waiting.
+    pub fn take_retry_now(&self) -> bool {
+        self.retry_now
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The cached signing keys, fetched when there are none yet.
@@ -366,7 +383,7 @@ impl Agent {
                     s.reachable = true;
                     s.last_ok_at = Some(OffsetDateTime::now_utc());
                     drop(s);
-                    agent.sync_wake.notify_one();
+                    agent.wake_outbox_now();
                 }
             }
         });

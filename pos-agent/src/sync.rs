@@ -7,8 +7,10 @@
 //!   applies it at most once.
 //! - Transient failures (network, 5xx, 429, timeouts, answers that cannot be
 //!   read) are retried forever with jittered exponential backoff (at most
-//!   `Tuning::sync_max` apart, honouring `Retry-After`); authentication
-//!   failures likewise, with the code shown in `status.backend.error`.
+//!   `Tuning::sync_max` apart, honouring `Retry-After` up to that), and at
+//!   every start; authentication failures likewise, with the code shown in
+//!   `status.backend.error`. New payments do not cut a backoff short; the
+//!   backend seen reachable again does (unless it asked to wait).
 //! - Permanent refusals settle the entry as `rejected` (the cash must be handed
 //!   back); `409 already_credited` settles it as `confirmed`.
 //! - The head entry blocks the ones behind it: payments reach the backend in
@@ -32,18 +34,32 @@ use crate::time_fmt::parse_rfc3339;
 pub enum Attempt {
     /// Answered for good: confirmed or rejected.
     Settled(SyncState),
-    /// Not answered; retried after this delay (recorded on the entry).
-    RetryAfter(Duration),
+    /// Not answered; retried after `delay` (recorded on the entry).
+    /// `server` is the server's own `Retry-After`, capped at
+    /// [`MAX_RETRY_AFTER`].
+    RetryAfter {
+        delay: Duration,
+        server: Option<Duration>,
+    },
     /// The answer or the retry time could not be written; resent later
     /// (idempotent).
     NotRecorded,
 }
+
+/// The longest wait the outbox accepts from a `Retry-After`.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
 pub async fn run(agent: Arc<Agent>) {
     let backoff = pos_backend::Backoff {
         base: agent.tuning.sync_base,
         max: agent.tuning.sync_max,
     };
+    // At start the stored retry times are not waited for: the spec wants a
+    // try at every start (a technician who fixed the clock or the
+    // credentials restarts the agent and sees the result at once).
+    let mut honour_stored = false;
+    // A `Retry-After` from the server holds even when something wakes us.
+    let mut server_not_before: Option<OffsetDateTime> = None;
     loop {
         let heads = agent.db(|s| s.pending_heads()).await;
         let heads = match heads {
@@ -65,20 +81,41 @@ pub async fn run(agent: Arc<Agent>) {
             agent.sync_wake.notified().await;
             continue;
         };
-        let wait = due_at(&entry) - OffsetDateTime::now_utc();
+        let now = OffsetDateTime::now_utc();
+        let mut due = if honour_stored { due_at(&entry) } else { now };
+        if let Some(nb) = server_not_before {
+            due = due.max(nb);
+        }
+        let wait = due - now;
         if wait.is_positive() {
             let wait = Duration::from_millis(wait.whole_milliseconds().clamp(0, 3_600_000) as u64);
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                // New work or the backend seen reachable again: look again.
-                _ = agent.sync_wake.notified() => {}
+            let woken = tokio::select! {
+                _ = tokio::time::sleep(wait) => false,
+                _ = agent.sync_wake.notified() => true,
+            };
+            if woken {
+                // New work does not cut a backoff short; the backend seen
+                // reachable again does, unless the server asked us to wait.
+                let backend_back = agent.take_retry_now();
+                let server_says_wait =
+                    server_not_before.is_some_and(|nb| nb > OffsetDateTime::now_utc());
+                if !backend_back || server_says_wait {
+                    continue;
+                }
             }
         }
+        honour_stored = true;
         let span = info_span!("sync", tx = entry.tx_id.as_deref().unwrap_or("-"), purpose = %entry.purpose);
         match attempt(&agent, &entry, &backoff).instrument(span).await {
-            Attempt::Settled(_) => agent.emit_outbox().await,
-            // The retry time is on the entry; a failure to record it needs a pause here.
-            Attempt::RetryAfter(_) => {}
+            Attempt::Settled(_) => {
+                server_not_before = None;
+                agent.emit_outbox().await;
+            }
+            // The retry time is on the entry.
+            Attempt::RetryAfter { server, .. } => {
+                server_not_before = server.map(|ra| OffsetDateTime::now_utc() + ra);
+            }
+            // A failure to record it needs a pause here.
             Attempt::NotRecorded => tokio::time::sleep(Duration::from_secs(1)).await,
         }
     }
@@ -138,8 +175,10 @@ pub async fn attempt(
         }
         Err(e) => {
             let attempts = entry.attempts as u32 + 1;
+            // The spec wants a try at least every 5 minutes: a longer
+            // Retry-After is capped there.
             let retry_after = match &e {
-                B::Transient { retry_after, .. } => *retry_after,
+                B::Transient { retry_after, .. } => retry_after.map(|r| r.min(MAX_RETRY_AFTER)),
                 _ => None,
             };
             let delay = backoff.delay(attempts, retry_after, &mut rand::thread_rng());
@@ -154,7 +193,10 @@ pub async fn attempt(
                 warn!(error = %err, "outbox: could not record the attempt");
                 return Attempt::NotRecorded;
             }
-            Attempt::RetryAfter(delay)
+            Attempt::RetryAfter {
+                delay,
+                server: retry_after,
+            }
         }
     }
 }
