@@ -555,3 +555,35 @@ async fn a_reprint_is_marked_as_a_duplicate_and_journaled() {
         .unwrap();
     assert_eq!(reprints, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_agent_even_with_a_console_listening() {
+    let mut env = Env::new().await;
+    env.start_agent();
+    let token = env.login().await;
+    // An open event stream, as every console holds.
+    let events = reqwest::Client::new()
+        .get(format!("{}/api/v1/events?access_token={token}", env.api))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), 200);
+    let mut child = env.agent.take().unwrap();
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    // Before: graceful shutdown waited for the stream forever (and systemd
+    // killed the agent 20 s later). Bounded wait, not a timing measurement.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("pos-agent ignored SIGTERM with a console open");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    drop(events);
+}

@@ -154,11 +154,29 @@ pub async fn serve(agent: Arc<Agent>, listen: SocketAddr) -> anyhow::Result<()> 
         // For people and scripts; with JSON logs the record above says it.
         eprintln!("pos-agent: listening on http://{addr}");
     }
-    axum::serve(listener, crate::api::router(agent))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    // Graceful shutdown waits for open connections, and a console's event
+    // stream never ends: give requests in flight a moment, then stop (every
+    // write is already committed to SQLite, so stopping is always safe).
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let server =
+        axum::serve(listener, crate::api::router(agent)).with_graceful_shutdown(async move {
+            let _ = stop_rx.wait_for(|stop| *stop).await;
+        });
+    tokio::select! {
+        r = server => r?,
+        _ = async {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => {
+            info!("stopped; connections still open after the grace period were closed");
+        }
+    }
     Ok(())
 }
+
+/// How long requests in flight get to finish after SIGTERM/SIGINT.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 async fn shutdown_signal() {
     let term = async {
