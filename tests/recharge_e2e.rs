@@ -465,6 +465,19 @@ async fn bad_input_gets_clear_errors_and_changes_nothing() {
     let (s, v) = env
         .call(
             "POST",
+            &format!("/api/v1/transactions/{id}/pay"),
+            Some(&token),
+            Some(json!({"tendered_cents": i64::MAX})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (422, Some("tendered_too_high")),
+        "a keypad slip is refused: {v}"
+    );
+    let (s, v) = env
+        .call(
+            "POST",
             &format!("/api/v1/transactions/{id}/amount"),
             Some(&token),
             Some(json!({"amount_cents": 100})),

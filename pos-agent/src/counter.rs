@@ -30,6 +30,15 @@ use crate::time_fmt::rfc3339;
 /// before any cash is taken.
 pub const MIN_FREE_BYTES: u64 = 8 * 1024 * 1024;
 
+/// The largest amount the counter handles: the 11 digits of a pagoPA
+/// notice's amount field. A backend answer beyond it is refused as malformed,
+/// so amount + fee can never overflow.
+pub const MAX_AMOUNT_CENTS: i64 = 99_999_999_999;
+
+/// The largest change a counter hands back (500 €): more is a keypad slip
+/// (5000,00 typed for 50,00), and a paid transaction cannot be corrected.
+pub const MAX_CHANGE_CENTS: i64 = 50_000;
+
 /// What `POST /api/v1/transactions` received.
 pub enum CreateInput {
     Text(String),
@@ -62,7 +71,11 @@ fn backend_error(e: &pos_backend::BackendError, offline_hint: &str) -> ApiError 
         B::Permanent { code, message, .. } => ApiError::new(
             422,
             code,
-            format!("Il Comune ha rifiutato la richiesta ({message})."),
+            // The backend's text may quote what it was sent.
+            format!(
+                "Il Comune ha rifiutato la richiesta ({}).",
+                pos_codes::mask_fiscal_codes(message)
+            ),
         ),
         B::Auth { code, .. } => ApiError::backend_unreachable(&format!(
             "Il terminale non è autorizzato ({code}): chiamare l'assistenza. {offline_hint}"
@@ -157,7 +170,7 @@ impl Agent {
         );
         let min = i64_at(pc, &["limits", "min_cents"]).ok_or_else(bad)?;
         let max = i64_at(pc, &["limits", "max_cents"]).ok_or_else(bad)?;
-        if min < 0 || max < min {
+        if min < 0 || max < min || max > MAX_AMOUNT_CENTS {
             return Err(bad());
         }
         t.limits = Some(Limits {
@@ -291,7 +304,7 @@ impl Agent {
                     )
                     .with("notice_status", json!(v.status)));
                 }
-                if v.amount_cents == 0 || v.amount_cents > i64::MAX as u64 {
+                if v.amount_cents == 0 || v.amount_cents > MAX_AMOUNT_CENTS as u64 {
                     return Err(ApiError::new(
                         502,
                         "bad_backend_answer",
@@ -600,7 +613,9 @@ impl Agent {
                 _ => "Stampare prima il pre-scontrino.".to_string(),
             }));
         }
-        let total = t.total_cents().unwrap_or(0);
+        let total = t
+            .total_cents()
+            .ok_or_else(|| ApiError::invalid_state("Inserire prima l'importo."))?;
         if tendered_cents < total {
             return Err(ApiError::new(
                 422,
@@ -609,6 +624,18 @@ impl Agent {
                     "Contante insufficiente: servono {} €, ricevuti {} €.",
                     crate::receipts::eur(total),
                     crate::receipts::eur(tendered_cents)
+                ),
+            ));
+        }
+        if tendered_cents - total > MAX_CHANGE_CENTS {
+            return Err(ApiError::new(
+                422,
+                "tendered_too_high",
+                format!(
+                    "Contante ricevuto troppo alto: {} € per un totale di {} € (resto oltre {} €). Controllare la cifra digitata.",
+                    crate::receipts::eur(tendered_cents),
+                    crate::receipts::eur(total),
+                    crate::receipts::eur(MAX_CHANGE_CENTS)
                 ),
             ));
         }
@@ -823,6 +850,15 @@ mod tests {
                 .unwrap_err()
                 .code,
             "bad_backend_answer"
+        );
+        let mut huge = good.clone();
+        huge["limits"]["max_cents"] = json!(i64::MAX);
+        assert_eq!(
+            Agent::apply_payment_code(&mut agent_tx(), &huge)
+                .unwrap_err()
+                .code,
+            "bad_backend_answer",
+            "limits that could overflow amount + fee are refused"
         );
         let mut revoked = good.clone();
         revoked["status"] = json!("revoked");

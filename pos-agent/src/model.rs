@@ -169,8 +169,11 @@ impl Transaction {
         }
     }
 
+    /// Amount plus fee; `None` until the amount is known (or if the sum
+    /// would overflow, which the counter's bounds rule out).
     pub fn total_cents(&self) -> Option<i64> {
-        self.amount_cents.map(|a| a + self.fee_cents)
+        self.amount_cents
+            .and_then(|a| a.checked_add(self.fee_cents))
     }
 
     /// Short id printed on receipts (first 8 hex digits of the UUID).

@@ -588,7 +588,9 @@ impl Store {
             .total_cents()
             .ok_or_else(|| StoreError::Corrupt("paying a transaction without an amount".into()))?;
         let tx = self.conn.transaction().map_err(map_full)?;
-        let year = paid_at.year();
+        // The receipt series is per year of the counter's own calendar: a
+        // payment at 00:30 on 1 January (CET) belongs to the new year.
+        let year = crate::time_fmt::local(paid_at).year();
         let last: i64 = tx
             .query_row(
                 "SELECT last FROM receipt_counters WHERE year = ?1",
@@ -609,7 +611,11 @@ impl Store {
         paid.receipt_number = Some(format!("{terminal_id}/{year}/{number:06}"));
         paid.paid_at = Some(paid_at.replace_nanosecond(0).unwrap_or(paid_at));
         paid.tendered_cents = Some(tendered_cents);
-        paid.change_cents = Some(tendered_cents - total);
+        paid.change_cents = Some(
+            tendered_cents
+                .checked_sub(total)
+                .ok_or_else(|| StoreError::Corrupt("change out of range".into()))?,
+        );
         paid.sync = Some(SyncState::Pending);
         upsert_tx(&tx, &paid)?;
         append_journal(
