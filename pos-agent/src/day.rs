@@ -200,7 +200,7 @@ impl Agent {
                     Some(c) => c.to_at.clone(),
                     None => s.first_transaction_created_at()?.unwrap_or_else(|| to.clone()),
                 };
-                let paid = s.transactions_paid_between(&from, &to)?;
+                let paid = s.unclosed_paid()?;
                 if let (Some(c), true) = (&last, paid.is_empty()) {
                     // Nothing new: the same closure again, nothing sent.
                     let mut report = c.report.clone();
@@ -241,7 +241,8 @@ impl Agent {
                     idempotency_key: closure_id,
                     body: serde_json::to_vec(&body).unwrap_or_default(),
                 };
-                s.commit_closure(&row, &draft)?;
+                let counted: Vec<String> = paid.iter().map(|t| t.id.clone()).collect();
+                s.commit_closure(&row, &draft, &counted)?;
                 Ok(Ok(report))
             })
             .await?;

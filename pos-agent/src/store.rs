@@ -106,6 +106,13 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX print_jobs_pending ON print_jobs(state, id);
     "#,
+    // 3: which day closure counted each payment. Membership by a column, not
+    // by comparing paid_at with the period: a clock stepped back by NTP after
+    // a close would otherwise leave payments in no closure at all.
+    r#"
+    ALTER TABLE transactions ADD COLUMN closure_id TEXT;
+    CREATE INDEX transactions_unclosed ON transactions(closure_id, paid_at);
+    "#,
 ];
 
 const ZERO_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -536,16 +543,12 @@ impl Store {
         rows.map(|r| row_to_tx(r?)).collect()
     }
 
-    /// Transactions paid in `[from, to)`.
-    pub fn transactions_paid_between(
-        &self,
-        from: &str,
-        to: &str,
-    ) -> Result<Vec<Transaction>, StoreError> {
+    /// Paid transactions not yet counted by a day closure, in receipt order.
+    pub fn unclosed_paid(&self) -> Result<Vec<Transaction>, StoreError> {
         let mut st = self.conn.prepare(
-            "SELECT data FROM transactions WHERE paid_at IS NOT NULL AND paid_at >= ?1 AND paid_at < ?2 ORDER BY receipt_number",
+            "SELECT data FROM transactions WHERE paid_at IS NOT NULL AND closure_id IS NULL ORDER BY receipt_number",
         )?;
-        let rows = st.query_map([from, to], |r| r.get::<_, String>(0))?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
         rows.map(|r| row_to_tx(r?)).collect()
     }
 
@@ -858,12 +861,22 @@ impl Store {
     }
 
     /// Store a closure, journal it and queue it for the backend, atomically.
+    /// `counted` are the ids of the payments the closure covers; they are
+    /// marked as closed by it in the same SQLite transaction.
     pub fn commit_closure(
         &mut self,
         row: &ClosureRow,
         draft: &OutboxDraft,
+        counted: &[String],
     ) -> Result<(), StoreError> {
         let tx = self.conn.transaction().map_err(map_full)?;
+        for id in counted {
+            tx.execute(
+                "UPDATE transactions SET closure_id = ?1 WHERE id = ?2 AND closure_id IS NULL",
+                params![row.closure_id, id],
+            )
+            .map_err(map_full)?;
+        }
         tx.execute(
             "INSERT INTO closures (closure_id, day, number, from_at, to_at, paid_count, report, status)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending')",
@@ -1163,7 +1176,16 @@ mod tests {
         };
         let mut d = draft("T-1/2026-11-23/1");
         d.purpose = "closure".into();
-        s.commit_closure(&row, &d).unwrap();
+        s.commit_closure(&row, &d, &["a".to_string()]).unwrap();
+        assert_eq!(
+            s.unclosed_paid()
+                .unwrap()
+                .iter()
+                .map(|t| t.id.as_str())
+                .collect::<Vec<_>>(),
+            vec!["b"],
+            "a counted payment is not counted again"
+        );
         let heads: Vec<String> = s
             .pending_heads()
             .unwrap()
