@@ -507,3 +507,68 @@ async fn an_outcome_refused_for_an_expired_token_is_kept_as_rejected() {
     assert_eq!(status["outbox"]["rejected"], 1);
     assert!(env.mock.notice_outcomes().iter().all(|o| o.outcome != "OK"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_activation_whose_answer_was_lost_still_gets_its_ko_on_void() {
+    let mut env = Env::with(Opts {
+        backend_timeout_ms: 500,
+        ..Default::default()
+    })
+    .await;
+    env.start_agent();
+    let token = env.login().await;
+    let (s, t) = create(&env, &token, &notice_qr(demo::NOTICE_PAYABLE, "2550")).await;
+    assert_eq!(s, 201, "{t}");
+    let id = t["id"].as_str().unwrap().to_string();
+    // The backend applies the activation, but its answers never arrive.
+    env.mock.inject(
+        hardware_mocks::Route::prefix("/v1/notices/activate"),
+        hardware_mocks::Fault::ApplyThenHang(Duration::from_secs(1)),
+        3,
+    );
+    let (s, v) = env
+        .call(
+            "POST",
+            &format!("/api/v1/transactions/{id}/pre-receipt"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(s, 503, "{v}");
+    // The notice is now held at the backend by an activation the counter
+    // never saw; voiding must still release it with a KO outcome.
+    let (s, t) = env
+        .call(
+            "POST",
+            &format!("/api/v1/transactions/{id}/void"),
+            Some(&token),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(s, 200, "{t}");
+    let deadline = std::time::Instant::now() + SYNC_WAIT;
+    while env.mock.notice_outcomes().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no KO for the lost activation:\n{}",
+            env.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let outcomes = env.mock.notice_outcomes();
+    assert_eq!(outcomes.len(), 1);
+    assert_eq!(outcomes[0].outcome, "KO");
+    // Released: a new transaction can activate it at once.
+    let (s, t) = create(&env, &token, &notice_qr(demo::NOTICE_PAYABLE, "2550")).await;
+    assert_eq!(s, 201, "{t}");
+    let id2 = t["id"].as_str().unwrap();
+    let (s, t) = env
+        .call(
+            "POST",
+            &format!("/api/v1/transactions/{id2}/pre-receipt"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{t}");
+}

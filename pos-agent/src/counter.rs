@@ -421,6 +421,12 @@ impl Agent {
             }));
         }
         if t.kind == TxKind::Notice && t.payment_token.is_none() {
+            if !t.activation_sent {
+                // On disk before the request leaves: if its answer is lost,
+                // a void still knows it owes the backend an outcome.
+                t.activation_sent = true;
+                t = self.save(t).await?;
+            }
             self.activate_notice(&mut t).await?;
             // The token is on disk before anything else happens: a void from
             // now on owes the backend a KO outcome.
@@ -435,20 +441,31 @@ impl Agent {
         Ok(t)
     }
 
+    /// The activation of a notice: the same bytes every time, so a replay
+    /// gets the first answer back.
+    fn activate_request(
+        id: &str,
+        n: &NoticeInfo,
+        c: &Creditor,
+        amount: i64,
+    ) -> pos_backend::PreparedRequest {
+        pos_backend::PreparedRequest::activate(
+            id,
+            &pos_backend::ActivateRequest {
+                creditor_fiscal_code: c.fiscal_code.clone(),
+                notice_number: n.notice_number.clone(),
+                amount_cents: amount.max(0) as u64,
+            },
+        )
+    }
+
     /// `POST /v1/notices/activate` with the transaction's key `<id>:activate`:
     /// a retry after a lost answer gets the first activation back.
     async fn activate_notice(&self, t: &mut Transaction) -> Result<(), ApiError> {
         let (Some(n), Some(c), Some(amount)) = (&t.notice, &t.creditor, t.amount_cents) else {
             return Err(ApiError::internal("avviso incompleto"));
         };
-        let req = pos_backend::PreparedRequest::activate(
-            &t.id,
-            &pos_backend::ActivateRequest {
-                creditor_fiscal_code: c.fiscal_code.clone(),
-                notice_number: n.notice_number.clone(),
-                amount_cents: amount.max(0) as u64,
-            },
-        );
+        let req = Self::activate_request(&t.id, n, c, amount);
         let mut last = None;
         for attempt in 0..3u32 {
             if attempt > 0 {
@@ -749,6 +766,26 @@ impl Agent {
             );
             queued.push(OutboxDraft {
                 purpose: "outcome_ko".into(),
+                method: req.method,
+                path: req.path,
+                idempotency_key: req.idempotency_key,
+                body: req.body,
+            });
+        }
+        if let (TxKind::Notice, None, true, Some(n), Some(c), Some(amount)) = (
+            t.kind,
+            &t.payment_token,
+            t.activation_sent,
+            &t.notice,
+            &t.creditor,
+            t.amount_cents,
+        ) {
+            // The activation's answer was lost: replay it from the outbox
+            // (same key and bytes: the backend answers with the first
+            // activation, if it applied one), then the KO follows.
+            let req = Self::activate_request(&t.id, n, c, amount);
+            queued.push(OutboxDraft {
+                purpose: "activate_for_ko".into(),
                 method: req.method,
                 path: req.path,
                 idempotency_key: req.idempotency_key,

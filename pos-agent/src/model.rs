@@ -126,6 +126,10 @@ pub struct Transaction {
     /// Internal: the pagoPA payment token of an activated notice.
     #[serde(default)]
     pub payment_token: Option<String>,
+    /// Internal: an activation was sent (its answer may have been lost):
+    /// a void then owes the backend a KO outcome all the same.
+    #[serde(default)]
+    pub activation_sent: bool,
     /// Internal: when that payment token expires.
     #[serde(with = "time::serde::rfc3339::option", default)]
     pub payment_token_expires_at: Option<OffsetDateTime>,
@@ -163,6 +167,7 @@ impl Transaction {
             code: None,
             consumer_ref: None,
             payment_token: None,
+            activation_sent: false,
             payment_token_expires_at: None,
             resolved_choices: vec![],
             void_reason: None,

@@ -758,7 +758,23 @@ impl Store {
         outcome: SyncState,
         answer: &Value,
     ) -> Result<Option<Transaction>, StoreError> {
+        self.settle_outbox_with(entry, outcome, answer, None)
+    }
+
+    /// [`Store::settle_outbox`], queueing `follow_up` in the same SQLite
+    /// transaction (the KO outcome owed for an activation recovered by
+    /// replaying it).
+    pub fn settle_outbox_with(
+        &mut self,
+        entry: &OutboxEntry,
+        outcome: SyncState,
+        answer: &Value,
+        follow_up: Option<&OutboxDraft>,
+    ) -> Result<Option<Transaction>, StoreError> {
         let tx = self.conn.transaction().map_err(map_full)?;
+        if let Some(d) = follow_up {
+            insert_outbox(&tx, entry.tx_id.as_deref(), d)?;
+        }
         let answer_text = answer.to_string();
         tx.execute(
             "UPDATE outbox SET state = ?2, attempts = attempts + 1, response = ?3 WHERE id = ?1",

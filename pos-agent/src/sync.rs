@@ -121,6 +121,35 @@ pub async fn run(agent: Arc<Agent>) {
     }
 }
 
+/// A void of a notice whose activation answer was lost queues the
+/// activation again (`activate_for_ko`); once the backend answers it, the KO
+/// outcome owed for that activation is queued with the settlement.
+fn ko_after_recovered_activation(
+    entry: &OutboxEntry,
+    outcome: SyncState,
+    answer: &Value,
+) -> Option<crate::store::OutboxDraft> {
+    if entry.purpose != "activate_for_ko" || outcome != SyncState::Confirmed {
+        return None;
+    }
+    let token = answer.get("payment_token")?.as_str()?.to_string();
+    let tx_id = entry.tx_id.as_deref()?;
+    let req = pos_backend::PreparedRequest::outcome(
+        tx_id,
+        &pos_backend::OutcomeRequest::Ko {
+            payment_token: token,
+            reason: Some("annullata dopo un'attivazione senza risposta".into()),
+        },
+    );
+    Some(crate::store::OutboxDraft {
+        purpose: "outcome_ko".into(),
+        method: req.method,
+        path: req.path,
+        idempotency_key: req.idempotency_key,
+        body: req.body,
+    })
+}
+
 /// Send the entry once and record what happened.
 pub async fn attempt(
     agent: &Agent,
@@ -139,7 +168,11 @@ pub async fn attempt(
     let settle = |outcome: SyncState, answer: Value| async move {
         let e = entry.clone();
         let a = answer.clone();
-        match agent.db(move |s| s.settle_outbox(&e, outcome, &a)).await {
+        let follow_up = ko_after_recovered_activation(entry, outcome, &answer);
+        match agent
+            .db(move |s| s.settle_outbox_with(&e, outcome, &a, follow_up.as_ref()))
+            .await
+        {
             Ok(updated) => {
                 if let Some(t) = updated {
                     agent.emit_tx(&t);
