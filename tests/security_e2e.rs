@@ -527,3 +527,43 @@ fn hex_of(b64: &str) -> String {
         .expect("secret is base64");
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_web_pages_cannot_drive_the_api() {
+    let mut env = Env::new().await;
+    env.start_agent();
+    let http = reqwest::Client::new();
+    // A form or text/plain POST (what a page may send cross-origin without
+    // asking) never reaches the login, so it cannot lock the operators.
+    for content_type in ["application/x-www-form-urlencoded", "text/plain"] {
+        for _ in 0..3 {
+            let r = http
+                .post(format!("{}/api/v1/login", env.api))
+                .header("content-type", content_type)
+                .body(r#"{"operator":"op1","pin":"0000"}"#)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 415, "{content_type}");
+        }
+    }
+    let token = env.login().await;
+    assert!(!token.is_empty(), "the operator was not locked");
+    // A DNS-rebinding page talks to 127.0.0.1 under its own host name.
+    let r = http
+        .get(format!("{}/api/v1/status", env.api))
+        .header("host", "evil.example:7878")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "forbidden_host");
+    let r = http
+        .get(format!("{}/api/v1/status", env.api))
+        .header("host", "localhost:7878")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}

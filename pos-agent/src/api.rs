@@ -110,6 +110,10 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .route("/api/v1/day/close", post(day_close))
         .route("/api/v1/scans", post(scan))
         .fallback(|| async { ApiError::not_found("Risorsa") })
+        .layer(axum::middleware::from_fn_with_state(
+            agent.clone(),
+            browser_guard,
+        ))
         .with_state(agent)
 }
 
@@ -130,6 +134,69 @@ fn console_asset(content_type: &'static str, body: &'static str) -> Response {
         body,
     )
         .into_response()
+}
+
+/// Keeps other web pages open on the counter PC away from the API:
+/// - a POST must carry JSON (`Content-Type: application/json`) or nothing:
+///   a page can send a form or `text/plain` cross-origin without asking,
+///   never JSON, so it cannot, say, lock every operator with wrong PINs;
+/// - on a loopback listen address, the `Host` must be loopback too, so a
+///   DNS-rebinding page cannot read the answers.
+async fn browser_guard(
+    State(agent): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if req.method() == axum::http::Method::POST {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        let has_body = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v != "0")
+            || req.headers().contains_key(header::TRANSFER_ENCODING);
+        let json = content_type.is_some_and(|ct| {
+            ct.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        });
+        if (content_type.is_some() || has_body) && !json {
+            return ApiError::new(
+                415,
+                "unsupported_media_type",
+                "Richiesta non valida: il corpo deve essere JSON (Content-Type: application/json).",
+            )
+            .into_response();
+        }
+    }
+    if agent.config.api.listen.ip().is_loopback() {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let name = match host.rsplit_once(':') {
+            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => host,
+        };
+        let name = name.trim_start_matches('[').trim_end_matches(']');
+        let loopback = name.eq_ignore_ascii_case("localhost")
+            || name
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if !host.is_empty() && !loopback {
+            return ApiError::new(
+                403,
+                "forbidden_host",
+                "Accesso consentito solo da questo computer (http://127.0.0.1).",
+            )
+            .into_response();
+        }
+    }
+    next.run(req).await
 }
 
 async fn console() -> Response {
