@@ -7,6 +7,8 @@
 //! cargo bench -p pos-drivers --bench qr -- --dump /tmp/frames   # also write the frames as PNG
 //! cargo bench -p pos-drivers --bench qr -- --size 640x480 --verbose   # one line per frame
 //! cargo bench -p pos-drivers --bench qr -- --size 640x480 --debug 1012  # what each pass sees on one frame
+//! cargo bench -p pos-drivers --bench qr -- --size 640x480 --verbose --fast  # our locator alone, misses explained
+//! cargo bench -p pos-drivers --bench qr -- --rqrr-cost   # rqrr's decoding of a perfect grid
 //! ```
 //!
 //! Per resolution: hit rate (the exact payload), false positives (anything
@@ -61,6 +63,68 @@ fn args() -> Args {
                         );
                     }
                 }
+                std::process::exit(0);
+            }
+            "--rqrr-cost" => {
+                // What rqrr's own decoding (format, Reed-Solomon, payload)
+                // of a perfect module grid costs: the floor of any pipeline
+                // that hands rqrr the bits.
+                for p in hardware_mocks::camera::demo_payloads().iter().step_by(8) {
+                    let m = hardware_mocks::camera::qr_modules(p).expect("encodable");
+                    let n = m.len();
+                    let grid = rqrr::Grid::new(rqrr::SimpleGrid::from_func(n, |x, y| m[y][x]));
+                    let t = Instant::now();
+                    for _ in 0..50 {
+                        assert!(grid.decode().is_ok());
+                    }
+                    println!(
+                        "{n}x{n} modules ({} chars): rqrr decode {:.3} ms",
+                        p.len(),
+                        t.elapsed().as_secs_f64() * 1e3 / 50.0
+                    );
+                }
+                std::process::exit(0);
+            }
+            "--fast" => {
+                // The fast pass alone, one line per frame.
+                let (w, h) = a.sizes[0];
+                let set = bench_set(w, h, a.frames, a.empty);
+                let mut times = Vec::new();
+                let mut hits = 0;
+                for f in &set {
+                    let g = GrayFrame::new(w, h, f.image.as_raw().clone()).expect("size");
+                    let (text, t_thr, t_all, info) = pos_drivers::camera::qr::debug_fast(
+                        &g,
+                        f.payload
+                            .as_deref()
+                            .and_then(hardware_mocks::camera::qr_modules)
+                            .as_deref(),
+                    );
+                    let ok = text.is_some() && text == f.payload;
+                    hits += ok as usize;
+                    times.push(t_all);
+                    println!(
+                        "seed {} {} thr {t_thr:.2} ms all {t_all:.2} ms",
+                        f.seed,
+                        if ok {
+                            "HIT "
+                        } else if text.is_some() {
+                            "WRONG"
+                        } else {
+                            "miss"
+                        },
+                    );
+                    if a.verbose && !ok {
+                        print!("{info}");
+                    }
+                }
+                times.sort_by(|a, b| a.total_cmp(b));
+                println!(
+                    "fast pass: {hits}/{} hits, median {:.2} ms, p95 {:.2} ms",
+                    set.len(),
+                    percentile(&times, 0.5),
+                    percentile(&times, 0.95)
+                );
                 std::process::exit(0);
             }
             "--debug" => {

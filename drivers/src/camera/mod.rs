@@ -32,6 +32,7 @@ pub use pos_config::CameraDevice;
 
 mod debounce;
 pub mod dir;
+mod finder;
 mod frame;
 pub mod qr;
 pub mod webcam;

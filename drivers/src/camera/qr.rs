@@ -10,14 +10,21 @@
 //! fuller ones only when they fail:
 //!
 //! ```text
-//! 1. last hit   full resolution, only the region where the previous frame's
-//!               code was (a phone held still: the usual case)
-//! 2. coarse     the frame downscaled 2x (box filter), own binarisation
-//! 3. refine     for every grid pass 2 found but could not read: that region
+//! 1. last hit   only the region where the previous frame's code was (a
+//!               phone held still: the usual case): our locator, then rqrr
+//! 2. fast       our own finder locator and module sampler on the whole
+//!               frame; rqrr only decodes the sampled bits (see `finder`)
+//! 3. coarse     rqrr on the frame downscaled 2x (box filter), own
+//!               binarisation
+//! 4. refine     for every grid pass 3 found but could not read: that region
 //!               at full resolution
-//! 4. full       the whole frame at full resolution, own binarisation
-//! 5. fallback   rqrr's own threshold on the whole frame
+//! 5. full       rqrr on the whole frame at full resolution, own binarisation
+//! 6. fallback   rqrr's own threshold on the whole frame
 //! ```
+//!
+//! Passes 3-6 are the slow fallbacks (rqrr's detector fits each grid's
+//! perspective by trial: milliseconds per candidate); they run only when the
+//! fast pass found nothing acceptable.
 //!
 //! Binarisation: a pixel is dark when it is below the mean of its
 //! neighbourhood (a square of about 1/8 of the image, from an integral
@@ -31,6 +38,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use super::finder::{self, Gray, Thresholds};
 use super::GrayFrame;
 
 /// Decides whether decoded text is worth reporting.
@@ -40,6 +48,8 @@ pub type Acceptor = Box<dyn Fn(&str) -> bool + Send>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Pass {
     LastHit,
+    /// Our own finder locator and sampler (see [`super::finder`]).
+    Fast,
     Coarse,
     Refine,
     Full,
@@ -50,6 +60,7 @@ impl Pass {
     pub fn as_str(&self) -> &'static str {
         match self {
             Pass::LastHit => "last-hit",
+            Pass::Fast => "fast",
             Pass::Coarse => "coarse",
             Pass::Refine => "refine",
             Pass::Full => "full",
@@ -154,16 +165,44 @@ impl QrDecoder {
             x1: w,
             y1: h,
         };
+        let gray = Gray {
+            px: frame.pixels(),
+            w: w as usize,
+            h: h as usize,
+        };
+        let thresholds = Thresholds::new(gray);
         // 1. Where the code was in the previous frame.
         if let Some((corners, scale)) = self.last_hit {
             if let Some(r) = Rect::around(&corners, 0.2, w, h) {
+                let rect = (r.x0 as usize, r.y0 as usize, r.x1 as usize, r.y1 as usize);
+                if let Some(f) =
+                    guarded(|| finder::decode_fast(gray, &thresholds, rect, &*self.accept))
+                        .flatten()
+                {
+                    return Some(self.hit(Decoded {
+                        text: f.text,
+                        pass: Pass::LastHit,
+                        corners: f.corners,
+                    }));
+                }
                 if let Some(d) = self.try_region(frame, r, scale, Pass::LastHit).0 {
                     return Some(self.hit(d));
                 }
             }
             self.last_hit = None;
         }
-        // 2. Downscaled, whole frame; 3. refine what it located.
+        // 2. Our own locator and sampler, whole frame.
+        let rect = (0, 0, w as usize, h as usize);
+        if let Some(f) =
+            guarded(|| finder::decode_fast(gray, &thresholds, rect, &*self.accept)).flatten()
+        {
+            return Some(self.hit(Decoded {
+                text: f.text,
+                pass: Pass::Fast,
+                corners: f.corners,
+            }));
+        }
+        // 3. rqrr, downscaled, whole frame; then refine what it located.
         let mut refined = Vec::new();
         if w >= 400 && h >= 300 {
             let (hit, unread) = self.try_region(frame, full, 2, Pass::Coarse);
@@ -416,6 +455,30 @@ pub fn decode_stock(frame: &GrayFrame) -> Vec<String> {
     .into_iter()
     .filter_map(|f| f.text)
     .collect()
+}
+
+/// For tuning: what the fast pass sees on `frame`, its result and time.
+#[doc(hidden)]
+pub fn debug_fast(
+    frame: &GrayFrame,
+    truth: Option<&[Vec<bool>]>,
+) -> (Option<String>, f64, f64, String) {
+    let gray = Gray {
+        px: frame.pixels(),
+        w: frame.width() as usize,
+        h: frame.height() as usize,
+    };
+    let t0 = std::time::Instant::now();
+    let thresholds = Thresholds::new(gray);
+    let t_thr = t0.elapsed().as_secs_f64() * 1e3;
+    let hit = finder::decode_fast(gray, &thresholds, (0, 0, gray.w, gray.h), &|_| true);
+    let t_all = t0.elapsed().as_secs_f64() * 1e3;
+    (
+        hit.map(|h| h.text),
+        t_thr,
+        t_all,
+        finder::debug(gray, &thresholds, truth),
+    )
 }
 
 /// For tuning: what each pass sees on `frame` (grids located, texts read),
