@@ -513,6 +513,15 @@ async fn a_second_agent_on_the_same_data_dir_refuses_to_start() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("already running"), "{err}");
+    // Nor can the credentials be swapped under it.
+    let out = env.cli(&[
+        "enroll",
+        "--activation-code",
+        hardware_mocks::demo::ACTIVATION_CODES[1],
+        "--force",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already running"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -567,3 +567,38 @@ async fn other_web_pages_cannot_drive_the_api() {
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_wrong_pins_cannot_slip_past_the_lockout() {
+    let mut env = Env::new().await;
+    env.start_agent();
+    let mut calls = Vec::new();
+    for i in 0..8 {
+        let http = reqwest::Client::new();
+        let url = format!("{}/api/v1/login", env.api);
+        calls.push(tokio::spawn(async move {
+            let r = http
+                .post(url)
+                .json(&serde_json::json!({"operator": "op1", "pin": format!("{:04}", 9000 + i)}))
+                .send()
+                .await
+                .unwrap();
+            r.status().as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for c in calls {
+        statuses.push(c.await.unwrap());
+    }
+    statuses.sort();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        2,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 423).count(),
+        6,
+        "{statuses:?}"
+    );
+}

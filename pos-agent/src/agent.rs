@@ -89,6 +89,8 @@ pub struct Agent {
     /// The camera's state, kept by its threads (`camera.rs`).
     pub camera: crate::camera::CameraState,
     pub counter_lock: tokio::sync::Mutex<()>,
+    /// Serializes logins (see `api::login`).
+    pub login_lock: tokio::sync::Mutex<()>,
     pub sync_wake: Notify,
     /// Set when the backend is seen reachable again: the outbox retries at
     /// once instead of waiting out its backoff.
@@ -168,6 +170,7 @@ impl Agent {
             card_reader,
             camera,
             counter_lock: tokio::sync::Mutex::new(()),
+            login_lock: tokio::sync::Mutex::new(()),
             sync_wake: Notify::new(),
             retry_now: std::sync::atomic::AtomicBool::new(false),
             backend_status: Mutex::new(BackendStatus::default()),

@@ -229,10 +229,30 @@ struct LoginBody {
 async fn login(State(agent): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
     let b: LoginBody = parse_body(&body)?;
     let lockout = time::Duration::minutes(i64::from(agent.config.security.lockout_minutes));
-    let (op, pin) = (b.operator.clone(), b.pin);
-    let outcome = agent
-        .db(move |s| crate::auth::login(s, &op, &pin, lockout, time::OffsetDateTime::now_utc()))
-        .await?;
+    // Logins one at a time, so parallel guesses cannot slip past the count;
+    // the slow hash check runs without holding the store, so a login never
+    // delays a payment.
+    let _one_login = agent.login_lock.lock().await;
+    let op = b.operator.clone();
+    let Some(row) = agent.db(move |s| s.operator(&op)).await? else {
+        return Err(ApiError::new(
+            401,
+            "unauthorized",
+            "Operatore sconosciuto: controllare il nome.",
+        ));
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let outcome = if let Some(until) = crate::auth::locked(&row, now) {
+        LoginOutcome::Locked { until }
+    } else {
+        let (pin, hash) = (b.pin, row.pin_hash.clone());
+        let pin_ok = tokio::task::spawn_blocking(move || crate::auth::verify_pin(&pin, &hash))
+            .await
+            .unwrap_or(false);
+        agent
+            .db(move |s| crate::auth::record_login(s, &row, pin_ok, lockout, now))
+            .await?
+    };
     match outcome {
         LoginOutcome::Ok => {
             let token = agent.sessions.create(&b.operator);

@@ -10,7 +10,7 @@ use argon2::Argon2;
 use rand::RngCore;
 use time::OffsetDateTime;
 
-use crate::store::{Store, StoreError};
+use crate::store::{OperatorRow, Store, StoreError};
 
 /// Wrong PINs in a row before the operator is locked.
 pub const MAX_ATTEMPTS: i64 = 3;
@@ -60,28 +60,45 @@ pub fn login(
     let Some(row) = store.operator(operator)? else {
         return Ok(LoginOutcome::UnknownOperator);
     };
-    if let Some(until) = row.locked_until {
-        if until > now {
-            return Ok(LoginOutcome::Locked { until });
-        }
+    if let Some(until) = locked(&row, now) {
+        return Ok(LoginOutcome::Locked { until });
     }
+    let pin_ok = verify_pin(pin, &row.pin_hash);
+    record_login(store, &row, pin_ok, lockout, now)
+}
+
+/// The end of a lock still in force.
+pub fn locked(row: &OperatorRow, now: OffsetDateTime) -> Option<OffsetDateTime> {
+    row.locked_until.filter(|until| *until > now)
+}
+
+/// Count a login whose PIN was checked (`pin_ok`) against `row`: reset on
+/// success, lock on the third failure in a row. Split from [`login`] so the
+/// slow hash check can run without holding the store.
+pub fn record_login(
+    store: &Store,
+    row: &OperatorRow,
+    pin_ok: bool,
+    lockout: time::Duration,
+    now: OffsetDateTime,
+) -> Result<LoginOutcome, StoreError> {
     // A lock that has run out starts a fresh count.
     let failed = if row.locked_until.is_some() {
         0
     } else {
         row.failed_attempts
     };
-    if verify_pin(pin, &row.pin_hash) {
-        store.set_login_failures(operator, 0, None)?;
+    if pin_ok {
+        store.set_login_failures(&row.name, 0, None)?;
         return Ok(LoginOutcome::Ok);
     }
     let failed = failed + 1;
     if failed >= MAX_ATTEMPTS {
         let until = now + lockout;
-        store.set_login_failures(operator, failed, Some(until))?;
+        store.set_login_failures(&row.name, failed, Some(until))?;
         Ok(LoginOutcome::Locked { until })
     } else {
-        store.set_login_failures(operator, failed, None)?;
+        store.set_login_failures(&row.name, failed, None)?;
         Ok(LoginOutcome::WrongPin {
             attempts_left: MAX_ATTEMPTS - failed,
         })

@@ -75,6 +75,8 @@ pub async fn enroll(
     force: bool,
 ) -> anyhow::Result<TerminalFile> {
     let data = DataDir::open(&config.data_dir)?;
+    // Never swap the credentials under a running agent.
+    let _lock = data.lock()?;
     if !force {
         if let Ok(t) = data.read_terminal() {
             bail!(

@@ -432,12 +432,15 @@ impl Agent {
             // now on owes the backend a KO outcome.
             t = self.save(t).await?;
         }
-        self.print_job(crate::print_queue::PrintKind::PreReceipt, &t.id)
-            .await;
         if t.state != TxState::AwaitingCash {
             t.state = TxState::AwaitingCash;
             t = self.save(t).await?;
         }
+        // Printed outside the counter lock: a printer that hangs until its
+        // timeout must not hold up the next payment.
+        drop(_guard);
+        self.print_job(crate::print_queue::PrintKind::PreReceipt, &t.id)
+            .await;
         Ok(t)
     }
 
@@ -814,10 +817,12 @@ impl Agent {
                 time::Date::parse(d, time::macros::format_description!("[year]-[month]-[day]"))
                     .map_err(|_| ApiError::bad_request(format!("date `{d}` is not YYYY-MM-DD")))?
             }
-            None => OffsetDateTime::now_utc().date(),
+            None => crate::time_fmt::local(OffsetDateTime::now_utc()).date(),
         };
-        let from = rfc3339(day.midnight().assume_utc());
-        let to = rfc3339((day.midnight() + time::Duration::days(1)).assume_utc());
+        // The counter's own calendar day, as UTC bounds.
+        let offset = crate::time_fmt::local(day.midnight().assume_utc()).offset();
+        let from = rfc3339(day.midnight().assume_offset(offset));
+        let to = rfc3339((day.midnight() + time::Duration::days(1)).assume_offset(offset));
         Ok(self
             .db(move |s| s.transactions_created_between(&from, &to))
             .await?)

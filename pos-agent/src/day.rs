@@ -254,6 +254,8 @@ impl Agent {
         if left.is_positive() {
             tokio::time::sleep(left.unsigned_abs()).await;
         }
+        // Payments may go on while the report prints and the backend answers.
+        drop(_guard);
         self.sync_wake.notify_one();
         self.emit_outbox().await;
         let closure_id = report["closure_id"]
