@@ -495,6 +495,31 @@ async fn bad_input_gets_clear_errors_and_changes_nothing() {
     let (s, _) = env.call("GET", "/api/v1/transactions", None, None).await;
     assert_eq!(s, 401);
 
+    // Errors axum answers by itself are JSON too.
+    let r = env
+        .http
+        .put(format!("{}/api/v1/transactions", env.api))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "method_not_allowed", "{v}");
+    let huge = format!(r#"{{"input": "{}"}}"#, "x".repeat(3 * 1024 * 1024));
+    let r = env
+        .http
+        .post(format!("{}/api/v1/transactions", env.api))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "payload_too_large", "{v}");
+
     // Nothing changed: still awaiting cash, nothing journaled, nothing queued.
     let t = env.tx(&token, &id).await;
     assert_eq!(t["state"], "awaiting_cash");

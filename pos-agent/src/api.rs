@@ -110,6 +110,7 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .route("/api/v1/day/close", post(day_close))
         .route("/api/v1/scans", post(scan))
         .fallback(|| async { ApiError::not_found("Risorsa") })
+        .layer(axum::middleware::from_fn(json_errors))
         .layer(axum::middleware::from_fn_with_state(
             agent.clone(),
             browser_guard,
@@ -134,6 +135,46 @@ fn console_asset(content_type: &'static str, body: &'static str) -> Response {
         body,
     )
         .into_response()
+}
+
+/// Every error of the API is JSON shaped as agent-api.md says, including
+/// the ones axum answers by itself (a bad path segment, a wrong method, a
+/// body over the size limit), which are plain text otherwise.
+async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let text = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let code = match status.as_u16() {
+        400 | 422 => "bad_request",
+        401 => "unauthorized",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        _ => "internal_error",
+    };
+    let message = if text.trim().is_empty() {
+        format!("Richiesta non valida ({status})")
+    } else {
+        format!("Richiesta non valida: {}", text.trim())
+    };
+    let mut e = ApiError::new(status.as_u16(), code, message);
+    if status.as_u16() == 422 {
+        // axum's own 422 is a body that does not fit; the API says 400.
+        e.status = 400;
+    }
+    e.into_response()
 }
 
 /// Keeps other web pages open on the counter PC away from the API:
