@@ -331,6 +331,7 @@ impl BackendClient {
                 return Err(BackendError::Transient {
                     reason,
                     retry_after: None,
+                    status: None,
                 });
             }
         };
@@ -355,9 +356,11 @@ impl BackendClient {
                     let elapsed_ms = started.elapsed().as_millis() as u64;
                     let reason = format!("HTTP {status}, then {}", describe_transport(e));
                     tracing::warn!(method = %method, path = log_path, status, elapsed_ms, error = %reason, "backend answer cut");
+                    // The status came, the body did not: the answer was lost.
                     return Err(BackendError::Transient {
                         reason,
                         retry_after: None,
+                        status: None,
                     });
                 }
             }

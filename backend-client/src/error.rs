@@ -30,6 +30,10 @@ pub enum BackendError {
         reason: String,
         /// From `Retry-After` (seconds), capped at [`RETRY_AFTER_CAP`].
         retry_after: Option<Duration>,
+        /// The HTTP status when the server answered (5xx, 408, 429); `None`
+        /// for timeouts and connection errors. A signed request answered with
+        /// anything but 401 proves the credentials work.
+        status: Option<u16>,
     },
     /// 401: the terminal's credentials or clock need fixing. Not retried
     /// blindly; the agent reports `code` in `backend.error`.
@@ -89,6 +93,7 @@ impl BackendError {
     pub fn status(&self) -> Option<u16> {
         match self {
             BackendError::Auth { .. } => Some(401),
+            BackendError::Transient { status, .. } => *status,
             BackendError::Permanent { status, .. } | BackendError::BadResponse { status, .. } => {
                 Some(*status)
             }
@@ -175,6 +180,7 @@ pub(crate) fn classify_error(status: u16, headers: &HeaderMap, body: &[u8]) -> B
         return BackendError::Transient {
             reason,
             retry_after: parse_retry_after(headers),
+            status: Some(status),
         };
     }
     match parsed {
@@ -250,6 +256,7 @@ mod tests {
             // Even without a JSON body.
             let e = classify_error(s, &headers(None), b"<html>");
             assert!(matches!(e, BackendError::Transient { .. }), "{s}: {e:?}");
+            assert_eq!(e.status(), Some(s), "an answered request keeps its status");
         }
     }
 

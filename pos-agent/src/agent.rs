@@ -114,6 +114,13 @@ pub struct AgentParts {
     pub tuning: Tuning,
 }
 
+/// A signed request answered with anything but 401 (a 5xx included) clears
+/// an authentication failure (agent-api.md); a timeout or a connection
+/// error proves nothing.
+fn answered_without_401(e: &pos_backend::BackendError) -> bool {
+    e.status().is_some_and(|s| s != 401)
+}
+
 /// How long a `scan_id` can be used to create a transaction.
 const SCAN_TTL: Duration = Duration::from_secs(600);
 
@@ -225,6 +232,9 @@ impl Agent {
             }
             Err(e) if e.is_transient() => {
                 s.reachable = false;
+                if answered_without_401(e) {
+                    s.error = None;
+                }
             }
             Err(_) => {
                 s.reachable = true;
@@ -397,5 +407,32 @@ impl Agent {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pos_backend::BackendError as B;
+
+    #[test]
+    fn only_an_answer_other_than_401_clears_an_auth_error() {
+        let answered = B::Transient {
+            reason: "HTTP 503".into(),
+            retry_after: None,
+            status: Some(503),
+        };
+        let timeout = B::Transient {
+            reason: "timeout".into(),
+            retry_after: None,
+            status: None,
+        };
+        let auth = B::Auth {
+            code: "clock_skew".into(),
+            message: String::new(),
+        };
+        assert!(answered_without_401(&answered));
+        assert!(!answered_without_401(&timeout));
+        assert!(!answered_without_401(&auth));
     }
 }

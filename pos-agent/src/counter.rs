@@ -519,6 +519,7 @@ impl Agent {
             &last.unwrap_or(pos_backend::BackendError::Transient {
                 reason: "no answer".into(),
                 retry_after: None,
+                status: None,
             }),
             NOTICE_OR_CARD_OFFLINE,
         ))
