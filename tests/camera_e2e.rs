@@ -5,67 +5,18 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hardware_mocks::camera::VirtualCamera;
 use hardware_mocks::demo;
 use pos_drivers::camera::{GrayFrame, QrDecoder};
-use serde_json::{json, Value};
-use support::{Env, Opts};
+use serde_json::json;
+use support::{Env, EventStream, Opts};
 
 const WAIT: Duration = Duration::from_secs(30);
 /// Small frames: the agent under test is a debug build.
 const W: u32 = 640;
 const H: u32 = 480;
-
-/// A Server-Sent Events stream, read event by event.
-struct Events {
-    resp: reqwest::Response,
-    buf: String,
-}
-
-impl Events {
-    async fn open(env: &Env, token: &str) -> Events {
-        let resp = reqwest::Client::new()
-            .get(format!("{}/api/v1/events?access_token={token}", env.api))
-            .send()
-            .await
-            .expect("open the event stream");
-        assert_eq!(resp.status(), 200, "events endpoint");
-        Events {
-            resp,
-            buf: String::new(),
-        }
-    }
-
-    /// The next event called `name`, skipping others; `None` after `within`.
-    async fn next_named(&mut self, name: &str, within: Duration) -> Option<Value> {
-        let deadline = Instant::now() + within;
-        loop {
-            while let Some(end) = self.buf.find("\n\n") {
-                let block: String = self.buf.drain(..end + 2).collect();
-                let mut event = String::from("message");
-                let mut data = String::new();
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("event:") {
-                        event = v.trim().to_string();
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        data.push_str(v.trim_start());
-                    }
-                }
-                if event == name && !data.is_empty() {
-                    return Some(serde_json::from_str(&data).expect("event data is JSON"));
-                }
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            let chunk = match tokio::time::timeout(left, self.resp.chunk()).await {
-                Err(_) => return None,
-                Ok(c) => c.expect("event stream").expect("event stream ended"),
-            };
-            self.buf.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    }
-}
 
 /// The first seed whose frame showing `payload` the camera pipeline reads,
 /// so the test does not depend on how hard one particular frame is.
@@ -83,31 +34,6 @@ fn readable_seed(cam: &VirtualCamera, payload: &str) -> u64 {
         .expect("some frame is readable")
 }
 
-async fn camera_state(env: &Env) -> String {
-    let (s, v) = env.call("GET", "/api/v1/status", None, None).await;
-    assert_eq!(s, 200, "status: {v}");
-    v["devices"]["camera"]["state"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
-async fn wait_camera_state(env: &Env, want: &str) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let state = camera_state(env).await;
-        if state == want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "camera state stayed {state}, wanted {want}; logs:\n{}",
-            env.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_shown_to_the_camera_becomes_a_scan_and_a_transaction() {
     let frames = tempfile::tempdir().expect("temp dir");
@@ -120,23 +46,20 @@ async fn a_token_shown_to_the_camera_becomes_a_scan_and_a_transaction() {
     })
     .await;
     env.start_agent();
-    assert_eq!(camera_state(&env).await, "offline");
+    assert_eq!(env.device_state("camera").await, "offline");
     let mut cam = VirtualCamera::new(&cam_dir).expect("camera dir");
     cam.width = W;
     cam.height = H;
-    wait_camera_state(&env, "ready").await;
+    env.wait_device_state("camera", "ready").await;
 
     let token = env.login().await;
-    let mut events = Events::open(&env, &token).await;
+    let mut events = EventStream::open(&env, &token).await;
 
     // A parent shows the app's QR code.
     let app = demo::app_token(demo::CONSUMER_1, demo::SERVICE_MENSA, demo::DEMO_IAT);
     let seed = readable_seed(&cam, &app);
     cam.show(Some(&app), seed).expect("frame");
-    let scan = events
-        .next_named("scan", WAIT)
-        .await
-        .unwrap_or_else(|| panic!("no scan event; logs:\n{}", env.logs()));
+    let scan = events.next_named("scan", WAIT).await;
     assert_eq!(scan["source"], "camera", "{scan}");
     assert_eq!(scan["kind"], "app_token", "{scan}");
     let scan_id = scan["scan_id"].as_str().expect("scan_id").to_string();
@@ -153,7 +76,7 @@ async fn a_token_shown_to_the_camera_becomes_a_scan_and_a_transaction() {
     );
     let notice_seed = readable_seed(&cam, &notice);
     cam.show(Some(&notice), notice_seed).expect("frame");
-    let next = events.next_named("scan", WAIT).await.expect("notice scan");
+    let next = events.next_named("scan", WAIT).await;
     assert_eq!(
         next["kind"], "notice",
         "the token was reported twice: {next}"
@@ -228,22 +151,18 @@ async fn a_camera_unplugged_mid_transaction_changes_nothing_but_its_state() {
     })
     .await;
     env.start_agent();
-    wait_camera_state(&env, "ready").await;
+    env.wait_device_state("camera", "ready").await;
     let token = env.login().await;
-    let mut events = Events::open(&env, &token).await;
+    let mut events = EventStream::open(&env, &token).await;
     let id = env
         .ready_to_pay(&token, demo::MANUAL_CODE_MENSA_1, 2000)
         .await;
 
     // Unplugged: the operator is told (a device event, the status bar)...
     std::fs::remove_dir_all(&cam_dir).unwrap();
-    let event = events
-        .next_named("device", WAIT)
-        .await
-        .unwrap_or_else(|| panic!("no device event; logs:\n{}", env.logs()));
-    assert_eq!(event["device"], "camera", "{event}");
-    assert_ne!(event["state"], "ready", "{event}");
-    wait_camera_state(&env, "offline").await;
+    let state = events.next_device_state("camera", WAIT).await;
+    assert_ne!(state, "ready");
+    env.wait_device_state("camera", "offline").await;
 
     // ...and the transaction goes on as if nothing happened.
     let paid = env.pay(&token, &id, 2000).await;
@@ -253,5 +172,5 @@ async fn a_camera_unplugged_mid_transaction_changes_nothing_but_its_state() {
 
     // Plugged back: ready again.
     std::fs::create_dir_all(&cam_dir).unwrap();
-    wait_camera_state(&env, "ready").await;
+    env.wait_device_state("camera", "ready").await;
 }

@@ -9,119 +9,11 @@ use std::time::{Duration, Instant};
 
 use hardware_mocks::serial::{LineEnding, Tessera, VirtualCardReader};
 use serde_json::Value;
-use support::{Env, Opts};
+use support::{Env, EventStream, Opts};
 
 const FULL_CF: &str = "RSSMRA85T10A562S";
 const MASKED_CF: &str = "RSS***********2S";
 const WAIT: Duration = Duration::from_secs(20);
-
-/// A Server-Sent Events stream, read event by event.
-struct Events {
-    resp: reqwest::Response,
-    buf: String,
-    /// Everything received, to check that no fiscal code ever went out.
-    all: String,
-}
-
-impl Events {
-    async fn open(env: &Env, token: &str) -> Events {
-        // No overall timeout: the stream stays open for the whole test.
-        let client = reqwest::Client::new();
-        let resp = client
-            .get(format!("{}/api/v1/events?access_token={token}", env.api))
-            .send()
-            .await
-            .expect("open the event stream");
-        assert_eq!(resp.status(), 200, "events endpoint");
-        Events {
-            resp,
-            buf: String::new(),
-            all: String::new(),
-        }
-    }
-
-    /// The next event (name, data); panics after `within`.
-    async fn next(&mut self, within: Duration) -> (String, Value) {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(end) = self.buf.find("\n\n") {
-                let block: String = self.buf.drain(..end + 2).collect();
-                let mut name = String::from("message");
-                let mut data = String::new();
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("event:") {
-                        name = v.trim().to_string();
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        data.push_str(v.trim_start());
-                    }
-                }
-                if data.is_empty() {
-                    continue; // keep-alive comment
-                }
-                let value = serde_json::from_str(&data).expect("event data is JSON");
-                return (name, value);
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            let chunk = tokio::time::timeout(left, self.resp.chunk())
-                .await
-                .unwrap_or_else(|_| panic!("no event within {within:?}; got so far:\n{}", self.all))
-                .expect("event stream")
-                .expect("event stream ended");
-            let text = String::from_utf8_lossy(&chunk);
-            self.all.push_str(&text);
-            self.buf.push_str(&text);
-        }
-    }
-
-    /// The next event called `name`, skipping others.
-    async fn next_named(&mut self, name: &str, within: Duration) -> Value {
-        let deadline = Instant::now() + within;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let (n, v) = self.next(left).await;
-            if n == name {
-                return v;
-            }
-        }
-    }
-
-    /// The next `device` event about the card reader.
-    async fn next_reader_state(&mut self, within: Duration) -> String {
-        let deadline = Instant::now() + within;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let v = self.next_named("device", left).await;
-            if v["device"] == "card_reader" {
-                return v["state"].as_str().expect("state").to_string();
-            }
-        }
-    }
-}
-
-async fn reader_state(env: &Env) -> String {
-    let (s, v) = env.call("GET", "/api/v1/status", None, None).await;
-    assert_eq!(s, 200, "status: {v}");
-    v["devices"]["card_reader"]["state"]
-        .as_str()
-        .expect("card reader state")
-        .to_string()
-}
-
-async fn wait_reader_state(env: &Env, want: &str) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let state = reader_state(env).await;
-        if state == want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "card reader never became {want} (is {state}); logs:\n{}",
-            env.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 fn point(link: &Path, target: &Path) {
     let _ = std::fs::remove_file(link);
@@ -153,8 +45,8 @@ async fn swipes_arrive_as_masked_scans_through_garbage_and_replugging() {
     .await;
     env.start_agent();
     let token = env.login().await;
-    let mut events = Events::open(&env, &token).await;
-    wait_reader_state(&env, "ready").await;
+    let mut events = EventStream::open(&env, &token).await;
+    env.wait_device_state("card_reader", "ready").await;
 
     // Garbage first, then a real swipe (track 1 + track 2): exactly one
     // scan, for track 1; no event for the garbage nor for track 2.
@@ -197,18 +89,21 @@ async fn swipes_arrive_as_masked_scans_through_garbage_and_replugging() {
     // Pulled out: offline, and an event says so.
     let unplugged = Instant::now();
     dev.unplug();
-    assert_eq!(events.next_reader_state(WAIT).await, "offline");
+    assert_eq!(
+        events.next_device_state("card_reader", WAIT).await,
+        "offline"
+    );
     eprintln!(
         "measured: unplug to offline event {:?}",
         unplugged.elapsed()
     );
-    assert_eq!(reader_state(&env).await, "offline");
+    assert_eq!(env.device_state("card_reader").await, "offline");
 
     // Plugged back in: ready again, and a swipe works without a restart.
     let mut dev = VirtualCardReader::open().expect("virtual card reader");
     let replugged = Instant::now();
     point(&link, dev.path());
-    assert_eq!(events.next_reader_state(WAIT).await, "ready");
+    assert_eq!(events.next_device_state("card_reader", WAIT).await, "ready");
     eprintln!("measured: replug to ready event {:?}", replugged.elapsed());
     dev.swipe(&card).expect("swipe");
     assert_scan_of_demo_card(&events.next_named("scan", WAIT).await);
@@ -227,7 +122,7 @@ async fn swipes_arrive_as_masked_scans_through_garbage_and_replugging() {
 async fn no_reader_configured_is_disabled_and_a_missing_one_offline() {
     let mut env = Env::new().await;
     env.start_agent();
-    assert_eq!(reader_state(&env).await, "disabled");
+    assert_eq!(env.device_state("card_reader").await, "disabled");
     env.kill_agent();
 
     let links = tempfile::tempdir().expect("temp dir");
@@ -239,9 +134,9 @@ async fn no_reader_configured_is_disabled_and_a_missing_one_offline() {
     .await;
     env.start_agent();
     // Not there: offline (and the agent runs regardless).
-    assert_eq!(reader_state(&env).await, "offline");
+    assert_eq!(env.device_state("card_reader").await, "offline");
     // Plugged in later: picked up without a restart.
     let dev = VirtualCardReader::open().expect("virtual card reader");
     point(&missing, dev.path());
-    wait_reader_state(&env, "ready").await;
+    env.wait_device_state("card_reader", "ready").await;
 }

@@ -528,3 +528,117 @@ pub fn assert_gapless_receipts(numbers: &[String]) {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// Server-Sent Events and device states, shared by the device tests.
+
+/// A Server-Sent Events stream (`GET /api/v1/events`), read event by event.
+pub struct EventStream {
+    resp: reqwest::Response,
+    buf: String,
+    /// Everything received, to check that no fiscal code ever went out.
+    pub all: String,
+}
+
+impl EventStream {
+    pub async fn open(env: &Env, token: &str) -> EventStream {
+        // No overall timeout: the stream stays open for the whole test.
+        let resp = reqwest::Client::new()
+            .get(format!("{}/api/v1/events?access_token={token}", env.api))
+            .send()
+            .await
+            .expect("open the event stream");
+        assert_eq!(resp.status(), 200, "events endpoint");
+        EventStream {
+            resp,
+            buf: String::new(),
+            all: String::new(),
+        }
+    }
+
+    /// The next event (name, data); panics after `within`.
+    pub async fn next(&mut self, within: Duration) -> (String, Value) {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let mut name = String::from("message");
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        name = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                    }
+                }
+                if data.is_empty() {
+                    continue; // keep-alive comment
+                }
+                let value = serde_json::from_str(&data).expect("event data is JSON");
+                return (name, value);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let chunk = tokio::time::timeout(left, self.resp.chunk())
+                .await
+                .unwrap_or_else(|_| panic!("no event within {within:?}; got so far:\n{}", self.all))
+                .expect("event stream")
+                .expect("event stream ended");
+            let text = String::from_utf8_lossy(&chunk);
+            self.all.push_str(&text);
+            self.buf.push_str(&text);
+        }
+    }
+
+    /// The next event called `name`, skipping others; panics after `within`.
+    pub async fn next_named(&mut self, name: &str, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let (n, v) = self.next(left).await;
+            if n == name {
+                return v;
+            }
+        }
+    }
+
+    /// The next `device` event about `device`: its new state.
+    pub async fn next_device_state(&mut self, device: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let v = self.next_named("device", left).await;
+            if v["device"] == device {
+                return v["state"].as_str().expect("state").to_string();
+            }
+        }
+    }
+}
+
+impl Env {
+    /// `status.devices.<device>.state`.
+    pub async fn device_state(&self, device: &str) -> String {
+        let (s, v) = self.call("GET", "/api/v1/status", None, None).await;
+        assert_eq!(s, 200, "status: {v}");
+        v["devices"][device]["state"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Poll until `status.devices.<device>.state` is `want`.
+    pub async fn wait_device_state(&self, device: &str, want: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let state = self.device_state(device).await;
+            if state == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{device} stayed {state}, wanted {want}; logs:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
