@@ -8,7 +8,7 @@
 //! cargo bench -p pos-drivers --bench qr -- --size 640x480 --verbose   # one line per frame
 //! cargo bench -p pos-drivers --bench qr -- --size 640x480 --debug 1012  # what each pass sees on one frame
 //! cargo bench -p pos-drivers --bench qr -- --size 640x480 --verbose --fast  # our locator alone, misses explained
-//! cargo bench -p pos-drivers --bench qr -- --rqrr-cost   # rqrr's decoding of a perfect grid
+//! cargo bench -p pos-drivers --bench qr -- --rqrr-cost   # rqrr's and our decoding of a perfect grid
 //! ```
 //!
 //! Per resolution: hit rate (the exact payload), false positives (anything
@@ -77,8 +77,14 @@ fn args() -> Args {
                     for _ in 0..50 {
                         assert!(grid.decode().is_ok());
                     }
+                    let rqrr_ms = t.elapsed().as_secs_f64() * 1e3 / 50.0;
+                    let t = Instant::now();
+                    for _ in 0..50 {
+                        let text = pos_drivers::camera::qr::decode_modules(&m);
+                        assert_eq!(text.as_deref(), Some(p.as_str()));
+                    }
                     println!(
-                        "{n}x{n} modules ({} chars): rqrr decode {:.3} ms",
+                        "{n}x{n} modules ({} chars): rqrr decode {rqrr_ms:.3} ms, ours {:.3} ms",
                         p.len(),
                         t.elapsed().as_secs_f64() * 1e3 / 50.0
                     );

@@ -5,8 +5,9 @@
 //! trial (tens of fitness evaluations of the whole grid), several
 //! milliseconds whatever the image size. A phone screen is a well-behaved
 //! target, so we locate the code the way ZXing does and sample it
-//! ourselves; rqrr only gets the bits (`rqrr::Grid<SimpleGrid>`) for the
-//! format, Reed–Solomon and payload decoding, which take microseconds.
+//! ourselves, and decode the bits ourselves too (`super::decode`); rqrr's
+//! grid decoding (`rqrr::Grid<SimpleGrid>`) is only the fallback, as its
+//! Reed–Solomon step alone costs up to 1.7 ms.
 //!
 //! ```text
 //! 1. thresholds  mean of 8x8 blocks, then the mean of a window of blocks
@@ -27,8 +28,10 @@
 //! 6. sampling    each module: mean of five bilinear samples; dark when
 //!                below the mean of the 7x7 modules around it (glare and
 //!                low contrast vary slowly across the code)
-//! 7. decoding    rqrr::Grid::new(SimpleGrid).decode(); on failure the
-//!                neighbouring dimensions and another threshold window
+//! 7. decoding    our own format/Reed-Solomon/payload decoding (`decode`),
+//!                rqrr::Grid::new(SimpleGrid).decode() when it gives up; on
+//!                failure the neighbouring dimensions and another threshold
+//!                window
 //! ```
 
 use std::cmp::Ordering;
@@ -48,11 +51,17 @@ impl Gray<'_> {
         let x = (x - 0.5).clamp(0.0, (self.w - 1) as f64);
         let y = (y - 0.5).clamp(0.0, (self.h - 1) as f64);
         let (x0, y0) = (x as usize, y as usize);
-        let (x1, y1) = ((x0 + 1).min(self.w - 1), (y0 + 1).min(self.h - 1));
         let (fx, fy) = (x - x0 as f64, y - y0 as f64);
-        let p = |x: usize, y: usize| self.px[y * self.w + x] as f64;
-        let top = p(x0, y0) + (p(x1, y0) - p(x0, y0)) * fx;
-        let bottom = p(x0, y1) + (p(x1, y1) - p(x0, y1)) * fx;
+        // The hottest function of the fast pass (five samples per module):
+        // one index, four reads; on the last row or column the neighbour
+        // is the pixel itself (its weight is 0 there anyway).
+        let i = y0 * self.w + x0;
+        let dx = usize::from(x0 + 1 < self.w);
+        let dy = if y0 + 1 < self.h { self.w } else { 0 };
+        let p = |i: usize| self.px[i] as f64;
+        let (a, b, c, d) = (p(i), p(i + dx), p(i + dy), p(i + dy + dx));
+        let top = a + (b - a) * fx;
+        let bottom = c + (d - c) * fx;
         top + (bottom - top) * fy
     }
 }
@@ -291,31 +300,53 @@ fn find_finders(b: &Bin<'_>, rect: (usize, usize, usize, usize), step: usize) ->
             });
         }
     };
+    // The scan works on runs, not pixels: the per-pixel loop is only a
+    // comparison, and the 1:1:3:1:1 state machine runs once per run.
+    // `state` is the index in `c` of the run being counted.
+    let feed = |dark: bool,
+                len: usize,
+                start: usize,
+                y: usize,
+                c: &mut [usize; 5],
+                state: &mut usize,
+                clusters: &mut Vec<Cluster>| {
+        if dark {
+            if *state & 1 == 1 {
+                *state += 1;
+            }
+            c[*state] += len;
+        } else if *state == 4 {
+            if finder_ratio(c) {
+                consider(c, start, y, clusters);
+            }
+            *c = [c[2], c[3], c[4], len, 0];
+            *state = 3;
+        } else {
+            // Runs alternate, so a light run follows a dark one (even
+            // state) or starts the row (state 0).
+            *state += 1;
+            c[*state] += len;
+        }
+    };
+    let w = b.g.w;
     let mut y = y0;
-    while y < y1 {
+    while y < y1 && x0 < x1 {
         let mut c = [0usize; 5];
         let mut state = 0usize;
-        for x in x0..x1 {
-            if b.dark(x, y) {
-                if state & 1 == 1 {
-                    state += 1;
-                }
-                c[state] += 1;
-            } else if state & 1 == 0 {
-                if state == 4 {
-                    if finder_ratio(&c) {
-                        consider(&c, x, y, &mut clusters);
-                    }
-                    c = [c[2], c[3], c[4], 1, 0];
-                    state = 3;
-                } else {
-                    state += 1;
-                    c[state] += 1;
-                }
-            } else {
-                c[state] += 1;
+        let row = &b.g.px[y * w..(y + 1) * w];
+        let trow = &b.t.t[(y >> BLOCK_SHIFT) * b.t.bw..];
+        let dark_at = |x: usize| row[x].saturating_add(MARGIN) < trow[x >> BLOCK_SHIFT];
+        let mut cur = dark_at(x0);
+        let mut start = x0;
+        for x in x0 + 1..x1 {
+            let d = dark_at(x);
+            if d != cur {
+                feed(cur, x - start, start, y, &mut c, &mut state, &mut clusters);
+                cur = d;
+                start = x;
             }
         }
+        feed(cur, x1 - start, start, y, &mut c, &mut state, &mut clusters);
         if state == 4 && finder_ratio(&c) {
             consider(&c, x1, y, &mut clusters);
         }
@@ -331,23 +362,41 @@ type Pair = ((f64, f64), (f64, f64));
 /// A projective map from module coordinates (u, v) to image pixels.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Homography {
-    /// x = (h0 u + h1 v + h2) / (h6 u + h7 v + 1), y = (h3 u + h4 v + h5) / (...),
-    /// on module coordinates divided by `su` and image coordinates taken
-    /// relative to `o` and divided by `s` (keeps the fit well conditioned).
-    h: [f64; 8],
-    su: f64,
+    /// x = (m0 u + m1 v + m2) / (m6 u + m7 v + 1) + o.0, y likewise with
+    /// m3..m5 + o.1. The fit is done on scaled coordinates (module
+    /// coordinates divided by `su`, pixels relative to `o` divided by `s`,
+    /// which keeps it well conditioned); the scales are folded into `m`
+    /// because `map` runs some 25 000 times per located code.
+    m: [f64; 8],
     o: (f64, f64),
-    s: f64,
 }
 
 impl Homography {
-    pub(crate) fn map(&self, u: f64, v: f64) -> (f64, f64) {
-        let (u, v) = (u / self.su, v / self.su);
-        let h = &self.h;
-        let d = h[6] * u + h[7] * v + 1.0;
+    /// [`Homography::map`] and its derivatives there (dx/du, dx/dv, dy/du,
+    /// dy/dv): the points a fraction of a module around follow without a
+    /// division each (the second-order error is far below a pixel).
+    fn map_with_jacobian(&self, u: f64, v: f64) -> ((f64, f64), [f64; 4]) {
+        let m = &self.m;
+        let inv = 1.0 / (m[6] * u + m[7] * v + 1.0);
+        let x = (m[0] * u + m[1] * v + m[2]) * inv;
+        let y = (m[3] * u + m[4] * v + m[5]) * inv;
         (
-            (h[0] * u + h[1] * v + h[2]) / d * self.s + self.o.0,
-            (h[3] * u + h[4] * v + h[5]) / d * self.s + self.o.1,
+            (x + self.o.0, y + self.o.1),
+            [
+                (m[0] - x * m[6]) * inv,
+                (m[1] - x * m[7]) * inv,
+                (m[3] - y * m[6]) * inv,
+                (m[4] - y * m[7]) * inv,
+            ],
+        )
+    }
+
+    pub(crate) fn map(&self, u: f64, v: f64) -> (f64, f64) {
+        let m = &self.m;
+        let inv = 1.0 / (m[6] * u + m[7] * v + 1.0);
+        (
+            (m[0] * u + m[1] * v + m[2]) * inv + self.o.0,
+            (m[3] * u + m[4] * v + m[5]) * inv + self.o.1,
         )
     }
 
@@ -383,7 +432,17 @@ impl Homography {
             }
         }
         let h = solve8(ata)?;
-        Some(Homography { h, su, o, s })
+        let m = [
+            s * h[0] / su,
+            s * h[1] / su,
+            s * h[2],
+            s * h[3] / su,
+            s * h[4] / su,
+            s * h[5],
+            h[6] / su,
+            h[7] / su,
+        ];
+        Some(Homography { m, o })
     }
 }
 
@@ -436,7 +495,7 @@ pub(crate) fn alignment_positions(version: usize) -> Vec<usize> {
     let mut pos = size - 7;
     for i in (1..count).rev() {
         out[i] = pos;
-        pos -= step;
+        pos = pos.saturating_sub(step);
     }
     out
 }
@@ -464,7 +523,9 @@ fn refine_anchor(
     step: f64,
 ) -> Option<((f64, f64), f64)> {
     let half: i32 = if finder { 3 } else { 2 };
-    let score_of = |off: (f64, f64), v: &dyn Fn(i32, i32) -> f64| {
+    // Generic (not `&dyn Fn`) so the cell lookups inline: the coarse search
+    // of the first alignment pattern scores hundreds of offsets.
+    fn score_of(finder: bool, half: i32, off: (f64, f64), v: impl Fn(i32, i32) -> f64) -> f64 {
         let (mut dark_sum, mut light_sum) = (0.0, 0.0);
         let (mut nd, mut nl) = (0.0, 0.0);
         let (mut lo, mut hi) = (255.0f64, 0.0f64);
@@ -484,7 +545,7 @@ fn refine_anchor(
         }
         let contrast = light_sum / nl - dark_sum / nd;
         contrast / (hi - lo).max(8.0) - 0.02 * (off.0 * off.0 + off.1 * off.1).sqrt()
-    };
+    }
     let mut best: Option<((f64, f64), f64)> = None;
     // Coarse: every offset on a lattice of `step`; the template's cells
     // fall on the same lattice, so each point is sampled once.
@@ -502,7 +563,7 @@ fn refine_anchor(
     for b in -n..=n {
         for a in -n..=n {
             let off = (a as f64 * step, b as f64 * step);
-            let score = score_of(off, &|i, j| {
+            let score = score_of(finder, half, off, |i, j| {
                 lattice[(b + j * per + reach) as usize * side + (a + i * per + reach) as usize]
             });
             if best.is_none_or(|x| score > x.1) {
@@ -517,7 +578,7 @@ fn refine_anchor(
                     continue;
                 }
                 let off = (centre.0 + a as f64 * step, centre.1 + b as f64 * step);
-                let score = score_of(off, &|i, j| {
+                let score = score_of(finder, half, off, |i, j| {
                     let (x, y) = h.map(c.0 + off.0 + i as f64, c.1 + off.1 + j as f64);
                     g.sample(x, y)
                 });
@@ -546,10 +607,10 @@ fn sample_grid(g: Gray<'_>, h: &Homography, n: usize) -> Vec<f32> {
     for j in 0..n {
         for i in 0..n {
             let (u, v) = (i as f64 + 0.5, j as f64 + 0.5);
+            let ((x, y), d) = h.map_with_jacobian(u, v);
             let mut s = 0.0;
             for (du, dv) in [(0.0, 0.0), (-D, -D), (D, -D), (-D, D), (D, D)] {
-                let (x, y) = h.map(u + du, v + dv);
-                s += g.sample(x, y);
+                s += g.sample(x + d[0] * du + d[1] * dv, y + d[2] * du + d[3] * dv);
             }
             vals[j * n + i] = (s / 5.0) as f32;
         }
@@ -890,8 +951,19 @@ fn decode_triple(
             if timing_score(&bits, n) < 0.75 {
                 continue;
             }
-            let grid = rqrr::Grid::new(rqrr::SimpleGrid::from_func(n, |x, y| bits[y * n + x]));
-            if let Ok((_, text)) = grid.decode() {
+            // Our decoder first (microseconds); rqrr's (a millisecond or
+            // two, see `decode`) only when ours gives up on something rqrr
+            // might still read, not on bits both would fail to correct.
+            let text = match super::decode::read(n, &bits) {
+                Ok(text) => Some(text),
+                Err(super::decode::GiveUp::Unreadable) => None,
+                Err(super::decode::GiveUp::TryRqrr) => {
+                    let grid =
+                        rqrr::Grid::new(rqrr::SimpleGrid::from_func(n, |x, y| bits[y * n + x]));
+                    grid.decode().ok().map(|(_, text)| text)
+                }
+            };
+            if let Some(text) = text {
                 if accept(&text) {
                     let corner = |u: f64, v: f64| {
                         let (x, y) = h.map(u, v);
@@ -1084,6 +1156,21 @@ mod tests {
                 (a.0 - b.0).abs() < 1e-6 && (a.1 - b.1).abs() < 1e-6,
                 "{a:?} vs {b:?}"
             );
+            // The derivatives the sampler uses: central differences.
+            let (p, d) = h.map_with_jacobian(u, v);
+            assert!((p.0 - a.0).abs() < 1e-9 && (p.1 - a.1).abs() < 1e-9);
+            let e = 1e-4;
+            let (xu, yu) = (h.map(u + e, v), h.map(u - e, v));
+            let (xv, yv) = (h.map(u, v + e), h.map(u, v - e));
+            let numeric = [
+                (xu.0 - yu.0) / (2.0 * e),
+                (xv.0 - yv.0) / (2.0 * e),
+                (xu.1 - yu.1) / (2.0 * e),
+                (xv.1 - yv.1) / (2.0 * e),
+            ];
+            for (got, want) in d.iter().zip(numeric) {
+                assert!((got - want).abs() < 1e-5, "{d:?} vs {numeric:?}");
+            }
         }
     }
 

@@ -31,6 +31,7 @@ use std::path::PathBuf;
 pub use pos_config::CameraDevice;
 
 mod debounce;
+mod decode;
 pub mod dir;
 mod finder;
 mod frame;

@@ -12,8 +12,8 @@
 //! ```text
 //! 1. last hit   only the region where the previous frame's code was (a
 //!               phone held still: the usual case): our locator, then rqrr
-//! 2. fast       our own finder locator and module sampler on the whole
-//!               frame; rqrr only decodes the sampled bits (see `finder`)
+//! 2. fast       our own finder locator, module sampler and bit decoder
+//!               on the whole frame (see `finder` and `decode`)
 //! 3. coarse     rqrr on the frame downscaled 2x (box filter), own
 //!               binarisation
 //! 4. refine     for every grid pass 3 found but could not read: that region
@@ -479,6 +479,16 @@ pub fn debug_fast(
         t_all,
         finder::debug(gray, &thresholds, truth),
     )
+}
+
+/// For the benchmark: our own decoding (see `decode`) of a module grid
+/// (`modules[y][x]`, `true` = dark), `None` where the pipeline would fall
+/// back to rqrr's.
+#[doc(hidden)]
+pub fn decode_modules(modules: &[Vec<bool>]) -> Option<String> {
+    let n = modules.len();
+    let bits: Vec<bool> = modules.concat();
+    super::decode::read(n, &bits).ok()
 }
 
 /// For tuning: what each pass sees on `frame` (grids located, texts read),
