@@ -12,26 +12,30 @@
 //! ```text
 //! 1. thresholds  mean of 8x8 blocks, then the mean of a window of blocks
 //!                about 1/8 of the frame wide (two passes over the pixels)
-//! 2. finders     every other row: runs dark:light:dark:light:dark in the
-//!                ratio 1:1:3:1:1, confirmed on the column through the centre
-//!                and the row again; candidates merged into clusters
+//! 2. finders     every third row: runs dark:light:dark:light:dark in the
+//!                ratio 1:1:3:1:1, confirmed on the column through the centre,
+//!                the row again and the diagonal; candidates merged into
+//!                clusters. When no code comes of them: again on every row
+//!                with looser tolerances (blur, glare), best 4 triples only
 //! 3. triples     three clusters of similar module size forming a right
 //!                angle with two sides of similar length; the corner is the
 //!                top-left finder, the sign of the cross product orients it
 //! 4. size        module size measured along the lines between finders;
 //!                dimension = distance / module + 7, snapped to 4k+17
-//! 5. geometry    affine guess from the three centres; the bottom-right
-//!                alignment pattern found by template correlation near its
-//!                guessed place; a homography through the four; then every
-//!                other alignment pattern and the finders are re-found with
-//!                the homography and a least-squares homography is fitted
-//! 6. sampling    each module: mean of five bilinear samples; dark when
-//!                below the mean of the 7x7 modules around it (glare and
-//!                low contrast vary slowly across the code)
+//! 5. geometry    projective guess from the three centres, the far corner
+//!                weighted by the finders' apparent sizes (a further finder
+//!                looks smaller); the finders re-found, then the alignment
+//!                patterns, nearest first, by template correlation near
+//!                their guessed places, refitting a least-squares
+//!                homography after each
+//! 6. sampling    each module's centre first; on failure the mean of five
+//!                bilinear samples per module; dark when below the mean of
+//!                the 7x7 modules around it (glare and low contrast vary
+//!                slowly across the code)
 //! 7. decoding    our own format/Reed-Solomon/payload decoding (`decode`),
 //!                rqrr::Grid::new(SimpleGrid).decode() when it gives up; on
-//!                failure the neighbouring dimensions and another threshold
-//!                window
+//!                failure other threshold windows and up to three
+//!                neighbouring dimensions
 //! ```
 
 use std::cmp::Ordering;
@@ -147,13 +151,8 @@ impl Bin<'_> {
     }
 }
 
-/// Runs of dark:light:dark:light:dark in the ratio 1:1:3:1:1?
-fn finder_ratio(c: &[usize; 5]) -> bool {
-    finder_ratio_within(c, 0.5)
-}
-
-/// [`finder_ratio`] with a tolerance of `tol` modules on each run (three on
-/// the centre).
+/// Runs of dark:light:dark:light:dark in the ratio 1:1:3:1:1, within `tol`
+/// modules on each run (three on the centre)?
 fn finder_ratio_within(c: &[usize; 5], tol: f64) -> bool {
     let total: usize = c.iter().sum();
     if total < 7 || c.contains(&0) {
@@ -244,14 +243,27 @@ fn cross_check(
 
 /// Find finder patterns in rows `y0..y1` (every `step`-th) and columns
 /// `x0..x1`.
-fn find_finders(b: &Bin<'_>, rect: (usize, usize, usize, usize), step: usize) -> Vec<Cluster> {
+fn find_finders(
+    b: &Bin<'_>,
+    rect: (usize, usize, usize, usize),
+    step: usize,
+    relaxed: bool,
+) -> Vec<Cluster> {
     let (x0, y0, x1, y1) = rect;
+    // The relaxed scan (a retry when the strict one led nowhere) forgives
+    // blur and glare eating into the runs; wrong candidates it lets through
+    // fail the triple geometry, the timing patterns or Reed-Solomon.
+    let (tol, dtol, row_tol) = if relaxed {
+        (0.75, 1.0, 0.7)
+    } else {
+        (0.5, 0.75, 0.5)
+    };
     let mut clusters: Vec<Cluster> = Vec::new();
     let consider = |c: &[usize; 5], end: usize, y: usize, clusters: &mut Vec<Cluster>| {
         let cx = end as f64 - (c[4] + c[3]) as f64 - c[2] as f64 / 2.0;
         let htotal: usize = c.iter().sum();
         let max = c[2] * 3;
-        let Some((vc, off)) = cross_check(b, cx as usize, y, (0, 1), max, 0.5) else {
+        let Some((vc, off)) = cross_check(b, cx as usize, y, (0, 1), max, tol) else {
             return;
         };
         let vtotal: usize = vc.iter().sum();
@@ -262,7 +274,7 @@ fn find_finders(b: &Bin<'_>, rect: (usize, usize, usize, usize), step: usize) ->
         if cy < 0.0 {
             return;
         }
-        let Some((hc, hoff)) = cross_check(b, cx as usize, cy as usize, (1, 0), max, 0.5) else {
+        let Some((hc, hoff)) = cross_check(b, cx as usize, cy as usize, (1, 0), max, tol) else {
             return;
         };
         let cx = (cx as usize) as f64 + 0.5 + hoff;
@@ -270,7 +282,7 @@ fn find_finders(b: &Bin<'_>, rect: (usize, usize, usize, usize), step: usize) ->
         // Any line through the centre of concentric squares crosses them
         // 1:1:3:1:1, whatever the rotation; a checkerboard or stripes do not
         // along the diagonal.
-        let Some((dc, _)) = cross_check(b, cx as usize, cy as usize, (1, 1), max, 0.75) else {
+        let Some((dc, _)) = cross_check(b, cx as usize, cy as usize, (1, 1), max, dtol) else {
             return;
         };
         let dtotal: usize = dc.iter().sum();
@@ -316,7 +328,7 @@ fn find_finders(b: &Bin<'_>, rect: (usize, usize, usize, usize), step: usize) ->
             }
             c[*state] += len;
         } else if *state == 4 {
-            if finder_ratio(c) {
+            if finder_ratio_within(c, row_tol) {
                 consider(c, start, y, clusters);
             }
             *c = [c[2], c[3], c[4], len, 0];
@@ -347,7 +359,7 @@ fn find_finders(b: &Bin<'_>, rect: (usize, usize, usize, usize), step: usize) ->
             }
         }
         feed(cur, x1 - start, start, y, &mut c, &mut state, &mut clusters);
-        if state == 4 && finder_ratio(&c) {
+        if state == 4 && finder_ratio_within(&c, row_tol) {
             consider(&c, x1, y, &mut clusters);
         }
         y += step;
@@ -599,14 +611,20 @@ fn refine_anchor(
     Some((h.map(c.0 + off.0, c.1 + off.1), score))
 }
 
-/// Sample the `n`x`n` module grid through `h` and threshold each module
-/// against the mean of the `(2k+1)^2` modules around it.
-fn sample_grid(g: Gray<'_>, h: &Homography, n: usize) -> Vec<f32> {
+/// Sample the `n`x`n` module grid through `h`: each module's centre, or
+/// (`fine`) the mean of five samples around it, which blur and noise
+/// disturb less.
+fn sample_grid(g: Gray<'_>, h: &Homography, n: usize, fine: bool) -> Vec<f32> {
     const D: f64 = 0.22;
     let mut vals = vec![0f32; n * n];
     for j in 0..n {
         for i in 0..n {
             let (u, v) = (i as f64 + 0.5, j as f64 + 0.5);
+            if !fine {
+                let (x, y) = h.map(u, v);
+                vals[j * n + i] = g.sample(x, y) as f32;
+                continue;
+            }
             let ((x, y), d) = h.map_with_jacobian(u, v);
             let mut s = 0.0;
             for (du, dv) in [(0.0, 0.0), (-D, -D), (D, -D), (-D, D), (D, D)] {
@@ -618,6 +636,7 @@ fn sample_grid(g: Gray<'_>, h: &Homography, n: usize) -> Vec<f32> {
     vals
 }
 
+/// Dark modules: below the mean of the `(2k+1)^2` modules around them.
 fn threshold_grid(vals: &[f32], n: usize, k: usize) -> Vec<bool> {
     let iw = n + 1;
     let mut integral = vec![0f64; iw * (n + 1)];
@@ -687,6 +706,33 @@ fn module_along(bin: &Bin<'_>, a: &Cluster, b: &Cluster) -> Option<f64> {
     Some(total / 7.0)
 }
 
+/// The homogeneous weight of a finder of module size `m` relative to the
+/// top-left one's (`m0`): a projective map shrinks what is further away, so
+/// the smaller finder gets the larger weight. Clamped: the module sizes of
+/// the clusters are rough.
+fn persp_weight(m0: f64, m: f64) -> f64 {
+    (m0 / m).powf(PERSP_EXP).clamp(0.7, 1.45)
+}
+
+/// In one dimension a projective map's scale goes as 1/w², so the weight
+/// goes as the square root of the module size ratio (1.0 and 0.75 read the
+/// same benchmark frames; 0.5 is the one that follows from the model).
+const PERSP_EXP: f64 = 0.5;
+
+/// The centre of the bottom-right finder-sized square from the other three
+/// finders' centres and their homogeneous weights (`depth` for top-right and
+/// bottom-left, top-left's being 1): the four points are a parallelogram in
+/// module space, so their homogeneous image points are too. Equal weights
+/// give the plain parallelogram.
+fn fourth_centre(tl: (f64, f64), tr: (f64, f64), bl: (f64, f64), depth: (f64, f64)) -> (f64, f64) {
+    let (wr, wb) = depth;
+    let w = wr + wb - 1.0;
+    (
+        (tr.0 * wr + bl.0 * wb - tl.0) / w,
+        (tr.1 * wr + bl.1 * wb - tl.1) / w,
+    )
+}
+
 /// A code read by the fast pass.
 pub(crate) struct FastHit {
     pub text: String,
@@ -698,6 +744,9 @@ pub(crate) struct FastHit {
 /// Limits of the search, so a busy background cannot make one frame slow.
 const MAX_CLUSTERS: usize = 16;
 const MAX_TRIPLES: usize = 12;
+/// The relaxed retry lets more clutter through: only its best triples are
+/// worth the time (a frame without a code pays for them).
+const MAX_TRIPLES_RELAXED: usize = 4;
 
 /// Locate, sample and decode QR codes in `g` (only rows and columns of
 /// `rect`), returning the first text `accept` takes.
@@ -708,18 +757,25 @@ pub(crate) fn decode_fast(
     accept: &dyn Fn(&str) -> bool,
 ) -> Option<FastHit> {
     let bin = Bin { g, t };
-    let clusters = find_finders(&bin, rect, 2);
-    let clusters: Vec<Cluster> = clusters.into_iter().take(MAX_CLUSTERS).collect();
-    for (tl, tr, bl) in triples(&clusters).into_iter().take(MAX_TRIPLES) {
-        if let Some(hit) = decode_triple(
-            &mut None,
-            &bin,
-            &clusters[tl],
-            &clusters[tr],
-            &clusters[bl],
-            accept,
-        ) {
-            return Some(hit);
+    for relaxed in [false, true] {
+        let clusters = find_finders(&bin, rect, if relaxed { 1 } else { 3 }, relaxed);
+        let clusters: Vec<Cluster> = clusters.into_iter().take(MAX_CLUSTERS).collect();
+        let most = if relaxed {
+            MAX_TRIPLES_RELAXED
+        } else {
+            MAX_TRIPLES
+        };
+        for (tl, tr, bl) in triples(&clusters).into_iter().take(most) {
+            if let Some(hit) = decode_triple(
+                &mut None,
+                &bin,
+                &clusters[tl],
+                &clusters[tr],
+                &clusters[bl],
+                accept,
+            ) {
+                return Some(hit);
+            }
         }
     }
     None
@@ -728,7 +784,10 @@ pub(crate) fn decode_fast(
 /// For tuning: the clusters and triples the locator sees.
 pub(crate) fn debug(g: Gray<'_>, t: &Thresholds, truth: Option<&[Vec<bool>]>) -> String {
     let bin = Bin { g, t };
-    let clusters = find_finders(&bin, (0, 0, g.w, g.h), 2);
+    let mut clusters = find_finders(&bin, (0, 0, g.w, g.h), 3, false);
+    if triples(&clusters).is_empty() {
+        clusters = find_finders(&bin, (0, 0, g.w, g.h), 1, true);
+    }
     let n = clusters.len();
     let clusters: Vec<Cluster> = clusters.into_iter().take(MAX_CLUSTERS).collect();
     let tr = triples(&clusters);
@@ -840,7 +899,9 @@ fn decode_triple(
     if let Some((l, _)) = log {
         *l += &format!("   est {est:.1} (mx {mx:.2} my {my:.2}) versions {versions:?}\n");
     }
-    for v in versions.into_iter().take(2) {
+    // Perspective cue: a finder further from the camera looks smaller.
+    let depth = (persp_weight(tl.m, tr.m), persp_weight(tl.m, bl.m));
+    for v in versions.into_iter().take(3) {
         let n = v * 4 + 17;
         let nf = n as f64;
         let src = [(3.5, 3.5), (nf - 3.5, 3.5), (3.5, nf - 3.5)];
@@ -849,7 +910,7 @@ fn decode_triple(
         let mut pairs: Vec<Pair> = src.iter().copied().zip(dst).collect();
         pairs.push((
             (nf - 3.5, nf - 3.5),
-            (tr.x + bl.x - tl.x, tr.y + bl.y - tl.y),
+            fourth_centre((tl.x, tl.y), (tr.x, tr.y), (bl.x, bl.y), depth),
         ));
         let Some(mut h) = Homography::fit(&pairs, nf) else {
             continue;
@@ -888,9 +949,9 @@ fn decode_triple(
             let radius = if finder {
                 1.0
             } else if known.len() >= 4 {
-                1.0 + dist(c) / 12.0
+                1.0 + dist(c) / 16.0
             } else {
-                2.0 + nf / 15.0
+                1.5 + nf / 20.0
             };
             if let Some((p, score)) = refine_anchor(g, &h, c, finder, radius, 0.5) {
                 if let Some((l, _)) = log {
@@ -911,7 +972,7 @@ fn decode_triple(
                         // The finders, refined, with the parallelogram.
                         let mut with_guess = known.clone();
                         let (a, b, c) = (known[0].1, known[1].1, known[2].1);
-                        with_guess.push(((nf - 3.5, nf - 3.5), (b.0 + c.0 - a.0, b.1 + c.1 - a.1)));
+                        with_guess.push(((nf - 3.5, nf - 3.5), fourth_centre(a, b, c, depth)));
                         if known.iter().all(|k| k.1 .0.is_finite()) && known[0].0 == src[0] {
                             if let Some(h2) = Homography::fit(&with_guess, nf) {
                                 h = h2;
@@ -922,65 +983,71 @@ fn decode_triple(
             }
         }
         let refined = known;
-        let vals = sample_grid(g, &h, n);
-        for k in [3usize, 5, 2] {
-            let bits = threshold_grid(&vals, n, k);
-            // A wrong dimension or a bad fit breaks the timing patterns;
-            // rqrr's decoding (Reed-Solomon both ways round) is the
-            // expensive step, so it only sees plausible grids.
-            if let Some((l, truth)) = log {
-                *l += &format!(
-                    "   v{v} k{k} timing {:.2} anchors {}",
-                    timing_score(&bits, n),
-                    refined.len()
-                );
-                if let Some(t) = truth.filter(|t| t.len() == n) {
-                    // Errors per quadrant.
-                    let mut q = [0usize; 4];
-                    for y in 0..n {
-                        for x in 0..n {
-                            if t[y][x] != bits[y * n + x] {
-                                q[(y * 2 / n) * 2 + x * 2 / n] += 1;
+        // The centre of each module first (a sharp, well-fitted code reads
+        // from that alone, five times cheaper); five samples per module and
+        // other threshold windows only when that fails.
+        for fine in [false, true] {
+            let vals = sample_grid(g, &h, n, fine);
+            let windows: &[usize] = if fine { &[3, 5, 2] } else { &[3] };
+            for &k in windows {
+                let bits = threshold_grid(&vals, n, k);
+                // A wrong dimension or a bad fit breaks the timing patterns;
+                // rqrr's decoding (Reed-Solomon both ways round) is the
+                // expensive step, so it only sees plausible grids.
+                if let Some((l, truth)) = log {
+                    *l += &format!(
+                        "   v{v} k{k} timing {:.2} anchors {}",
+                        timing_score(&bits, n),
+                        refined.len()
+                    );
+                    if let Some(t) = truth.filter(|t| t.len() == n) {
+                        // Errors per quadrant.
+                        let mut q = [0usize; 4];
+                        for y in 0..n {
+                            for x in 0..n {
+                                if t[y][x] != bits[y * n + x] {
+                                    q[(y * 2 / n) * 2 + x * 2 / n] += 1;
+                                }
                             }
                         }
+                        *l += &format!(" errors by quadrant {q:?}");
                     }
-                    *l += &format!(" errors by quadrant {q:?}");
+                    *l += "\n";
                 }
-                *l += "\n";
-            }
-            if timing_score(&bits, n) < 0.75 {
-                continue;
-            }
-            // Our decoder first (microseconds); rqrr's (a millisecond or
-            // two, see `decode`) only when ours gives up on something rqrr
-            // might still read, not on bits both would fail to correct.
-            let text = match super::decode::read(n, &bits) {
-                Ok(text) => Some(text),
-                Err(super::decode::GiveUp::Unreadable) => None,
-                Err(super::decode::GiveUp::TryRqrr) => {
-                    let grid =
-                        rqrr::Grid::new(rqrr::SimpleGrid::from_func(n, |x, y| bits[y * n + x]));
-                    grid.decode().ok().map(|(_, text)| text)
+                if timing_score(&bits, n) < 0.75 {
+                    continue;
                 }
-            };
-            if let Some(text) = text {
-                if accept(&text) {
-                    let corner = |u: f64, v: f64| {
-                        let (x, y) = h.map(u, v);
-                        (x.round() as i32, y.round() as i32)
-                    };
-                    return Some(FastHit {
-                        text,
-                        corners: [
-                            corner(0.0, 0.0),
-                            corner(nf, 0.0),
-                            corner(nf, nf),
-                            corner(0.0, nf),
-                        ],
-                    });
+                // Our decoder first (microseconds); rqrr's (a millisecond or
+                // two, see `decode`) only when ours gives up on something rqrr
+                // might still read, not on bits both would fail to correct.
+                let text = match super::decode::read(n, &bits) {
+                    Ok(text) => Some(text),
+                    Err(super::decode::GiveUp::Unreadable) => None,
+                    Err(super::decode::GiveUp::TryRqrr) => {
+                        let grid =
+                            rqrr::Grid::new(rqrr::SimpleGrid::from_func(n, |x, y| bits[y * n + x]));
+                        grid.decode().ok().map(|(_, text)| text)
+                    }
+                };
+                if let Some(text) = text {
+                    if accept(&text) {
+                        let corner = |u: f64, v: f64| {
+                            let (x, y) = h.map(u, v);
+                            (x.round() as i32, y.round() as i32)
+                        };
+                        return Some(FastHit {
+                            text,
+                            corners: [
+                                corner(0.0, 0.0),
+                                corner(nf, 0.0),
+                                corner(nf, nf),
+                                corner(0.0, nf),
+                            ],
+                        });
+                    }
+                    // Read, but not for us: another dimension will not help.
+                    return None;
                 }
-                // Read, but not for us: another dimension will not help.
-                return None;
             }
         }
     }
@@ -1171,6 +1238,47 @@ mod tests {
             for (got, want) in d.iter().zip(numeric) {
                 assert!((got - want).abs() < 1e-5, "{d:?} vs {numeric:?}");
             }
+        }
+    }
+
+    #[test]
+    fn the_far_finder_follows_the_perspective_of_the_other_three() {
+        // A projective map and the homogeneous weights of its finders: the
+        // fourth centre must be exact, where the parallelogram is not.
+        let d = |u: f64, v: f64| 1.0 + 0.004 * u - 0.003 * v;
+        let map = |u: f64, v: f64| {
+            (
+                (3.0 * u + 0.5 * v + 40.0) / d(u, v),
+                (-0.4 * u + 2.8 * v + 25.0) / d(u, v),
+            )
+        };
+        let (a, b) = (3.5, 53.5);
+        let (tl, tr, bl, br) = (map(a, a), map(b, a), map(a, b), map(b, b));
+        let depth = (d(b, a) / d(a, a), d(a, b) / d(a, a));
+        let got = fourth_centre(tl, tr, bl, depth);
+        assert!((got.0 - br.0).abs() < 1e-9 && (got.1 - br.1).abs() < 1e-9);
+        let flat = fourth_centre(tl, tr, bl, (1.0, 1.0));
+        assert_eq!(flat, (tr.0 + bl.0 - tl.0, tr.1 + bl.1 - tl.1));
+        assert!((flat.0 - br.0).abs() + (flat.1 - br.1).abs() > 5.0);
+        // Weights from module sizes: a smaller (further) finder weighs more.
+        assert!(persp_weight(4.0, 3.0) > 1.0 && persp_weight(4.0, 5.0) < 1.0);
+        assert_eq!(persp_weight(4.0, 1.0), 1.45);
+    }
+
+    #[test]
+    fn a_steeply_tilted_code_is_read() {
+        // A phone held at an angle: one side much nearer the camera.
+        let p = &demo_payloads()[0];
+        for (scale, deg, tilt) in [(4.0, 15.0, 0.35), (4.0, -30.0, -0.3)] {
+            let (w, h) = (640, 480);
+            let px = render(p, w, h, scale, deg, tilt);
+            let hit = read(&px, w, h);
+            assert_eq!(
+                hit.as_ref().map(|h| h.text.as_str()),
+                Some(p.as_str()),
+                "scale {scale} rotation {deg} tilt {tilt}: {}",
+                explain(&px, w, h)
+            );
         }
     }
 
