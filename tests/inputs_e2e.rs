@@ -16,6 +16,24 @@ fn notice_qr(number: &str, amount: &str) -> String {
     format!("PAGOPA|002|{number}|{}|{amount}", demo::CREDITOR_CF)
 }
 
+/// A notice read, verified and activated (pre-receipt printed): its id.
+async fn activated_notice(env: &Env, token: &str, number: &str, amount: &str) -> String {
+    let (s, t) = create(env, token, &notice_qr(number, amount)).await;
+    assert_eq!(s, 201, "{t}");
+    let id = t["id"].as_str().unwrap().to_string();
+    let (s, t) = env
+        .call(
+            "POST",
+            &format!("/api/v1/transactions/{id}/pre-receipt"),
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{t}");
+    assert_eq!(t["state"], "awaiting_cash");
+    id
+}
+
 async fn create(env: &Env, token: &str, input: &str) -> (u16, Value) {
     env.call(
         "POST",
@@ -115,18 +133,7 @@ async fn voiding_an_activated_notice_sends_ko_and_frees_it() {
     let mut env = Env::new().await;
     env.start_agent();
     let token = env.login().await;
-    let (s, t) = create(&env, &token, &notice_qr(demo::NOTICE_PAYABLE_2, "4200")).await;
-    assert_eq!(s, 201, "{t}");
-    let id = t["id"].as_str().unwrap().to_string();
-    let (s, _) = env
-        .call(
-            "POST",
-            &format!("/api/v1/transactions/{id}/pre-receipt"),
-            Some(&token),
-            None,
-        )
-        .await;
-    assert_eq!(s, 200);
+    let id = activated_notice(&env, &token, demo::NOTICE_PAYABLE_2, "4200").await;
     let (s, t) = env
         .call(
             "POST",
@@ -477,18 +484,7 @@ async fn an_outcome_refused_for_an_expired_token_is_kept_as_rejected() {
     let mut env = Env::new().await;
     env.start_agent();
     let token = env.login().await;
-    let (s, t) = create(&env, &token, &notice_qr(demo::NOTICE_PAYABLE_3, "1575")).await;
-    assert_eq!(s, 201, "{t}");
-    let id = t["id"].as_str().unwrap().to_string();
-    let (s, _) = env
-        .call(
-            "POST",
-            &format!("/api/v1/transactions/{id}/pre-receipt"),
-            Some(&token),
-            None,
-        )
-        .await;
-    assert_eq!(s, 200);
+    let id = activated_notice(&env, &token, demo::NOTICE_PAYABLE_3, "1575").await;
     // The backend forgets the activation before the outcome reaches it.
     env.mock.inject(
         hardware_mocks::Route::prefix("/v1/notices/outcome"),
