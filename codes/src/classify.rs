@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! SSQR...              -> app token          (AppToken::parse)
-//! PAGOPA|...           -> notice, QR         (Notice::from_qr)
+//! PAGOPA|... (or one other separator throughout) -> notice, QR (Notice::from_qr)
 //! codfase=...          -> notice, Data Matrix (Notice::from_data_matrix)
 //! %... or ;...         -> card track text    (fiscal_code_from_track)
 //! 13 digits (spaces, dashes ignored)        -> manual code
@@ -17,7 +17,7 @@
 
 use crate::error::{sanitize_fragment, CodeError};
 use crate::fiscal_code::{contains_card_number, fiscal_code_from_track, mask_fiscal_codes};
-use crate::notice::starts_with_ignore_case;
+use crate::notice::{qr_separator, starts_with_ignore_case};
 use crate::{AppToken, FiscalCode, ManualCode, Notice};
 
 /// What was shown at the counter.
@@ -80,7 +80,8 @@ pub fn classify(text: &str) -> Result<Input, CodeError> {
     if starts_with_ignore_case(text, "SSQR") {
         return AppToken::parse(text).map(Input::AppToken);
     }
-    if starts_with_ignore_case(text, "PAGOPA|") {
+    if qr_separator(text).is_some() {
+        // `PAGOPA|`, or `PAGOPA§` from a scanner typing on an Italian layout
         return Notice::from_qr(text).map(Input::Notice);
     }
     if starts_with_ignore_case(text, "codfase=") {

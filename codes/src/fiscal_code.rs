@@ -274,20 +274,23 @@ impl fmt::Debug for FiscalCode {
 
 string_newtype_serde!(FiscalCode);
 
-/// Masks everything in free text that looks like a person's fiscal code
-/// (16 letters and digits in the code's layout, either case, omocodia
-/// included, check letter right or not), for logs and events:
-/// `"cf RSSMRA85T10A562S ok"` becomes `"cf RSS***********2S ok"`.
+/// Masks every person's fiscal code in free text, for logs, events and
+/// `camera decode`: `"cf RSSMRA85T10A562S ok"` becomes
+/// `"cf RSS***********2S ok"`.
 ///
-/// Codes glued to other letters (as in track data, `%BRSSMRA85T10A562SROSSI`)
-/// are found too. Text that merely resembles a code is masked as well:
-/// masking too much is harmless, too little is not.
+/// Only what is a fiscal code is masked: 16 letters and digits (either
+/// case, omocodia included) with the code's layout, month letter, day and a
+/// right check letter. Codes glued to other letters (as in track data,
+/// `%BRSSMRA85T10A562SROSSI`) are found too. Any other run of 16 letters
+/// and digits (inside an app token's base64 text, say) is left as it is,
+/// even when it has the layout: a token, a hash or an id shown with stars
+/// in it can no longer be looked up or compared.
 pub fn mask_fiscal_codes(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
     while i < chars.len() {
-        if i + 16 <= chars.len() && looks_like_fiscal_code(&chars[i..i + 16]) {
+        if i + 16 <= chars.len() && is_fiscal_code(&chars[i..i + 16]) {
             out.push_str(&mask_chars(&chars[i..i + 16]));
             i += 16;
         } else {
@@ -296,6 +299,11 @@ pub fn mask_fiscal_codes(text: &str) -> String {
         }
     }
     out
+}
+
+/// True when 16 characters are a valid fiscal code (either case).
+fn is_fiscal_code(window: &[char]) -> bool {
+    looks_like_fiscal_code(window) && FiscalCode::parse(&window.iter().collect::<String>()).is_ok()
 }
 
 /// Longest track text worth scanning; a magnetic stripe holds far less.
@@ -527,14 +535,38 @@ pub(crate) mod tests {
             "%BRSS***********2SROSSI  MARIO^x?"
         );
         assert_eq!(
-            mask_fiscal_codes("a rssmra85t10a562x b"),
-            "a rss***********2x b"
+            mask_fiscal_codes("a rssmra85t10a562s b"),
+            "a rss***********2s b"
         );
-        assert_eq!(mask_fiscal_codes("BNCLRAVLCQPFNLRZ"), "BNC***********RZ");
+        // omocodic, every digit replaced
+        assert_eq!(mask_fiscal_codes("BNCLRAVLCQPFNLRW"), "BNC***********RW");
         assert_eq!(mask_fiscal_codes("nessun codice qui"), "nessun codice qui");
         assert_eq!(mask_fiscal_codes("àèì"), "àèì");
         let two = mask_fiscal_codes("RSSMRA85T10A562S,BSCMTT83A12L719R");
         assert_eq!(two, "RSS***********2S,BSC***********9R");
+    }
+
+    #[test]
+    fn masking_leaves_alone_what_is_not_a_fiscal_code() {
+        // 16 characters with the layout of a code but the wrong check
+        // letter, as found inside an app token's base64 text: not a code.
+        let run = "RSSMRA85T10A562X";
+        assert!(FiscalCode::parse(run).is_err());
+        let token = format!("SSQR1.eyJ2IjoxLCJraWQiOiJr{run}MSJ9.Q2hpYXZl{run}x");
+        assert_eq!(mask_fiscal_codes(&token), token);
+        assert_eq!(
+            mask_fiscal_codes("a rssmra85t10a562x b"),
+            "a rssmra85t10a562x b"
+        );
+        assert_eq!(mask_fiscal_codes("BNCLRAVLCQPFNLRZ"), "BNCLRAVLCQPFNLRZ");
+        // layout right, month letter or day wrong
+        assert_eq!(mask_fiscal_codes("RSSMRA85G10A562S"), "RSSMRA85G10A562S");
+        assert_eq!(mask_fiscal_codes("RSSMRA85T99A562S"), "RSSMRA85T99A562S");
+        // a real code glued to token text is still masked
+        assert_eq!(
+            mask_fiscal_codes("eyJ2RSSMRA85T10A562Sx"),
+            "eyJ2RSS***********2Sx"
+        );
     }
 
     #[test]

@@ -175,6 +175,12 @@ pub struct Notice {
     /// charged is the one `POST /v1/notices/verify` returns. `None` when
     /// keyed in by hand.
     pub amount: Option<Cents>,
+    /// The character that stood for every `|` of the QR text, when a
+    /// handheld scanner in keyboard mode typed the separators as another
+    /// character (`§` on an Italian layout); `None` when they were `|`, and
+    /// for the Data Matrix and hand-keyed fields.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qr_separator: Option<char>,
 }
 
 /// The only QR version pagoPA defines.
@@ -192,6 +198,7 @@ impl Notice {
             notice_number: NoticeNumber::parse(notice_number)?,
             creditor: CreditorFiscalCode::parse(creditor)?,
             amount: None,
+            qr_separator: None,
         })
     }
 
@@ -200,7 +207,7 @@ impl Notice {
     /// regard to case. The text is trimmed first.
     pub fn parse(text: &str) -> Result<Notice, CodeError> {
         let text = text.trim();
-        if starts_with_ignore_case(text, "PAGOPA|") {
+        if qr_separator(text).is_some() {
             Notice::from_qr(text)
         } else if starts_with_ignore_case(text, "codfase=") {
             Notice::from_data_matrix(text)
@@ -214,14 +221,34 @@ impl Notice {
     }
 
     /// Reads the pagoPA QR text `PAGOPA|002|<notice>|<creditor>|<cents>`.
+    ///
+    /// A handheld scanner in keyboard mode on a non-US layout types `|` as
+    /// another character (`§` on an Italian one). A text whose four
+    /// separators are all one and the same character other than a letter,
+    /// a digit or a space is read as if they were `|`
+    /// ([`Notice::qr_separator`] says which); every other rule still
+    /// applies, so a text whose digits changed is still refused.
     pub fn from_qr(text: &str) -> Result<Notice, CodeError> {
         let text = text.trim();
-        let fields: Vec<&str> = text.split('|').collect();
-        if !fields[0].eq_ignore_ascii_case("PAGOPA") {
+        let Some(sep) = qr_separator(text) else {
             return Err(CodeError::BadFormat(
                 "QR dell'avviso non valido: deve iniziare con PAGOPA|.".into(),
             ));
+        };
+        if sep != '|' {
+            // Consistently one substitute: anything else that is not a
+            // letter or a digit means the text was read wrong.
+            if text.chars().any(|c| c != sep && !c.is_ascii_alphanumeric()) {
+                return Err(CodeError::BadFormat(
+                    "QR dell'avviso non valido: i 4 separatori devono essere tutti | (o tutti \
+                     uno stesso altro simbolo, se il lettore li scrive diversamente) e i campi \
+                     solo cifre. Rileggere il QR o inserire a mano numero avviso e codice \
+                     fiscale dell'ente."
+                        .into(),
+                ));
+            }
         }
+        let fields: Vec<&str> = text.split(sep).collect();
         // The version decides the layout, so it is checked before the count.
         let Some(&version) = fields.get(1) else {
             return Err(CodeError::BadFormat(
@@ -253,6 +280,7 @@ impl Notice {
             notice_number,
             creditor,
             amount: Some(amount),
+            qr_separator: (sep != '|').then_some(sep),
         })
     }
 
@@ -295,6 +323,7 @@ impl Notice {
             notice_number,
             creditor,
             amount: Some(amount),
+            qr_separator: None,
         })
     }
 
@@ -324,6 +353,19 @@ fn parse_amount(field: &str, max_digits: usize) -> Option<Cents> {
     }
     // at most 11 digits: always fits in an i64
     field.parse::<i64>().ok().map(Cents)
+}
+
+/// The separator of a notice QR text: the character right after `PAGOPA`
+/// (any case), when it is `|` or could stand for it (a character that is
+/// not a letter, a digit, a space or a control character). `None` when the
+/// text is no notice QR.
+pub(crate) fn qr_separator(text: &str) -> Option<char> {
+    if !starts_with_ignore_case(text, "PAGOPA") {
+        return None;
+    }
+    let sep = text.get(6..)?.chars().next()?;
+    let substitute = !(sep.is_alphanumeric() || sep.is_whitespace() || sep.is_control());
+    (sep == '|' || substitute).then_some(sep)
 }
 
 /// ASCII case-insensitive prefix test that never slices inside a character.
@@ -510,6 +552,64 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_qr_typed_by_a_scanner_on_an_italian_layout_is_read() {
+        // `|` typed by a US-mode scanner on an Italian keyboard comes out as `§`.
+        for sep in ['§', '#', '!', '°', '¦', '-'] {
+            let qr = format!("PAGOPA{sep}002{sep}301000000000012373{sep}00514490010{sep}2550");
+            let n = Notice::from_qr(&qr).unwrap_or_else(|e| panic!("{qr}: {e}"));
+            assert_eq!(n.notice_number.as_str(), "301000000000012373");
+            assert_eq!(n.creditor.as_str(), "00514490010");
+            assert_eq!(n.amount, Some(Cents(2550)));
+            assert_eq!(n.qr_separator, Some(sep));
+            assert_eq!(Notice::parse(&qr).unwrap(), n);
+            assert_eq!(
+                crate::classify(&format!("{qr}\r\n")).unwrap().kind(),
+                "notice"
+            );
+        }
+        let plain = Notice::from_qr("pagopa|002|301000000000012373|00514490010|2550").unwrap();
+        assert_eq!(plain.qr_separator, None);
+        // The serde shape of a QR read with `|` is unchanged.
+        assert!(!serde_json::to_string(&plain)
+            .unwrap()
+            .contains("qr_separator"));
+    }
+
+    #[test]
+    fn a_qr_whose_separators_are_mixed_or_letters_is_refused() {
+        for qr in [
+            // two different substitutes, or one left as `|`
+            "PAGOPA§002§301000000000012373#00514490010§2550",
+            "PAGOPA§002§301000000000012373|00514490010§2550",
+            "PAGOPA#002#301000000000012373#00514490010#25,50",
+            // the digits grouped with spaces
+            "PAGOPA§002§3010 0000 0000 1237 3§00514490010§2550",
+        ] {
+            assert_eq!(
+                Notice::from_qr(qr).unwrap_err().code(),
+                "bad_format",
+                "{qr}"
+            );
+            assert!(crate::classify(qr).is_err(), "{qr}");
+        }
+        // a letter or a space is never a separator
+        for qr in [
+            "PAGOPAù002ù301000000000012373ù00514490010ù2550",
+            "PAGOPA 002 301000000000012373 00514490010 2550",
+            "PAGOPAX002X301000000000012373X00514490010X2550",
+        ] {
+            assert_eq!(
+                crate::classify(qr).unwrap_err().code(),
+                "unknown_input",
+                "{qr}"
+            );
+        }
+        // a digit typed as another character: the check digit still catches it
+        let err = Notice::from_qr("PAGOPA§002§301000000000012374§00514490010§2550").unwrap_err();
+        assert_eq!(err.code(), "bad_check_digit");
+    }
+
+    #[test]
     fn data_matrix_spec_example() {
         for name_len in [34, 39, 40, 44] {
             let dm = data_matrix_example(name_len);
@@ -649,6 +749,93 @@ pub(crate) mod tests {
                     prop_assert_eq!(result.is_ok(), expect_ok, "{} -> {}", n, changed);
                 }
             }
+        }
+    }
+
+    /// A character a keyboard layout may type for `|`: a few seen on real
+    /// layouts and any other symbol.
+    fn separator_strategy() -> impl Strategy<Value = char> {
+        prop_oneof![
+            prop::sample::select(vec![
+                '|', '§', '#', '!', '°', '¦', '-', '/', '<', '>', '~', '^'
+            ]),
+            any::<char>().prop_filter("a symbol", |c| {
+                !(c.is_alphanumeric() || c.is_whitespace() || c.is_control())
+            }),
+        ]
+    }
+
+    fn qr_with(sep: char, number: &str, creditor: &str, amount: &str) -> String {
+        format!("PAGOPA{sep}002{sep}{number}{sep}{creditor}{sep}{amount}")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// Every separator typed as one and the same other symbol reads
+        /// exactly the notice the `|` form reads.
+        #[test]
+        fn a_qr_whose_separators_all_became_one_symbol_reads_the_same_notice(
+            number in notice_number_strategy(),
+            creditor in crate::creditor::tests::creditor_strategy(),
+            amount in "[0-9]{1,11}",
+            sep in separator_strategy(),
+        ) {
+            let original = Notice::from_qr(&qr_with('|', &number, &creditor, &amount)).unwrap();
+            let typed = qr_with(sep, &number, &creditor, &amount);
+            let read = Notice::from_qr(&typed).unwrap();
+            prop_assert_eq!(&read.notice_number, &original.notice_number);
+            prop_assert_eq!(&read.creditor, &original.creditor);
+            prop_assert_eq!(read.amount, original.amount);
+            prop_assert_eq!(read.qr_separator, (sep != '|').then_some(sep));
+            let classified = crate::classify(&typed).unwrap();
+            prop_assert_eq!(classified.kind(), "notice");
+        }
+
+        /// A digit typed as anything that is not a digit (a letter, a symbol,
+        /// the separator itself) is refused, whatever the separators.
+        #[test]
+        fn a_qr_whose_digit_became_another_character_is_refused(
+            number in notice_number_strategy(),
+            creditor in crate::creditor::tests::creditor_strategy(),
+            amount in "[0-9]{1,11}",
+            sep in separator_strategy(),
+            which in any::<prop::sample::Index>(),
+            sub in any::<char>().prop_filter("typed", |c| {
+                !(c.is_ascii_digit() || c.is_whitespace() || c.is_control())
+            }),
+        ) {
+            let text = qr_with(sep, &number, &creditor, &amount);
+            let digits: Vec<usize> = text
+                .char_indices()
+                .filter(|(_, c)| c.is_ascii_digit())
+                .map(|(i, _)| i)
+                .collect();
+            let at = digits[which.index(digits.len())];
+            let changed = format!("{}{}{}", &text[..at], sub, &text[at + 1..]);
+            prop_assert!(Notice::from_qr(&changed).is_err(), "{} accepted", changed);
+            prop_assert!(crate::classify(&changed).is_err(), "{} accepted", changed);
+        }
+
+        /// One separator different from the others is refused.
+        #[test]
+        fn a_qr_with_mixed_separators_is_refused(
+            number in notice_number_strategy(),
+            creditor in crate::creditor::tests::creditor_strategy(),
+            amount in "[0-9]{1,11}",
+            sep in separator_strategy(),
+            other in separator_strategy(),
+            odd in 0usize..4,
+        ) {
+            prop_assume!(sep != other);
+            let mut seps = [sep; 4];
+            seps[odd] = other;
+            let text = format!(
+                "PAGOPA{}002{}{number}{}{creditor}{}{amount}",
+                seps[0], seps[1], seps[2], seps[3]
+            );
+            prop_assert!(Notice::from_qr(&text).is_err(), "{} accepted", text);
+            prop_assert!(crate::classify(&text).is_err(), "{} accepted", text);
         }
     }
 }

@@ -22,14 +22,24 @@ pub fn describe(input: &pos_codes::Input, reveal: bool) -> Value {
             "code": m.as_str(),
             "display": m.display(),
         }),
-        Input::Notice(n) => json!({
-            "kind": "notice",
-            "notice_number": n.notice_number.as_str(),
-            "aux_digit": n.notice_number.aux(),
-            "iuv": n.notice_number.iuv(),
-            "creditor_fiscal_code": n.creditor.as_str(),
-            "amount_cents": n.amount.map(|c| c.0),
-        }),
+        Input::Notice(n) => {
+            let mut v = json!({
+                "kind": "notice",
+                "notice_number": n.notice_number.as_str(),
+                "aux_digit": n.notice_number.aux(),
+                "iuv": n.notice_number.iuv(),
+                "creditor_fiscal_code": n.creditor.as_str(),
+                "amount_cents": n.amount.map(|c| c.0),
+            });
+            if let Some(sep) = n.qr_separator {
+                // payment-codes.md: a scanner typed every `|` as another symbol.
+                v["qr_separator"] = json!(sep.to_string());
+                v["note"] = json!(format!(
+                    "separators read as «{sep}» instead of «|» (scanner in keyboard mode on a non-US layout)"
+                ));
+            }
+            v
+        }
         Input::FiscalCode(f) => {
             let b = f.decode();
             let mut v = json!({
