@@ -1,9 +1,8 @@
 //! The running agent: what every part shares (config, store, backend client,
 //! printer, events, sessions) and the glue that starts the background tasks.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use time::OffsetDateTime;
@@ -97,7 +96,8 @@ pub struct Agent {
     pub retry_now: std::sync::atomic::AtomicBool,
     pub backend_status: Mutex<BackendStatus>,
     pub keys: Mutex<Option<pos_codes::KeySet>>,
-    pub scans: Mutex<HashMap<String, (String, Instant)>>,
+    /// The reads behind `scan_id`s, bounded (`scans.rs`).
+    pub scans: crate::scans::ScanStore,
     pub receipt_wait: Duration,
     pub tuning: Tuning,
     _lock: Option<InstanceLock>,
@@ -120,9 +120,6 @@ pub struct AgentParts {
 fn answered_without_401(e: &pos_backend::BackendError) -> bool {
     e.status().is_some_and(|s| s != 401)
 }
-
-/// How long a `scan_id` can be used to create a transaction.
-const SCAN_TTL: Duration = Duration::from_secs(600);
 
 impl Agent {
     pub fn new(parts: AgentParts) -> anyhow::Result<Arc<Agent>> {
@@ -182,7 +179,7 @@ impl Agent {
             retry_now: std::sync::atomic::AtomicBool::new(false),
             backend_status: Mutex::new(BackendStatus::default()),
             keys: Mutex::new(keys),
-            scans: Mutex::new(HashMap::new()),
+            scans: crate::scans::ScanStore::default(),
             _lock: lock,
         }))
     }
@@ -295,17 +292,12 @@ impl Agent {
 
     /// Remember a scanned text for `scan_id`; the event carries the masked text only.
     pub fn record_scan(&self, source: &str, text: &str) -> String {
-        let id = uuid::Uuid::new_v4().to_string();
         let (kind, shown) = match pos_codes::classify(text) {
             Ok(input) => (input.kind(), input.masked_text()),
             // A short excerpt with fiscal codes masked, even partial ones.
             Err(_) => ("unknown", pos_codes::masked_excerpt(text)),
         };
-        {
-            let mut scans = self.scans.lock().unwrap_or_else(|p| p.into_inner());
-            scans.retain(|_, (_, at)| at.elapsed() < SCAN_TTL);
-            scans.insert(id.clone(), (text.to_string(), Instant::now()));
-        }
+        let id = self.scans.insert(text);
         self.events.emit(
             "scan",
             json!({"source": source, "kind": kind, "input": shown, "scan_id": id}),
@@ -314,11 +306,7 @@ impl Agent {
     }
 
     pub fn take_scan(&self, id: &str) -> Option<String> {
-        let scans = self.scans.lock().unwrap_or_else(|p| p.into_inner());
-        scans
-            .get(id)
-            .filter(|(_, at)| at.elapsed() < SCAN_TTL)
-            .map(|(t, _)| t.clone())
+        self.scans.get(id)
     }
 
     pub async fn emit_outbox(&self) {

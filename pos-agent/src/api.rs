@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -46,6 +46,28 @@ fn parse_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     })
 }
 
+/// The bearer token of a request: the `Authorization` header, or, for the
+/// events stream only, `?access_token=` (EventSource cannot send headers).
+fn bearer_token(parts: &Parts) -> Option<String> {
+    let from_header = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string);
+    let from_query = || {
+        if parts.uri.path() != "/api/v1/events" {
+            return None;
+        }
+        parts.uri.query().and_then(|q| {
+            q.split('&')
+                .find_map(|kv| kv.strip_prefix("access_token="))
+                .map(str::to_string)
+        })
+    };
+    from_header.or_else(from_query)
+}
+
 /// The logged-in operator behind the bearer token.
 pub struct Operator(pub String);
 
@@ -56,37 +78,40 @@ impl FromRequestParts<AppState> for Operator {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let from_header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::to_string);
-        // EventSource cannot send headers: the events stream takes ?access_token=.
-        let from_query = || {
-            if parts.uri.path() != "/api/v1/events" {
-                return None;
-            }
-            parts.uri.query().and_then(|q| {
-                q.split('&')
-                    .find_map(|kv| kv.strip_prefix("access_token="))
-                    .map(str::to_string)
-            })
-        };
-        let token = from_header.or_else(from_query).ok_or_else(|| {
+        Ok(Operator(
+            Session::from_request_parts(parts, state).await?.operator,
+        ))
+    }
+}
+
+/// A logged-in session: the operator and the token it goes by.
+pub struct Session {
+    pub operator: String,
+    pub token: String,
+}
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(parts).ok_or_else(|| {
             ApiError::new(
                 401,
                 "unauthorized",
                 "Accesso richiesto: inserire operatore e PIN.",
             )
         })?;
-        state.sessions.check(&token).map(Operator).ok_or_else(|| {
+        let operator = state.sessions.check(&token).ok_or_else(|| {
             ApiError::new(
                 401,
                 "unauthorized",
                 "Sessione scaduta o non valida: accedere di nuovo con il PIN.",
             )
-        })
+        })?;
+        Ok(Session { operator, token })
     }
 }
 
@@ -326,14 +351,8 @@ async fn login(State(agent): State<AppState>, body: Bytes) -> Result<Json<Value>
     }
 }
 
-async fn logout(State(agent): State<AppState>, headers: HeaderMap, _op: Operator) -> Json<Value> {
-    if let Some(t) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    {
-        agent.sessions.remove(t);
-    }
+async fn logout(State(agent): State<AppState>, session: Session) -> Json<Value> {
+    agent.sessions.remove(&session.token);
     Json(json!({"status": "ok"}))
 }
 
@@ -341,14 +360,23 @@ async fn status(State(agent): State<AppState>) -> Result<Json<Value>, ApiError> 
     Ok(Json(agent.status().await?))
 }
 
+/// The event stream lives as long as the session that opened it: a logout
+/// or the session's idle expiry ends it, so a console left open after its
+/// operator went away stops receiving scans and payments.
 async fn events(
     State(agent): State<AppState>,
-    _op: Operator,
+    session: Session,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    let stream = BroadcastStream::new(agent.events.subscribe()).filter_map(|e| async move {
-        e.ok()
-            .map(|e| Ok(SseEvent::default().event(e.name).data(e.data.to_string())))
-    });
+    let ended = {
+        let agent = agent.clone();
+        async move { agent.sessions.ended(&session.token).await }
+    };
+    let stream = BroadcastStream::new(agent.events.subscribe())
+        .filter_map(|e| async move {
+            e.ok()
+                .map(|e| Ok(SseEvent::default().event(e.name).data(e.data.to_string())))
+        })
+        .take_until(ended);
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
@@ -382,11 +410,39 @@ struct ListQuery {
     date: Option<String>,
 }
 
+/// Days the transaction list can be asked for. Nothing outside is a day of
+/// this counter's life, and the bounds keep the day arithmetic (midnight to
+/// midnight in the local time zone) far from the calendar's ends.
+const LIST_FIRST_YEAR: i32 = 2000;
+const LIST_LAST_YEAR: i32 = 2199;
+
+/// `?date=YYYY-MM-DD`, checked: a real calendar day within the years above.
+fn list_date(text: &str) -> Result<(), ApiError> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let day = time::Date::parse(text, format).map_err(|_| {
+        ApiError::bad_request(format!(
+            "Data non valida: «{}». Usare il formato AAAA-MM-GG, per esempio 2026-11-22 \
+             (query parameter `date`).",
+            pos_codes::masked_excerpt(text)
+        ))
+    })?;
+    if !(LIST_FIRST_YEAR..=LIST_LAST_YEAR).contains(&day.year()) {
+        return Err(ApiError::bad_request(format!(
+            "Data fuori intervallo: {text}. Sono ammessi i giorni dal {LIST_FIRST_YEAR}-01-01 \
+             al {LIST_LAST_YEAR}-12-31 (query parameter `date`)."
+        )));
+    }
+    Ok(())
+}
+
 async fn list(
     State(agent): State<AppState>,
     _op: Operator,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    if let Some(d) = q.date.as_deref() {
+        list_date(d)?;
+    }
     let txs = agent.list(q.date.as_deref()).await?;
     Ok(Json(
         json!({"transactions": txs.iter().map(|t| t.to_api()).collect::<Vec<_>>()}),

@@ -115,6 +115,8 @@ struct Session {
 pub struct Sessions {
     idle: Duration,
     inner: Mutex<HashMap<String, Session>>,
+    /// Woken at every logout, so [`Sessions::ended`] returns at once.
+    removed: tokio::sync::Notify,
 }
 
 impl Sessions {
@@ -122,6 +124,7 @@ impl Sessions {
         Sessions {
             idle,
             inner: Mutex::new(HashMap::new()),
+            removed: tokio::sync::Notify::new(),
         }
     }
 
@@ -153,6 +156,35 @@ impl Sessions {
     pub fn remove(&self, token: &str) {
         let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         map.remove(token);
+        drop(map);
+        self.removed.notify_waiters();
+    }
+
+    /// When the session of `token` would expire if nothing used it again;
+    /// `None` once it has ended. Does not count as a use.
+    fn expires_at(&self, token: &str) -> Option<Instant> {
+        let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let at = map.get(token)?.last_seen + self.idle;
+        (Instant::now() < at).then_some(at)
+    }
+
+    /// Resolves when the session of `token` ends: logged out, or idle for
+    /// `security.session_minutes` (what keeps it alive is the operator's
+    /// calls, not a stream left open). The events stream ends with it.
+    pub async fn ended(&self, token: &str) {
+        loop {
+            // Registered before looking, so a logout in between is not missed.
+            let removed = self.removed.notified();
+            tokio::pin!(removed);
+            removed.as_mut().enable();
+            let Some(deadline) = self.expires_at(token) else {
+                return;
+            };
+            tokio::select! {
+                _ = removed => {}
+                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {}
+            }
+        }
     }
 }
 
@@ -228,5 +260,39 @@ mod tests {
         assert_eq!(s.check(&t).as_deref(), Some("op1"));
         s.remove(&t);
         assert_eq!(s.check(&t), None);
+    }
+
+    #[tokio::test]
+    async fn a_session_ends_at_logout_and_at_idle_expiry() {
+        let s = Sessions::new(Duration::from_secs(60));
+        let t = s.create("op1");
+        let other = s.create("op1");
+        let ended = s.ended(&t);
+        tokio::pin!(ended);
+        // Still alive: not ended.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), ended.as_mut())
+                .await
+                .is_err()
+        );
+        s.remove(&t);
+        tokio::time::timeout(Duration::from_secs(5), ended)
+            .await
+            .expect("logout ends the session");
+        // Another operator's session goes on.
+        assert!(s.check(&other).is_some());
+
+        let s = Sessions::new(Duration::from_millis(300));
+        let t = s.create("op1");
+        let started = Instant::now();
+        tokio::time::timeout(Duration::from_secs(5), s.ended(&t))
+            .await
+            .expect("idle expiry ends the session");
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert_eq!(s.check(&t), None);
+        // An unknown token has already ended.
+        tokio::time::timeout(Duration::from_secs(1), s.ended("nope"))
+            .await
+            .expect("unknown token");
     }
 }

@@ -25,6 +25,7 @@ pub mod print_queue;
 pub mod printing;
 pub mod receipts;
 pub mod sandbox;
+pub mod scans;
 pub mod store;
 pub mod sync;
 pub mod time_fmt;
