@@ -154,3 +154,112 @@ async fn a_mismatch_is_shown_and_kept() {
     env.mock.clear_faults();
     env.wait_sync(&token, &id2, "confirmed", WAIT).await;
 }
+
+/// Finding 3 of issue 14: a payment still pending at a close and rejected
+/// afterwards used to appear in no later report. Every close lists every
+/// rejected payment no earlier close listed, with its receipt number, and
+/// the cash expected in the drawer accounts for it; each refund is listed
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_never_vanishes_from_the_reports() {
+    let mut env = Env::new().await;
+    env.start_agent();
+    let token = env.login().await;
+    // The backend cannot be reached for the payment before the close.
+    env.mock
+        .inject(Route::prefix("/v1/recharges"), Fault::unavailable(), 10_000);
+    let id = env
+        .ready_to_pay(&token, demo::MANUAL_CODE_MENSA_1, 2000)
+        .await;
+    let paid = env.pay(&token, &id, 2000).await;
+    let receipt = paid["receipt_number"].as_str().unwrap().to_string();
+    let first = close(&env, &token).await;
+    assert_eq!(first["count"], 1, "{first}");
+    assert_eq!(first["pending"].as_array().unwrap().len(), 1, "{first}");
+    assert_eq!(first["rejected"].as_array().unwrap().len(), 0, "{first}");
+    assert_eq!(first["cash_expected_cents"], 2000);
+
+    // After the close, the backend refuses it for good: a refund is owed.
+    env.mock.clear_faults();
+    env.mock.inject(
+        Route::prefix("/v1/recharges"),
+        Fault::Status {
+            status: 422,
+            code: "amount_out_of_range".into(),
+            retry_after_secs: None,
+        },
+        1,
+    );
+    env.wait_sync(&token, &id, "rejected", WAIT).await;
+
+    // Nothing paid since, but a refund to list: a new closure lists it.
+    let second = close(&env, &token).await;
+    assert_ne!(second["closure_id"], first["closure_id"], "{second}");
+    assert!(
+        second["closure_id"].as_str().unwrap().ends_with("/2"),
+        "{second}"
+    );
+    assert_eq!(second["from"], first["to"], "periods are contiguous");
+    assert_eq!(second["count"], 0);
+    assert_eq!(second["total_cents"], 0);
+    let rejected = second["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 1, "{second}");
+    assert_eq!(rejected[0]["id"], id.as_str());
+    assert_eq!(rejected[0]["receipt_number"], receipt.as_str());
+    assert_eq!(rejected[0]["earlier_period"], true);
+    assert_eq!(second["refund_total_cents"], 2000);
+    assert_eq!(
+        second["cash_expected_cents"], -2000,
+        "the refund leaves the drawer: {second}"
+    );
+    // The closure as sent counts what the municipality should receive in
+    // its own period: nothing (the refunded payment belongs to the first).
+    wait_closures(&env, 2).await;
+    let sent = &env.mock.closures()[1];
+    assert_eq!(sent.closure_id, second["closure_id"].as_str().unwrap());
+    assert_eq!((sent.count, sent.total_cents), (0, 0));
+    assert!(sent.matched);
+    // The printed report names it.
+    let deadline = std::time::Instant::now() + WAIT;
+    let report = loop {
+        let docs = env.printed();
+        let text = docs.last().map(doc_text).unwrap_or_default();
+        if text.contains(second["closure_id"].as_str().unwrap()) {
+            break text;
+        }
+        assert!(std::time::Instant::now() < deadline, "report not printed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for needle in [
+        "Da rimborsare",
+        receipt.as_str(),
+        "€ -20,00",
+        "CONTANTI ATTESI",
+    ] {
+        assert!(report.contains(needle), "{needle:?} missing:\n{report}");
+    }
+
+    // Listed once: closing again returns the same closure, and the next
+    // period's close does not list it again.
+    let again = close(&env, &token).await;
+    assert_eq!(again["closure_id"], second["closure_id"]);
+    let id2 = env
+        .ready_to_pay(&token, demo::MANUAL_CODE_MENSA_2, 1000)
+        .await;
+    env.pay(&token, &id2, 1000).await;
+    env.wait_sync(&token, &id2, "confirmed", WAIT).await;
+    let third = close(&env, &token).await;
+    assert!(
+        third["closure_id"].as_str().unwrap().ends_with("/3"),
+        "{third}"
+    );
+    assert_eq!(third["rejected"].as_array().unwrap().len(), 0, "{third}");
+    assert_eq!(third["cash_expected_cents"], 1000);
+
+    // A restart changes nothing: the list comes from the stored closures.
+    env.kill_agent();
+    env.start_agent();
+    let token = env.login().await;
+    let after = close(&env, &token).await;
+    assert_eq!(after["closure_id"], third["closure_id"]);
+}

@@ -18,13 +18,21 @@ use crate::receipts::{eur, money, Header};
 use crate::store::{ClosureRow, OutboxDraft};
 use crate::time_fmt::{local, parse_rfc3339, rfc3339};
 
-/// The report's numbers, computed from the transactions of the period.
+/// The report's numbers: the payments of the period (`paid`, those no
+/// closure has counted yet), the transactions created in it, and every
+/// rejected payment no earlier closure has listed as a refund (`refunds`,
+/// from [`crate::store::Store::unlisted_refunds`]): those paid in the
+/// period and rejected already, and those a previous close counted while
+/// still pending that the backend rejected since. Each refund is listed by
+/// exactly one closure, and the cash expected in the drawer is the cash
+/// taken in the period less the refunds it lists.
 pub fn build_report(
     closure_id: &str,
     from: &str,
     to: &str,
     paid: &[Transaction],
     created: &[Transaction],
+    refunds: &[Transaction],
 ) -> Value {
     let counted: Vec<&Transaction> = paid
         .iter()
@@ -33,10 +41,6 @@ pub fn build_report(
     let total: i64 = counted.iter().map(|t| t.amount_cents.unwrap_or(0)).sum();
     let fees: i64 = counted.iter().map(|t| t.fee_cents).sum();
     let cash_in: i64 = paid.iter().map(|t| t.total_cents().unwrap_or(0)).sum();
-    let refunds: Vec<&Transaction> = paid
-        .iter()
-        .filter(|t| t.sync == Some(SyncState::Rejected))
-        .collect();
     let refund_total: i64 = refunds.iter().map(|t| t.total_cents().unwrap_or(0)).sum();
     let mut groups: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
     for t in &counted {
@@ -67,10 +71,17 @@ pub fn build_report(
         .collect();
     let first = receipts.iter().min().map(|s| s.to_string());
     let last = receipts.iter().max().map(|s| s.to_string());
-    let brief = |t: &&Transaction| {
+    let brief = |t: &Transaction| {
         json!({"id": t.id, "receipt_number": t.receipt_number, "amount_cents": t.amount_cents,
                "fee_cents": t.fee_cents, "total_cents": t.total_cents(),
                "service": t.service.as_ref().map(|s| s.name.clone())})
+    };
+    let refund = |t: &Transaction| {
+        let mut b = brief(t);
+        b["paid_at"] = json!(t.paid_at.map(rfc3339));
+        // Paid before this period: an earlier close counted it as pending.
+        b["earlier_period"] = json!(!paid.iter().any(|p| p.id == t.id));
+        b
     };
     let voids = created
         .iter()
@@ -88,8 +99,8 @@ pub fn build_report(
         "first_receipt": first,
         "last_receipt": last,
         "by_service": groups.iter().map(|((s, c), (n, tot))| json!({"service": s, "creditor": c, "count": n, "total_cents": tot})).collect::<Vec<_>>(),
-        "pending": paid.iter().filter(|t| t.sync == Some(SyncState::Pending)).map(|t| brief(&t)).collect::<Vec<_>>(),
-        "rejected": refunds.iter().map(brief).collect::<Vec<_>>(),
+        "pending": paid.iter().filter(|t| t.sync == Some(SyncState::Pending)).map(brief).collect::<Vec<_>>(),
+        "rejected": refunds.iter().map(refund).collect::<Vec<_>>(),
         "refund_total_cents": refund_total,
         "voids": voids,
     })
@@ -145,6 +156,8 @@ pub fn report_document(h: &Header, r: &Value) -> Document {
             money(n("total_cents")),
         )
         .columns("Commissioni", money(n("fees_cents")))
+        .columns("Contanti incassati", money(n("cash_taken_cents")))
+        .columns("Rimborsi", money(-n("refund_total_cents")))
         .columns_with(
             "CONTANTI ATTESI",
             money(n("cash_expected_cents")),
@@ -176,6 +189,9 @@ pub fn report_document(h: &Header, r: &Value) -> Document {
             ),
             money(t.get("total_cents").and_then(Value::as_i64).unwrap_or(0)),
         );
+        if t.get("earlier_period").and_then(Value::as_bool) == Some(true) {
+            doc = doc.text("    (incassata prima di una chiusura precedente)");
+        }
     }
     doc.columns("Annullate", n("voids").to_string())
 }
@@ -201,7 +217,8 @@ impl Agent {
                     None => s.first_transaction_created_at()?.unwrap_or_else(|| to.clone()),
                 };
                 let paid = s.unclosed_paid()?;
-                if let (Some(c), true) = (&last, paid.is_empty()) {
+                let refunds = s.unlisted_refunds()?;
+                if let (Some(c), true, true) = (&last, paid.is_empty(), refunds.is_empty()) {
                     // Nothing new: the same closure again, nothing sent.
                     let mut report = c.report.clone();
                     report["status"] = json!(c.status);
@@ -217,7 +234,7 @@ impl Agent {
                 };
                 let number = s.closures_on(&day)? + 1;
                 let closure_id = format!("{terminal}/{day}/{number}");
-                let report = build_report(&closure_id, &from, &to, &paid, &created);
+                let report = build_report(&closure_id, &from, &to, &paid, &created, &refunds);
                 let body = json!({
                     "closure_id": closure_id, "from": from, "to": to,
                     "count": report["count"], "total_cents": report["total_cents"],
