@@ -568,3 +568,170 @@ async fn an_activation_whose_answer_was_lost_still_gets_its_ko_on_void() {
         .await;
     assert_eq!(s, 200, "{t}");
 }
+
+/// Finding 9 of issue 14: a handheld scanner in keyboard mode on an Italian
+/// layout types every `|` of a notice QR as `§`. Such a read is the same
+/// notice; mixed separators or a digit typed as something else are still
+/// refused; `inspect` says what happened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notice_qr_typed_by_a_scanner_on_an_italian_layout_is_accepted() {
+    let mut env = Env::new().await;
+    env.start_agent();
+    let token = env.login().await;
+    let typed = notice_qr(demo::NOTICE_PAYABLE, "0000002550").replace('|', "§");
+    // Through the scanner's path: a scan event, then its scan_id.
+    let mut events = support::EventStream::open(&env, &token).await;
+    let (s, v) = env
+        .call(
+            "POST",
+            "/api/v1/scans",
+            Some(&token),
+            Some(json!({"input": format!("{typed}\r\n"), "source": "scanner"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let scan = events.next_named("scan", Duration::from_secs(10)).await;
+    assert_eq!(scan["kind"], "notice", "{scan}");
+    let (s, t) = env
+        .call(
+            "POST",
+            "/api/v1/transactions",
+            Some(&token),
+            Some(json!({"scan_id": v["scan_id"]})),
+        )
+        .await;
+    assert_eq!(s, 201, "{t}");
+    assert_eq!(t["kind"], "notice");
+    assert_eq!(t["notice"]["notice_number"], demo::NOTICE_PAYABLE);
+    assert_eq!(t["amount_cents"], 2550);
+    assert_eq!(t["state"], "amount_set");
+
+    for (text, code) in [
+        // one separator left as `|`
+        (
+            format!(
+                "PAGOPA§002§{}|{}§2550",
+                demo::NOTICE_PAYABLE_2,
+                demo::CREDITOR_CF
+            ),
+            "bad_format",
+        ),
+        // a digit of the creditor's code changed: its check digit catches it
+        (
+            format!("PAGOPA§002§{}§00514490011§2550", demo::NOTICE_PAYABLE_2),
+            "bad_check_digit",
+        ),
+        // a digit typed as a letter
+        (
+            format!("PAGOPA§002§30100000000001277A§{}§2550", demo::CREDITOR_CF),
+            "bad_format",
+        ),
+    ] {
+        let (s, v) = create(&env, &token, &text).await;
+        assert_eq!(s, 422, "{text}: {v}");
+        assert_eq!(v["error"]["code"], code, "{text}: {v}");
+    }
+
+    let out = std::process::Command::new(support::BIN)
+        .arg("inspect")
+        .arg(&typed)
+        .arg("--json")
+        .output()
+        .expect("run inspect");
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["kind"], "notice");
+    assert_eq!(v["notice_number"], demo::NOTICE_PAYABLE);
+    assert_eq!(v["qr_separator"], "§", "{v}");
+}
+
+/// Finding 8 of issue 14: `?date=9999-12-31` killed its connection with a
+/// panic in the day arithmetic. Every date and number a client sends is
+/// range-checked into a 4xx that says what was wrong; the agent goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_date_and_number_from_outside_is_range_checked_into_a_4xx() {
+    let mut env = Env::new().await;
+    env.start_agent();
+    let token = env.login().await;
+    for date in [
+        "9999-12-31",
+        "0000-01-01",
+        "1999-12-31",
+        "2200-01-01",
+        "-0001-01-01",
+        "+10000-01-01",
+        "2026-02-30",
+        "2026-13-01",
+        "2026-1-1",
+        "oggi",
+        "",
+    ] {
+        let (s, v) = env
+            .call(
+                "GET",
+                &format!("/api/v1/transactions?date={date}"),
+                Some(&token),
+                None,
+            )
+            .await;
+        assert_eq!(s, 400, "date={date}: {v}");
+        assert_eq!(v["error"]["code"], "bad_request", "date={date}: {v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains("date"),
+            "names the parameter: {v}"
+        );
+    }
+    for date in ["2000-01-01", "2026-11-22", "2199-12-31"] {
+        let (s, v) = env
+            .call(
+                "GET",
+                &format!("/api/v1/transactions?date={date}"),
+                Some(&token),
+                None,
+            )
+            .await;
+        assert_eq!(s, 200, "date={date}: {v}");
+    }
+
+    // Amounts and cash: out of range, negative, fractional, too big for
+    // any integer, or not a number.
+    let id = env
+        .ready_to_pay(&token, demo::MANUAL_CODE_MENSA_1, 2000)
+        .await;
+    let amount = format!("/api/v1/transactions/{id}/amount");
+    let pay = format!("/api/v1/transactions/{id}/pay");
+    for (path, body) in [
+        (&amount, json!({"amount_cents": i64::MAX})),
+        (&amount, json!({"amount_cents": i64::MIN})),
+        (&amount, json!({"amount_cents": -1})),
+        (&amount, json!({"amount_cents": 0})),
+        (&amount, json!({"amount_cents": 20.5})),
+        (&amount, json!({"amount_cents": u64::MAX})),
+        (&amount, json!({"amount_cents": "2000"})),
+        (&pay, json!({"tendered_cents": i64::MAX})),
+        (&pay, json!({"tendered_cents": i64::MIN})),
+        (&pay, json!({"tendered_cents": -1})),
+        (&pay, json!({"tendered_cents": u64::MAX})),
+        (&pay, json!({"tendered_cents": 1e300})),
+    ] {
+        let (s, v) = env
+            .call("POST", path, Some(&token), Some(body.clone()))
+            .await;
+        assert!((400..500).contains(&s), "{path} {body}: {s} {v}");
+        assert!(v["error"]["code"].is_string(), "{path} {body}: {v}");
+    }
+    for body in [
+        r#"{"amount_cents": 1e400}"#,
+        r#"{"amount_cents": 99999999999999999999999999}"#,
+    ] {
+        let (s, v) = env.post_raw(&amount, &token, body).await;
+        assert_eq!(s, 400, "{body}: {v}");
+    }
+    // Nothing was changed by the refusals: the transaction still pays.
+    let t = env.tx(&token, &id).await;
+    assert_eq!(t["amount_cents"], 2000);
+    let paid = env.pay(&token, &id, 2000).await;
+    assert_eq!(paid["state"], "paid");
+    let (s, _) = env.call("GET", "/api/v1/status", None, None).await;
+    assert_eq!(s, 200);
+}

@@ -602,3 +602,133 @@ async fn parallel_wrong_pins_cannot_slip_past_the_lockout() {
         "{statuses:?}"
     );
 }
+
+/// Reads the SSE body until the server ends it; false if it is still open
+/// after `within`.
+async fn stream_ends_within(resp: &mut reqwest::Response, within: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, resp.chunk()).await {
+            Err(_) => return false,
+            Ok(Ok(Some(_))) => continue,
+            Ok(Ok(None)) | Ok(Err(_)) => return true,
+        }
+    }
+}
+
+async fn open_events(env: &Env, token: &str) -> reqwest::Response {
+    let resp = reqwest::Client::new()
+        .get(format!("{}/api/v1/events?access_token={token}", env.api))
+        .send()
+        .await
+        .expect("open the event stream");
+    assert_eq!(resp.status(), 200);
+    resp
+}
+
+/// Finding 8 of issue 14: the event stream stayed open after its session
+/// logged out, so a console left open kept receiving scans and payments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_ends_when_its_session_logs_out() {
+    let mut env = Env::new().await;
+    env.start_agent();
+    let gone = env.login().await;
+    let stays = env.login().await;
+    let mut gone_stream = open_events(&env, &gone).await;
+    let mut other = support::EventStream::open(&env, &stays).await;
+    assert!(
+        !stream_ends_within(&mut gone_stream, Duration::from_millis(500)).await,
+        "a live session's stream stays open"
+    );
+    let (s, _) = env
+        .call("POST", "/api/v1/logout", Some(&gone), Some(json!({})))
+        .await;
+    assert_eq!(s, 200);
+    assert!(
+        stream_ends_within(&mut gone_stream, Duration::from_secs(10)).await,
+        "the stream of a logged-out session must end"
+    );
+    // A new stream with the old token is refused; the other session's
+    // stream goes on.
+    let (s, _) = raw(
+        &env,
+        "GET",
+        &format!("/api/v1/events?access_token={gone}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, 401);
+    let (s, _) = env
+        .call(
+            "POST",
+            "/api/v1/scans",
+            Some(&stays),
+            Some(json!({"input": demo::MANUAL_CODE_MENSA_1})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let scan = other.next_named("scan", Duration::from_secs(10)).await;
+    assert_eq!(scan["kind"], "manual_code");
+}
+
+/// Finding 8 of issue 14: the texts kept for `scan_id` grew without bound.
+/// The oldest reads make room; the newest keep working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scans_kept_for_scan_id_are_bounded_in_number() {
+    let mut env = Env::new().await;
+    env.start_agent();
+    let token = env.login().await;
+    let mut ids = Vec::new();
+    for _ in 0..(pos_agent::scans::MAX_SCANS + 1) {
+        let (s, v) = env
+            .call(
+                "POST",
+                "/api/v1/scans",
+                Some(&token),
+                Some(json!({"input": demo::MANUAL_CODE_MENSA_1, "source": "scanner"})),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        ids.push(v["scan_id"].as_str().unwrap().to_string());
+    }
+    let (s, v) = env
+        .call(
+            "POST",
+            "/api/v1/transactions",
+            Some(&token),
+            Some(json!({"scan_id": ids[0]})),
+        )
+        .await;
+    assert_eq!(s, 404, "the oldest read was pushed out: {v}");
+    assert_eq!(v["error"]["code"], "not_found");
+    let (s, v) = env
+        .call(
+            "POST",
+            "/api/v1/transactions",
+            Some(&token),
+            Some(json!({"scan_id": ids.last().unwrap()})),
+        )
+        .await;
+    assert_eq!(s, 201, "the newest read still works: {v}");
+    // A huge read is kept cut and refused as what it is, not as a code.
+    let (s, v) = env
+        .call(
+            "POST",
+            "/api/v1/scans",
+            Some(&token),
+            Some(json!({"input": "9".repeat(200_000)})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = env
+        .call(
+            "POST",
+            "/api/v1/transactions",
+            Some(&token),
+            Some(json!({"scan_id": v["scan_id"]})),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(v["error"]["code"], "unknown_input");
+}
