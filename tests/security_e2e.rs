@@ -732,3 +732,67 @@ async fn scans_kept_for_scan_id_are_bounded_in_number() {
     assert_eq!(s, 422, "{v}");
     assert_eq!(v["error"]["code"], "unknown_input");
 }
+
+/// Finding 8 of issue 14: `camera decode` masked any 16 letters and digits
+/// shaped like a fiscal code, so an app token's text came out rewritten.
+/// Only a real fiscal code (right check letter) is masked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn camera_decode_masks_only_what_is_a_fiscal_code() {
+    use hardware_mocks::camera::VirtualCamera;
+    use pos_drivers::camera::{GrayFrame, QrDecoder};
+
+    let env = Env::new().await;
+    // A structurally valid token whose signature text starts with 16
+    // characters in a fiscal code's layout but with the wrong check letter
+    // (the all-`A` tail keeps it 64 canonical base64url bytes).
+    let run = "RSSMRA85T10A562X";
+    assert!(pos_codes::FiscalCode::parse(run).is_err());
+    let app = demo::app_token(demo::CONSUMER_2, demo::SERVICE_TRASPORTO, demo::DEMO_IAT);
+    let (signed, _) = app.rsplit_once('.').unwrap();
+    let token = format!("{signed}.{run}{}", "A".repeat(86 - run.len()));
+    assert_eq!(
+        pos_codes::classify(&token).map(|i| i.kind()),
+        Ok("app_token"),
+        "{token}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut cam = VirtualCamera::new(dir.path()).unwrap();
+    cam.width = 640;
+    cam.height = 480;
+    let accept = |t: &str| pos_codes::classify(t).is_ok();
+    let readable_seed = |payload: &str| {
+        (1..40)
+            .find(|&seed| {
+                let bytes = hardware_mocks::camera::frame_jpeg(Some(payload), 640, 480, seed);
+                let frame = GrayFrame::from_jpeg(&bytes).unwrap();
+                QrDecoder::new(accept)
+                    .decode(&frame)
+                    .is_some_and(|d| d.text == payload)
+            })
+            .expect("some frame is readable")
+    };
+    let with_token = cam.show(Some(&token), readable_seed(&token)).unwrap();
+    // A real fiscal code (a Tessera Sanitaria's barcode text) is masked.
+    let card = demo::PAYER_FISCAL_CODE;
+    let with_card = cam.show(Some(card), readable_seed(card)).unwrap();
+    let out = env.cli(&[
+        "camera",
+        "decode",
+        with_token.to_str().unwrap(),
+        with_card.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(
+        lines[0][1], token,
+        "the token text is not rewritten: {text}"
+    );
+    assert_eq!(lines[1][1], "RSS***********2S", "{text}");
+    assert!(!text.contains(card), "{text}");
+}
