@@ -46,10 +46,9 @@ pub fn local_in(t: OffsetDateTime, tz: &jiff::tz::TimeZone) -> OffsetDateTime {
         .ok()
         .map(|ts| tz.to_offset(ts).seconds())
         .and_then(|secs| UtcOffset::from_whole_seconds(secs).ok());
-    match offset {
-        Some(off) => t.to_offset(off),
-        None => t,
-    }
+    // Near the ends of the calendar (a date from outside, year 9999) the
+    // shifted time may not exist: keep UTC rather than panic.
+    offset.and_then(|off| t.checked_to_offset(off)).unwrap_or(t)
 }
 
 /// `22/11/2026 11:16`.
@@ -92,6 +91,22 @@ mod tests {
             local_in(july, &rome).hour(),
             (july.hour() + 2) % 24,
             "UTC+2 in summer"
+        );
+    }
+
+    #[test]
+    fn local_time_at_the_ends_of_the_calendar_does_not_panic() {
+        let rome = jiff::tz::TimeZone::get("Europe/Rome").unwrap();
+        let last = parse_rfc3339("9999-12-31T23:59:59Z").unwrap();
+        assert_eq!(
+            local_in(last, &rome).unix_timestamp(),
+            last.unix_timestamp()
+        );
+        let first = parse_rfc3339("0000-01-01T00:00:00Z").unwrap();
+        let new_york = jiff::tz::TimeZone::get("America/New_York").unwrap();
+        assert_eq!(
+            local_in(first, &new_york).unix_timestamp(),
+            first.unix_timestamp()
         );
     }
 
