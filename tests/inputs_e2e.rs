@@ -727,6 +727,16 @@ async fn every_date_and_number_from_outside_is_range_checked_into_a_4xx() {
         let (s, v) = env.post_raw(&amount, &token, body).await;
         assert_eq!(s, 400, "{body}: {v}");
     }
+    let (s, v) = env
+        .call(
+            "POST",
+            &format!("/api/v1/transactions/{id}/void"),
+            Some(&token),
+            Some(json!({"reason": "x".repeat(100_000)})),
+        )
+        .await;
+    assert_eq!(s, 400, "an endless void reason: {v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("reason"));
     // Nothing was changed by the refusals: the transaction still pays.
     let t = env.tx(&token, &id).await;
     assert_eq!(t["amount_cents"], 2000);

@@ -510,6 +510,10 @@ async fn pay(
     Ok(Json(agent.pay(&id, b.tendered_cents).await?))
 }
 
+/// A void's reason is journaled and sent with a notice's `KO`: a sentence,
+/// not a document.
+const MAX_VOID_REASON_CHARS: usize = 500;
+
 #[derive(Deserialize, Default)]
 struct VoidBody {
     reason: Option<String>,
@@ -526,6 +530,15 @@ async fn void(
     } else {
         parse_body(&body)?
     };
+    if let Some(r) = &b.reason {
+        let chars = r.chars().count();
+        if chars > MAX_VOID_REASON_CHARS {
+            return Err(ApiError::bad_request(format!(
+                "Motivo dell'annullamento troppo lungo: {chars} caratteri, al massimo \
+                 {MAX_VOID_REASON_CHARS} (field `reason`)."
+            )));
+        }
+    }
     Ok(Json(agent.void(&id, b.reason).await?.to_api()))
 }
 
