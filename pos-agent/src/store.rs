@@ -1230,6 +1230,64 @@ mod tests {
     }
 
     #[test]
+    fn a_refund_is_unlisted_until_a_closure_lists_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("j.sqlite")).unwrap();
+        pay(&mut s, "a");
+        pay(&mut s, "b");
+        let ids = |s: &Store| -> Vec<String> {
+            s.unlisted_refunds()
+                .unwrap()
+                .into_iter()
+                .map(|t| t.id)
+                .collect()
+        };
+        assert!(ids(&s).is_empty(), "nothing rejected yet");
+        let closure = |n: i64, report: Value| ClosureRow {
+            closure_id: format!("T-1/2026-11-23/{n}"),
+            day: "2026-11-23".into(),
+            number: n,
+            from_at: "2026-11-23T00:00:00Z".into(),
+            to_at: format!("2026-11-23T2{n}:00:00Z"),
+            paid_count: 0,
+            report,
+            status: "pending".into(),
+            answer: None,
+        };
+        let closure_draft = |n: i64| {
+            let mut d = draft(&format!("T-1/2026-11-23/{n}"));
+            d.purpose = "closure".into();
+            d
+        };
+        // A close counts both while pending: no refund listed.
+        let ab = ["a".to_string(), "b".to_string()];
+        s.commit_closure(
+            &closure(1, serde_json::json!({"rejected": []})),
+            &closure_draft(1),
+            &ab,
+        )
+        .unwrap();
+        // Rejected after the close: still to be listed.
+        let entry = s
+            .outbox_entries()
+            .unwrap()
+            .into_iter()
+            .find(|e| e.idempotency_key == "a")
+            .unwrap();
+        s.settle_outbox(&entry, SyncState::Rejected, &serde_json::json!({}))
+            .unwrap();
+        assert_eq!(ids(&s), ["a"]);
+        // Listed by the next closure: never again.
+        s.commit_closure(
+            &closure(2, serde_json::json!({"rejected": [{"id": "a"}]})),
+            &closure_draft(2),
+            &[],
+        )
+        .unwrap();
+        assert!(ids(&s).is_empty());
+    }
+
+    #[test]
     fn settle_confirms_and_journals() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Store::open(&dir.path().join("j.sqlite")).unwrap();
