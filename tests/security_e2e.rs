@@ -270,6 +270,9 @@ async fn an_idle_token_expires() {
     env.start_agent();
     let idle = env.login().await;
     let active = env.login().await;
+    // Each has a console's event stream open; an open stream is no activity.
+    let mut idle_stream = open_events(&env, &idle).await;
+    let mut active_stream = open_events(&env, &active).await;
     // `active` keeps being used: its idle timer restarts with each call.
     for _ in 0..7 {
         tokio::time::sleep(Duration::from_secs(9)).await;
@@ -284,6 +287,16 @@ async fn an_idle_token_expires() {
         .await;
     assert_eq!(s, 401, "{v}");
     assert_eq!(v["error"]["code"], "unauthorized");
+    // Its event stream ended with it (issue 14, finding 8); the active
+    // session's stream is still open.
+    assert!(
+        stream_ends_within(&mut idle_stream, Duration::from_secs(5)).await,
+        "the stream of an expired session must end"
+    );
+    assert!(
+        !stream_ends_within(&mut active_stream, Duration::from_millis(500)).await,
+        "the stream of a live session stays open"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
