@@ -274,8 +274,16 @@ function openEvents() {
   });
   es.onerror = () => {
     document.body.dataset.live = '0';
-    // The browser retries by itself; a closed stream (expired session) is reopened after a login.
-    if (es.readyState === EventSource.CLOSED && state.token) setTimeout(() => { if (state.events === es) openEvents(); }, 3000);
+    // The browser retries by itself. Closed for good: the agent ends the
+    // stream when its session ends (logout, idle expiry, restart), so ask with
+    // the token: a 401 shows the login (api() does it), anything else reopens.
+    if (es.readyState === EventSource.CLOSED && state.token) {
+      setTimeout(async () => {
+        if (state.events !== es) return;
+        try { await api('GET', '/api/v1/transactions'); } catch (e) { if (e.status === 401) return; }
+        if (state.events === es && state.token) openEvents();
+      }, 3000);
+    }
   };
 }
 
