@@ -2,8 +2,10 @@
 //! the previous close, stored, journaled and queued for `POST /v1/closures`
 //! in one SQLite transaction, then printed.
 //!
-//! A close with nothing paid since the previous one returns that closure
-//! again and sends nothing, so pressing the button twice is harmless.
+//! A close with nothing paid since the previous one, and no refund to list,
+//! returns that closure again and sends nothing, so pressing the button
+//! twice is harmless. Every rejected payment is listed as a refund by
+//! exactly one closure: the first close after it was rejected.
 
 use std::collections::BTreeMap;
 
