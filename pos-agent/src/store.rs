@@ -552,6 +552,24 @@ impl Store {
         rows.map(|r| row_to_tx(r?)).collect()
     }
 
+    /// Paid transactions rejected by the backend (to refund) that no day
+    /// closure has listed as a refund yet, in receipt order. What a closure
+    /// listed is its stored report's `rejected` array, so a payment still
+    /// pending at one close and rejected afterwards is listed by the next
+    /// close, once, with no extra column to keep in step.
+    pub fn unlisted_refunds(&self) -> Result<Vec<Transaction>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT data FROM transactions
+             WHERE sync = 'rejected' AND paid_at IS NOT NULL AND id NOT IN (
+                 SELECT json_extract(j.value, '$.id')
+                 FROM closures c, json_each(c.report, '$.rejected') j
+                 WHERE json_extract(j.value, '$.id') IS NOT NULL)
+             ORDER BY receipt_number",
+        )?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+        rows.map(|r| row_to_tx(r?)).collect()
+    }
+
     pub fn first_transaction_created_at(&self) -> Result<Option<String>, StoreError> {
         Ok(self
             .conn
@@ -874,24 +892,6 @@ impl Store {
             )
             .optional()?
             .transpose()
-    }
-
-    /// Paid transactions rejected by the backend (to refund) that no day
-    /// closure has listed as a refund yet, in receipt order. What a closure
-    /// listed is its stored report's `rejected` array, so a payment still
-    /// pending at one close and rejected afterwards is listed by the next
-    /// close, once, with no extra column to keep in step.
-    pub fn unlisted_refunds(&self) -> Result<Vec<Transaction>, StoreError> {
-        let mut st = self.conn.prepare(
-            "SELECT data FROM transactions
-             WHERE sync = 'rejected' AND paid_at IS NOT NULL AND id NOT IN (
-                 SELECT json_extract(j.value, '$.id')
-                 FROM closures c, json_each(c.report, '$.rejected') j
-                 WHERE json_extract(j.value, '$.id') IS NOT NULL)
-             ORDER BY receipt_number",
-        )?;
-        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
-        rows.map(|r| row_to_tx(r?)).collect()
     }
 
     /// Store a closure, journal it and queue it for the backend, atomically.
