@@ -8,8 +8,12 @@
 //! - [`escpos`]: a document to ESC/POS bytes for one paper width and code
 //!   page ([`EscPosEncoder`], [`encode_cp858`]); pure and deterministic.
 //! - [`printer`]: the [`Printer`] trait the agent talks to, the byte
-//!   [`Transport`]s (file, TCP, serial, USB `lp`), and [`open_printer`] which
-//!   picks one from the configured [`PrinterDevice`].
+//!   [`Transport`] trait and [`open_printer`] which picks one from the
+//!   configured [`PrinterDevice`] (`printer/mod.rs`); status bytes to
+//!   states (`printer/status.rs`); one file per transport (`file.rs`,
+//!   `tcp.rs`, `serial.rs`, `usb.rs`); and [`printer::expect`], a transport
+//!   built from the exchanges a test expects, for driver tests without a
+//!   socket.
 //! - [`drawer`]: the cash drawer, kicked through the printer.
 //! - [`camera`]: frame sources (V4L2 webcam, `dir:`), grayscale frames, the
 //!   QR decoding pipeline around rqrr, and the debounce.
