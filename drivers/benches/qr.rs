@@ -7,6 +7,7 @@
 //! cargo bench -p pos-drivers --bench qr                  # easy and hard sets, 640x480 and 1280x720
 //! cargo bench -p pos-drivers --bench qr -- --set hard --size 640x480
 //! cargo bench -p pos-drivers --bench qr -- --rqrr        # stock rqrr too
+//! cargo bench -p pos-drivers --bench qr -- --budget 1000 # another per-frame budget for ours
 //! cargo bench -p pos-drivers --bench qr -- --verbose     # one line per frame, and the frames only one side reads
 //! cargo bench -p pos-drivers --bench qr -- --dump /tmp/frames   # also write the frames as PNG
 //! cargo bench -p pos-drivers --bench qr -- --set hard --size 640x480 --debug 20012  # what each pass sees on one frame
@@ -80,6 +81,9 @@ struct Args {
     verbose: bool,
     rqrr: bool,
     mode: Mode,
+    /// Per-frame budget of our decoder (`--budget MS`; default the
+    /// decoder's own).
+    budget: std::time::Duration,
 }
 
 impl Args {
@@ -99,6 +103,7 @@ fn args() -> Args {
         verbose: false,
         rqrr: false,
         mode: Mode::Table,
+        budget: pos_drivers::camera::qr::DEFAULT_BUDGET,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -108,6 +113,11 @@ fn args() -> Args {
             "--dump" => a.dump = it.next().map(Into::into),
             "--verbose" | "-v" => a.verbose = true,
             "--rqrr" => a.rqrr = true,
+            "--budget" => {
+                if let Some(ms) = it.next().and_then(|v| v.parse().ok()) {
+                    a.budget = std::time::Duration::from_millis(ms);
+                }
+            }
             "--still" => a.mode = Mode::Still,
             "--rqrr-cost" => a.mode = Mode::RqrrCost,
             "--fast" => a.mode = Mode::Fast,
@@ -403,8 +413,8 @@ fn main() {
         Mode::Table => {}
     }
     println!(
-        "QR benchmark: one thread, ours with a fresh decoder per frame and its {} ms budget{}",
-        pos_drivers::camera::qr::DEFAULT_BUDGET.as_millis(),
+        "QR benchmark: one thread, ours with a fresh decoder per frame and a {} ms budget{}",
+        a.budget.as_millis(),
         if cfg!(debug_assertions) {
             " (DEBUG BUILD: timings mean nothing)"
         } else {
@@ -438,7 +448,7 @@ fn main() {
             let mut ours_got = Vec::new();
             let mut passes = std::collections::BTreeMap::new();
             for (f, g) in frames.iter().zip(&grays) {
-                let mut dec = QrDecoder::new(accept);
+                let mut dec = QrDecoder::new(accept).with_budget(a.budget);
                 let t = Instant::now();
                 let got = dec.decode(g);
                 let ms = t.elapsed().as_secs_f64() * 1e3;

@@ -11,7 +11,10 @@
 //! Each show is a frame our decoder reads (checked beforehand, so the
 //! number is the latency of a read, not the hit rate), of a payload other
 //! than the previous one (a different code is reported at once), 300 ms
-//! after the previous scan. Per frame size: p50, p95 and worst.
+//! after the previous scan, written again every 33 ms until it is read (a
+//! camera keeps delivering the phone it sees; a frame the decoder gives up
+//! on, over its time budget, is followed by the next). Per frame size: p50,
+//! p95 and worst, from the first frame.
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
@@ -85,19 +88,32 @@ async fn main() {
         let token = env.login().await;
         let mut events = EventStream::open(&env, &token).await;
         let mut ms = Vec::new();
-        for (k, bytes) in frames.iter().enumerate() {
-            let part = cam_dir.join(format!(".f{k:06}.part"));
-            std::fs::write(&part, bytes).expect("frame");
+        let mut file = 0usize;
+        let mut repeats = 0usize;
+        for bytes in &frames {
+            // A phone in front of a camera is in every frame until it is
+            // read: the same picture again every 33 ms (30 fps) until the
+            // scan, the latency counted from the first one.
             let t = Instant::now();
-            std::fs::rename(&part, cam_dir.join(format!("f{k:06}.jpg"))).expect("frame");
-            let scan = events.next_named("scan", Duration::from_secs(10)).await;
+            let scan = loop {
+                let part = cam_dir.join(format!(".f{file:06}.part"));
+                std::fs::write(&part, bytes).expect("frame");
+                std::fs::rename(&part, cam_dir.join(format!("f{file:06}.jpg"))).expect("frame");
+                file += 1;
+                let wait = events.next_named("scan", Duration::from_secs(10));
+                match tokio::time::timeout(Duration::from_millis(33), wait).await {
+                    Ok(scan) => break scan,
+                    Err(_) if t.elapsed() < Duration::from_secs(10) => repeats += 1,
+                    Err(_) => panic!("no scan within 10 s"),
+                }
+            };
             ms.push(t.elapsed().as_secs_f64() * 1e3);
             assert_eq!(scan["source"], "camera", "{scan}");
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         ms.sort_by(|a, b| a.total_cmp(b));
         println!(
-            "  {w}x{h}: p50 {:.1} ms, p95 {:.1} ms, worst {:.1} ms ({} scans)",
+            "  {w}x{h}: p50 {:.1} ms, p95 {:.1} ms, worst {:.1} ms ({} scans, {repeats} frames shown again)",
             pct(&ms, 0.5),
             pct(&ms, 0.95),
             ms.last().copied().unwrap_or(0.0),

@@ -26,6 +26,14 @@
 //! perspective by trial: milliseconds per candidate); they run only when the
 //! fast pass found nothing acceptable.
 //!
+//! Every frame has a time budget ([`DEFAULT_BUDGET`], about one frame
+//! period of a 30 fps camera): the fast pass stops between candidate finder
+//! triples when it is spent, and an rqrr pass (which cannot be interrupted)
+//! starts only when its typical cost for the frame's size still fits. A
+//! frame not read within its budget is given up: the camera thread takes
+//! the newest frame next, so the decoder never falls behind what is in
+//! front of the camera.
+//!
 //! Binarisation: a pixel is dark when it is below the mean of its
 //! neighbourhood (a square of about 1/8 of the image, from an integral
 //! image) by a small margin: local, so a glare gradient or a low-contrast
@@ -42,7 +50,7 @@ use std::time::{Duration, Instant};
 use super::finder::{self, Gray, Thresholds};
 use super::GrayFrame;
 
-/// Time one frame may take by default: less than a 30 fps camera's frame
+/// Time one frame may take by default: about a 30 fps camera's frame
 /// period (33 ms), so the decoder keeps up with the camera instead of
 /// reading frames that are already old. A frame that cannot be read in its
 /// budget is given up for the next one.
@@ -52,8 +60,16 @@ use super::GrayFrame;
 pub const DEFAULT_BUDGET: Duration = if cfg!(debug_assertions) {
     Duration::from_millis(2000)
 } else {
-    Duration::from_millis(25)
+    Duration::from_millis(30)
 };
+
+/// Typical cost of rqrr's passes in release builds, milliseconds per
+/// megapixel of the frame (`cargo bench -p pos-drivers --bench qr --
+/// --rqrr`: stock rqrr's median is about 10 ms at 1280x720); the
+/// downscaled pass and a refined region cost about a quarter.
+/// In a debug build the budget is large enough that these do not matter.
+const FULL_MS_PER_MPIX: f64 = 12.0;
+const COARSE_MS_PER_MPIX: f64 = 3.0;
 
 /// Decides whether decoded text is worth reporting.
 pub type Acceptor = Box<dyn Fn(&str) -> bool + Send>;
@@ -200,7 +216,12 @@ impl QrDecoder {
         let deadline = now
             .checked_add(self.budget)
             .unwrap_or(now + Duration::from_secs(3600));
-        let over = || Instant::now() >= deadline;
+        // rqrr cannot be interrupted: a pass starts only when its typical
+        // cost still fits in what is left of the budget.
+        let mpix = (w as f64 * h as f64) / 1e6;
+        let fits = |cost_ms: f64| {
+            Instant::now() + Duration::from_secs_f64(cost_ms * mpix / 1e3) < deadline
+        };
         let thresholds = Thresholds::new(gray);
         // 1. Where the code was in the previous frame.
         if let Some((corners, scale)) = self.last_hit {
@@ -237,7 +258,7 @@ impl QrDecoder {
         }
         // 3. rqrr, downscaled, whole frame; then refine what it located.
         let mut refined = Vec::new();
-        if over() {
+        if !fits(COARSE_MS_PER_MPIX) {
             return None;
         }
         if w >= 400 && h >= 300 {
@@ -251,7 +272,7 @@ impl QrDecoder {
                         continue;
                     }
                     refined.push(r);
-                    if over() {
+                    if !fits(COARSE_MS_PER_MPIX) {
                         return None;
                     }
                     if let Some(d) = self.try_region(frame, r, 1, Pass::Refine).0 {
@@ -261,14 +282,14 @@ impl QrDecoder {
             }
         }
         // 4. Full resolution, whole frame.
-        if over() {
+        if !fits(FULL_MS_PER_MPIX) {
             return None;
         }
         if let Some(d) = self.try_region(frame, full, 1, Pass::Full).0 {
             return Some(self.hit(d));
         }
         // 5. rqrr's own threshold.
-        if over() {
+        if !fits(FULL_MS_PER_MPIX) {
             return None;
         }
         let found = guarded(|| stock_grids(frame.pixels(), w as usize, h as usize));

@@ -7,20 +7,21 @@
 //!
 //! ```text
 //! module size   1.5-3.2 px at 480 lines (scaled with the frame height)
-//! perspective   the phone's plane tilted up to 40 degrees in any direction,
+//! perspective   the phone's plane tilted 0-40 degrees in any direction,
 //!               seen through a 58-degree lens (a real pinhole projection,
 //!               foreshortening included), rotated in its plane
-//! blur          defocus (Gaussian, sigma 0.2-0.9 px at 480 lines, a fifth
-//!               0.9-1.4) and, in 30 %, motion blur (1-3.5 px, any direction)
-//! glare         a specular streak across the glass (band of 0.1-0.4 code
-//!               sides, up to 95 % of the headroom: the code washes out)
-//! screen        a quarter dimmed (white 90-150 of 255), a quarter of low
-//!               contrast (25-45 %), else white 150-250, contrast 45-90 %
-//! moire         a beat between the screen's pixels and the sensor's:
-//!               bands of 3-14 px, 4-20 % amplitude
+//! blur          defocus (Gaussian, sigma 0.2-0.8 px at 480 lines, 15 %
+//!               0.8-1.3) and, in 25 %, motion blur (1-3 px, any direction)
+//! glare         in 30 %, a specular streak across the glass (band of
+//!               0.1-0.4 code sides, 40-90 % of the headroom: washed out)
+//! screen        a fifth dimmed (white 90-150 of 255), a fifth of low
+//!               contrast (25-45 %), rarely both; else white 150-250,
+//!               contrast 45-90 %
+//! moire         in 30 %, a beat between the screen's pixels and the
+//!               sensor's: bands of 3-14 px, 4-15 % amplitude
 //! JPEG          quality 40-85
 //! lighting      uneven: a gradient across the frame and vignetting
-//! occlusion     a thumb over the code's edge, up to a fifth of the side
+//! occlusion     in 20 %, a thumb over the code's edge, up to 15 % in
 //! framing       a quarter of the codes near or touching the frame's edge
 //! clutter       shelves, slips, stripes and decoys: lone finders, and
 //!               fake codes (three finders, timing patterns, random
@@ -87,9 +88,12 @@ impl HardScene {
         let scale = h / 480.0;
         let mut module_px = r.range(1.5, 3.2) * scale;
         let rotation_deg = r.range(-180.0, 180.0);
-        let tilt_deg = 40.0 * r.unit().sqrt();
+        let tilt_deg = r.range(0.0, 40.0);
         let tilt_dir_deg = r.range(0.0, 360.0);
         let near_edge = r.chance(0.25);
+        // Dimmed or of low contrast, rarely both.
+        let dimmed = r.chance(0.2);
+        let low_contrast = r.chance(if dimmed { 0.1 } else { 0.2 });
         let mut scene = HardScene {
             width,
             height,
@@ -99,13 +103,13 @@ impl HardScene {
             tilt_dir_deg,
             center: (w / 2.0, h / 2.0),
             near_edge,
-            // A quarter of the screens dimmed, a quarter of low contrast.
-            screen_white: if r.chance(0.25) {
+            // A fifth of the screens dimmed, a fifth of low contrast.
+            screen_white: if dimmed {
                 r.range(90.0, 150.0)
             } else {
                 r.range(150.0, 250.0)
             },
-            contrast: if r.chance(0.25) {
+            contrast: if low_contrast {
                 r.range(0.25, 0.45)
             } else {
                 r.range(0.45, 0.9)
@@ -114,8 +118,8 @@ impl HardScene {
                 r.range(0.0, 180.0),
                 r.range(-0.5, 0.5),
                 r.range(0.1, 0.4),
-                if r.chance(0.45) {
-                    r.range(0.4, 0.95)
+                if r.chance(0.3) {
+                    r.range(0.4, 0.9)
                 } else {
                     0.0
                 },
@@ -123,8 +127,8 @@ impl HardScene {
             moire: (
                 r.range(3.0, 14.0) * scale,
                 r.range(0.0, 180.0),
-                if r.chance(0.35) {
-                    r.range(0.04, 0.2)
+                if r.chance(0.3) {
+                    r.range(0.04, 0.15)
                 } else {
                     0.0
                 },
@@ -132,22 +136,22 @@ impl HardScene {
             lighting: (r.range(-0.5, 0.5), r.range(-0.5, 0.5), r.range(0.0, 0.5)),
             exposure: (r.range(0.8, 1.2), r.range(-15.0, 15.0)),
             // Out of focus now and then; always a little soft.
-            defocus_sigma: if r.chance(0.2) {
-                r.range(0.9, 1.4)
+            defocus_sigma: if r.chance(0.15) {
+                r.range(0.8, 1.3)
             } else {
-                r.range(0.2, 0.9)
+                r.range(0.2, 0.8)
             } * scale.sqrt(),
-            motion: if r.chance(0.3) {
-                (r.range(1.0, 3.5) * scale.sqrt(), r.range(0.0, 180.0))
+            motion: if r.chance(0.25) {
+                (r.range(1.0, 3.0) * scale.sqrt(), r.range(0.0, 180.0))
             } else {
                 (0.0, 0.0)
             },
-            noise_sigma: r.range(2.0, 7.0),
+            noise_sigma: r.range(2.0, 6.0),
             jpeg_quality: r.int(40, 85) as u8,
             thumb: if r.chance(0.2) {
                 (
                     r.int(0, 3) as u8,
-                    r.range(0.03, 0.2),
+                    r.range(0.03, 0.15),
                     r.range(0.25, 0.4),
                     r.range(-0.3, 0.3),
                 )
@@ -312,9 +316,11 @@ pub fn fake_modules(r: &mut Rng, n: usize) -> Vec<Vec<bool>> {
             }
         }
     }
-    for i in 8..n - 8 {
-        m[6][i] = i % 2 == 0;
-        m[i][6] = i % 2 == 0;
+    for (i, cell) in m[6].iter_mut().enumerate().take(n - 8).skip(8) {
+        *cell = i % 2 == 0;
+    }
+    for (i, row) in m.iter_mut().enumerate().take(n - 8).skip(8) {
+        row[6] = i % 2 == 0;
     }
     m
 }

@@ -45,6 +45,7 @@
 //! in `super::decode`, which knows nothing of the locator.
 
 use std::cmp::Ordering;
+use std::time::Instant;
 
 mod binarize;
 mod geometry;
@@ -80,10 +81,13 @@ pub(crate) fn decode_fast(
     t: &Thresholds,
     rect: (usize, usize, usize, usize),
     accept: &dyn Fn(&str) -> bool,
-    deadline: std::time::Instant,
+    deadline: Instant,
 ) -> Option<FastHit> {
     let bin = Bin { g, t };
     for relaxed in [false, true] {
+        if Instant::now() >= deadline {
+            return None;
+        }
         let clusters = find_finders(&bin, rect, if relaxed { 1 } else { 3 }, relaxed);
         let clusters: Vec<Cluster> = clusters.into_iter().take(MAX_CLUSTERS).collect();
         let most = if relaxed {
@@ -92,7 +96,7 @@ pub(crate) fn decode_fast(
             MAX_TRIPLES
         };
         for (tl, tr, bl) in triples(&clusters).into_iter().take(most) {
-            if std::time::Instant::now() >= deadline {
+            if Instant::now() >= deadline {
                 return None;
             }
             if let Some(hit) = decode_triple(
@@ -102,6 +106,7 @@ pub(crate) fn decode_fast(
                 &clusters[tr],
                 &clusters[bl],
                 accept,
+                deadline,
             ) {
                 return Some(hit);
             }
@@ -137,6 +142,7 @@ pub(crate) fn debug(g: Gray<'_>, t: &Thresholds, truth: Option<&[Vec<bool>]>) ->
             &clusters[b],
             &clusters[c],
             &|_| true,
+            Instant::now() + std::time::Duration::from_secs(5),
         );
         out += &log.map(|l| l.0).unwrap_or_default();
         out += &format!("   -> {:?}\n", r.map(|h| h.text.len()));
@@ -151,6 +157,7 @@ fn decode_triple(
     tr: &Cluster,
     bl: &Cluster,
     accept: &dyn Fn(&str) -> bool,
+    deadline: Instant,
 ) -> Option<FastHit> {
     let g = bin.g;
     let m_top = module_along(bin, tl, tr).zip(module_along(bin, tr, tl));
@@ -179,6 +186,9 @@ fn decode_triple(
     // Perspective cue: a finder further from the camera looks smaller.
     let depth = (persp_weight(tl.m, tr.m), persp_weight(tl.m, bl.m));
     for v in versions.into_iter().take(3) {
+        if Instant::now() >= deadline {
+            return None;
+        }
         let n = v * 4 + 17;
         let nf = n as f64;
         let src = [(3.5, 3.5), (nf - 3.5, 3.5), (3.5, nf - 3.5)];
@@ -264,6 +274,9 @@ fn decode_triple(
         // from that alone, five times cheaper); five samples per module and
         // other threshold windows only when that fails.
         for fine in [false, true] {
+            if fine && Instant::now() >= deadline {
+                return None;
+            }
             let vals = sample_grid(g, &h, n, fine);
             let windows: &[usize] = if fine { &[3, 5, 2] } else { &[3] };
             for &k in windows {
