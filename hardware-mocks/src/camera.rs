@@ -26,7 +26,9 @@
 //! ```
 //!
 //! The benchmark set ([`bench_set`]) is fixed by its seed: the same frames on
-//! every machine and every run.
+//! every machine and every run. [`hard`] makes a second, harder set
+//! ([`hard_bench_set`]): small modules, steep tilt, specular glare, moire,
+//! a thumb, fake codes in the clutter.
 
 use std::f32::consts::PI;
 use std::io;
@@ -36,6 +38,9 @@ use image::GrayImage;
 use qrcode::{EcLevel, QrCode};
 
 use crate::backend::demo;
+
+pub mod hard;
+pub use hard::{hard_bench_set, hard_frame, hard_frame_of_modules, HardScene};
 
 /// SplitMix64: tiny, fast and, unlike `rand`'s `StdRng`, guaranteed to give
 /// the same numbers in every version, which a fixed benchmark set needs.
@@ -445,10 +450,26 @@ fn background(r: &mut Rng, w: usize, h: usize) -> Vec<f32> {
 
 /// The picture before the JPEG round trip.
 pub fn render_raw(scene: &Scene, payload: Option<&str>, seed: u64) -> GrayImage {
+    render_raw_modules(scene, payload.and_then(qr_modules), seed)
+}
+
+/// A frame (easy set, JPEG round trip included) of a phone showing the
+/// module grid `modules` as it is (`true` = dark): for codes damaged on
+/// purpose, which no decoder may read as another text.
+pub fn frame_of_modules(modules: Vec<Vec<bool>>, width: u32, height: u32, seed: u64) -> GrayImage {
+    let scene = Scene::random(width, height, seed);
+    let raw = render_raw_modules(&scene, Some(modules), seed);
+    let bytes = encode_jpeg(&raw, scene.jpeg_quality);
+    match image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg) {
+        Ok(img) => img.to_luma8(),
+        Err(_) => raw,
+    }
+}
+
+fn render_raw_modules(scene: &Scene, modules: Option<Vec<Vec<bool>>>, seed: u64) -> GrayImage {
     let mut r = Rng::new(seed.wrapping_mul(31).wrapping_add(17));
     let (w, h) = (scene.width as usize, scene.height as usize);
     let mut px = background(&mut r, w, h);
-    let modules = payload.and_then(qr_modules);
     let show_phone = modules.is_some() || r.chance(0.7);
     if show_phone {
         // The side of the symbol in modules decides the scale; a phone

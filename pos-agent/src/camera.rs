@@ -16,6 +16,11 @@
 //!   yet. When decoding is slower than the camera, frames are dropped, never
 //!   queued, so what is decoded is always what is in front of the camera
 //!   now, and memory stays flat.
+//! - Each frame is decoded within the decoder's time budget
+//!   (`pos_drivers::camera::qr::DEFAULT_BUDGET`, about one frame period); a
+//!   frame it cannot read in time is given up and the newest frame is taken
+//!   next (`cargo bench -p pos-agent --bench camera_latency` measures a code
+//!   appearing in a `dir:` camera to its `scan` event).
 //! - One `scan` per code shown ([`Debounce`], `camera.hold_off_ms`); a
 //!   different code is reported at once.
 //! - State: `disabled` (`device = "none"`, no thread), `offline` until the

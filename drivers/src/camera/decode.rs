@@ -292,6 +292,27 @@ fn mask_bit(mask: usize, y: usize, x: usize) -> bool {
     }
 }
 
+/// Centres (module index) of the alignment patterns of `version`, per axis.
+pub(crate) fn alignment_positions(version: usize) -> Vec<usize> {
+    if version < 2 {
+        return Vec::new();
+    }
+    let size = version * 4 + 17;
+    let count = version / 7 + 2;
+    let step = if version == 32 {
+        26
+    } else {
+        (version * 4 + count * 2 + 1) / (count * 2 - 2) * 2
+    };
+    let mut out = vec![6usize; count];
+    let mut pos = size - 7;
+    for i in (1..count).rev() {
+        out[i] = pos;
+        pos = pos.saturating_sub(step);
+    }
+    out
+}
+
 /// `true` for every module that carries no data (row-major, `n` x `n`).
 fn function_modules(version: usize, n: usize) -> Vec<bool> {
     let mut f = vec![false; n * n];
@@ -309,7 +330,7 @@ fn function_modules(version: usize, n: usize) -> Vec<bool> {
     // Timing.
     fill(6, 0, 1, n);
     fill(0, 6, n, 1);
-    let centres = super::finder::alignment_positions(version);
+    let centres = alignment_positions(version);
     let last = centres.len().saturating_sub(1);
     for (i, &cy) in centres.iter().enumerate() {
         for (j, &cx) in centres.iter().enumerate() {
@@ -801,5 +822,15 @@ mod tests {
             flip(n, &mut bits, n * 3, seed);
             let _ = decode(n, &bits);
         }
+    }
+
+    #[test]
+    fn alignment_positions_match_the_standard_table() {
+        assert_eq!(alignment_positions(1), Vec::<usize>::new());
+        assert_eq!(alignment_positions(2), vec![6, 18]);
+        assert_eq!(alignment_positions(7), vec![6, 22, 38]);
+        assert_eq!(alignment_positions(10), vec![6, 28, 50]);
+        assert_eq!(alignment_positions(32), vec![6, 34, 60, 86, 112, 138]);
+        assert_eq!(alignment_positions(40), vec![6, 30, 58, 86, 114, 142, 170]);
     }
 }
