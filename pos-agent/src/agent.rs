@@ -205,6 +205,24 @@ impl Agent {
         }
     }
 
+    /// Run a state-changing call on a task of the agent's own and wait for
+    /// it. When the HTTP client goes away, axum drops the request's future;
+    /// the call still runs to its end (the commit and what must follow it:
+    /// drawer, receipt, outbox), with the counter lock held as long as it
+    /// needs.
+    pub async fn run_to_end<T, F, Fut>(self: &Arc<Self>, call: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(Arc<Agent>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        match tokio::spawn(call(self.clone())).await {
+            Ok(r) => r,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(ApiError::internal("the agent is stopping")),
+        }
+    }
+
     pub fn receipt_header(&self) -> Header {
         Header {
             shop_name: self.config.terminal.shop_name.clone(),
@@ -328,16 +346,32 @@ impl Agent {
 
     /// `GET /api/v1/status`.
     pub async fn status(&self) -> Result<Value, ApiError> {
-        let (pending, oldest, rejected, head) = self
+        let (pending, oldest, rejected, head, stuck) = self
             .db(|s| {
                 Ok::<_, crate::store::StoreError>((
                     s.outbox_pending_count()?,
                     s.outbox_oldest_pending()?,
                     s.rejected_count()?,
                     s.journal_head()?,
+                    s.stuck_outbox(crate::sync::STUCK_AFTER)?,
                 ))
             })
             .await?;
+        // Entries the backend keeps failing for a reason of their own: the
+        // operator sees them (with the receipt), the technician the reason.
+        let stuck: Vec<Value> = stuck
+            .iter()
+            .map(|e| {
+                json!({
+                    "purpose": e.purpose,
+                    "transaction_id": e.tx_id,
+                    "receipt_number": e.receipt_number,
+                    "queued_at": e.created_at,
+                    "attempts": e.attempts,
+                    "reason": pos_codes::mask_fiscal_codes(&e.reason),
+                })
+            })
+            .collect();
         let b = self
             .backend_status
             .lock()
@@ -351,7 +385,7 @@ impl Agent {
                 "last_ok_at": b.last_ok_at.map(rfc3339),
                 "error": b.error,
             },
-            "outbox": {"pending": pending, "oldest_at": oldest, "rejected": rejected},
+            "outbox": {"pending": pending, "oldest_at": oldest, "rejected": rejected, "stuck": stuck},
             "devices": {
                 "printer": self.printer.status_json(),
                 "camera": {"state": self.camera.get().as_str()},

@@ -451,7 +451,10 @@ async fn pay(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let b: PayBody = parse_body(&body)?;
-    Ok(Json(agent.pay(&id, b.tendered_cents).await?))
+    let paid = agent
+        .run_to_end(move |a| async move { a.pay(&id, b.tendered_cents).await })
+        .await?;
+    Ok(Json(paid))
 }
 
 #[derive(Deserialize, Default)]
@@ -482,7 +485,10 @@ async fn reprint(
 }
 
 async fn day_close(State(agent): State<AppState>, _op: Operator) -> Result<Json<Value>, ApiError> {
-    Ok(Json(agent.close_day().await?))
+    let report = agent
+        .run_to_end(|a| async move { a.close_day().await })
+        .await?;
+    Ok(Json(report))
 }
 
 #[derive(Deserialize)]
