@@ -205,24 +205,6 @@ impl Agent {
         }
     }
 
-    /// Run a state-changing call on a task of the agent's own and wait for
-    /// it. When the HTTP client goes away, axum drops the request's future;
-    /// the call still runs to its end (the commit and what must follow it:
-    /// drawer, receipt, outbox), with the counter lock held as long as it
-    /// needs.
-    pub async fn run_to_end<T, F, Fut>(self: &Arc<Self>, call: F) -> Result<T, ApiError>
-    where
-        F: FnOnce(Arc<Agent>) -> Fut,
-        Fut: std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
-        T: Send + 'static,
-    {
-        match tokio::spawn(call(self.clone())).await {
-            Ok(r) => r,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(_) => Err(ApiError::internal("the agent is stopping")),
-        }
-    }
-
     pub fn receipt_header(&self) -> Header {
         Header {
             shop_name: self.config.terminal.shop_name.clone(),
