@@ -14,12 +14,14 @@
 //!   (a body the agent cannot read does not make it resend a credit the
 //!   backend applied); `409 already_credited` likewise. Other 4xx settle it
 //!   as `rejected` (the cash must be handed back).
-//! - "Backend unreachable" (no answer, 429, 502, 503, 504, a 401 of the
-//!   terminal's credentials) pauses the whole outbox with jittered
-//!   exponential backoff (at most `Tuning::sync_max`, honouring
-//!   `Retry-After` up to [`MAX_RETRY_AFTER`]); then one entry probes the
-//!   backend before the others follow. New payments do not cut a pause
-//!   short; the backend seen reachable again does (unless it asked to wait).
+//! - "Backend unreachable" (no answer, 408, 429, 502, 503, 504, a 401 of
+//!   the terminal's credentials) pauses every entry for that endpoint
+//!   (`/v1/recharges`, `/v1/closures`, ...: a recharge service answering 503
+//!   does not hold back the day's closure) with jittered exponential backoff
+//!   (at most `Tuning::sync_max`, honouring `Retry-After` up to
+//!   [`MAX_RETRY_AFTER`]); then one entry probes the endpoint before the
+//!   others follow. New payments do not cut a pause short; the backend seen
+//!   reachable again does (unless it asked to wait).
 //! - Any other failure (a 500 for one body, an answer that is not shaped as
 //!   the spec says) is the entry's own: it is retried on its own backoff and
 //!   the entries behind it go on. After [`STUCK_AFTER`] such attempts it is
@@ -207,14 +209,29 @@ struct Sender {
     last_id: i64,
     /// Entries in flight or waiting for their answer to be recorded.
     busy: HashSet<i64>,
-    /// The whole outbox waits until then (backend unreachable).
-    paused_until: Option<Instant>,
+    /// "Backend unreachable" pauses, per endpoint (`/v1/recharges`,
+    /// `/v1/closures`, ...): a recharge service answering 503 does not hold
+    /// back the day's closure.
+    endpoints: HashMap<String, Pause>,
+}
+
+/// Where one endpoint stands after "backend unreachable".
+#[derive(Debug, Default)]
+struct Pause {
+    /// Its entries wait until then.
+    until: Option<Instant>,
     /// The server's own `Retry-After`: holds even when something wakes us.
     server_not_before: Option<Instant>,
-    /// Backend-unreachable failures in a row, for the backoff.
-    down_in_a_row: u32,
-    /// After "backend unreachable", one entry probes before the rest follow.
+    /// Failures in a row, for the backoff.
+    in_a_row: u32,
+    /// One entry probes before the rest follow.
     probing: bool,
+}
+
+impl Pause {
+    fn active(&self, now: Instant) -> bool {
+        self.until.is_some_and(|t| t > now)
+    }
 }
 
 impl Sender {
@@ -229,10 +246,7 @@ impl Sender {
             queue: BTreeMap::new(),
             last_id: 0,
             busy: HashSet::new(),
-            paused_until: None,
-            server_not_before: None,
-            down_in_a_row: 0,
-            probing: false,
+            endpoints: HashMap::new(),
         }
     }
 
@@ -257,15 +271,19 @@ impl Sender {
         Ok(())
     }
 
-    fn paused(&self, now: Instant) -> bool {
-        self.paused_until.is_some_and(|p| p > now)
+    fn paused(&self, path: &str, now: Instant) -> bool {
+        self.endpoints.get(path).is_some_and(|p| p.active(now))
     }
 
     /// The entries to send now, oldest first: the first pending entry of
-    /// each key, if it is due and not already in flight.
+    /// each key, if it is due, its endpoint not paused and not already in
+    /// flight; an endpoint being probed gets one request at a time.
     fn pick(&self, in_flight: usize, now: Instant) -> Vec<OutboxEntry> {
-        if self.paused(now) {
-            return Vec::new();
+        let mut per_endpoint: HashMap<&str, usize> = HashMap::new();
+        for id in &self.busy {
+            if let Some(q) = self.queue.get(id) {
+                *per_endpoint.entry(q.entry.path.as_str()).or_default() += 1;
+            }
         }
         let mut seen_keys = HashSet::new();
         let mut due = Vec::new();
@@ -273,21 +291,26 @@ impl Sender {
             if !seen_keys.insert(ordering_key(&q.entry)) {
                 continue;
             }
-            if self.busy.contains(&q.entry.id) || q.not_before.is_some_and(|t| t > now) {
+            let path = q.entry.path.as_str();
+            if self.busy.contains(&q.entry.id)
+                || q.not_before.is_some_and(|t| t > now)
+                || self.paused(path, now)
+            {
                 continue;
             }
+            let probing = self.endpoints.get(path).is_some_and(|p| p.probing);
+            let sending = per_endpoint.entry(path).or_default();
+            if probing && *sending > 0 {
+                continue;
+            }
+            *sending += 1;
             due.push(&q.entry);
             if due.len() > WINDOW {
                 break;
             }
         }
-        // One at a time, in order, unless a backlog is waiting (and the
-        // backend is known to answer).
-        let window = if self.probing || due.len() <= WINDOW {
-            1
-        } else {
-            WINDOW
-        };
+        // One at a time, in order, unless a backlog is waiting.
+        let window = if due.len() <= WINDOW { 1 } else { WINDOW };
         due.into_iter()
             .take(window.saturating_sub(in_flight))
             .cloned()
@@ -296,24 +319,31 @@ impl Sender {
 
     /// When something becomes due without being woken.
     fn next_due(&self, now: Instant) -> Option<Instant> {
-        if self.paused(now) {
-            return self.paused_until;
-        }
-        self.queue
+        let pauses = self
+            .endpoints
+            .values()
+            .filter(|p| p.active(now))
+            .filter_map(|p| p.until);
+        let own = self
+            .queue
             .values()
             .filter(|q| !self.busy.contains(&q.entry.id))
             .filter_map(|q| q.not_before)
-            .filter(|t| *t > now)
-            .min()
+            .filter(|t| *t > now);
+        pauses.chain(own).min()
     }
 
     /// A wake-up: new work does not cut a pause short; the backend seen
     /// reachable again does, unless the server asked us to wait.
     fn woken(&mut self) {
-        let backend_back = self.agent.take_retry_now();
-        let server_says_wait = self.server_not_before.is_some_and(|t| t > Instant::now());
-        if backend_back && !server_says_wait {
-            self.paused_until = None;
+        if !self.agent.take_retry_now() {
+            return;
+        }
+        let now = Instant::now();
+        for p in self.endpoints.values_mut() {
+            if p.server_not_before.is_none_or(|t| t <= now) {
+                p.until = None;
+            }
         }
     }
 
@@ -323,8 +353,10 @@ impl Sender {
         let wall = OffsetDateTime::now_utc();
         let mut items = Vec::with_capacity(results.len());
         let mut own_delays = HashMap::new();
-        let mut down: Option<(String, Option<Duration>)> = None;
-        let mut answered = false;
+        // Per endpoint: the longest Retry-After among the "unreachable"
+        // answers, or None when it answered.
+        let mut down: HashMap<String, Option<Duration>> = HashMap::new();
+        let mut answered: HashSet<String> = HashSet::new();
         for (id, result) in &results {
             let Some(q) = self.queue.get(id) else {
                 continue;
@@ -336,7 +368,7 @@ impl Sender {
                     answer,
                     raw,
                 } => {
-                    answered = true;
+                    answered.insert(entry.path.clone());
                     let follow_up = ko_after_recovered_activation(entry, outcome, &answer);
                     if outcome == SyncState::Rejected {
                         warn!(tx = entry.tx_id.as_deref().unwrap_or("-"), purpose = %entry.purpose,
@@ -351,7 +383,7 @@ impl Sender {
                     });
                 }
                 Verdict::OwnFailure { reason } => {
-                    answered = true;
+                    answered.insert(entry.path.clone());
                     let attempts = u32::try_from(entry.attempts)
                         .unwrap_or(u32::MAX)
                         .saturating_add(1);
@@ -371,40 +403,44 @@ impl Sender {
                     reason,
                     retry_after,
                 } => {
-                    let longest = match &down {
-                        Some((_, ra)) => (*ra).max(retry_after),
-                        None => retry_after,
-                    };
-                    down = Some((reason, longest));
-                }
-            }
-        }
-        if let Some((reason, retry_after)) = &down {
-            self.down_in_a_row = self.down_in_a_row.saturating_add(1);
-            let delay =
-                self.backoff
-                    .delay(self.down_in_a_row, *retry_after, &mut rand::thread_rng());
-            warn!(error = %reason, retry_in_ms = delay.as_millis() as u64, "outbox: backend unreachable; will retry");
-            self.paused_until = Some(now + delay);
-            self.server_not_before = retry_after.map(|ra| now + ra);
-            self.probing = true;
-            for (id, result) in &results {
-                let Some(q) = self.queue.get(id) else {
-                    continue;
-                };
-                if let Verdict::BackendDown { reason, .. } = verdict(&q.entry, result) {
+                    let longest = down.entry(entry.path.clone()).or_default();
+                    *longest = (*longest).max(retry_after);
+                    warn!(tx = entry.tx_id.as_deref().unwrap_or("-"), path = %entry.path,
+                        error = %reason, "outbox: backend unreachable; will retry");
                     items.push(OutboxResult::Retry {
                         id: *id,
                         error: reason,
-                        next_attempt_at: Some(wall + delay),
+                        next_attempt_at: None,
                         stuck: false,
                     });
                 }
             }
-        } else if answered {
-            self.down_in_a_row = 0;
-            self.probing = false;
-            self.server_not_before = None;
+        }
+        for (path, retry_after) in &down {
+            let backoff = self.backoff;
+            let pause = self.endpoints.entry(path.clone()).or_default();
+            pause.in_a_row = pause.in_a_row.saturating_add(1);
+            let delay = backoff.delay(pause.in_a_row, *retry_after, &mut rand::thread_rng());
+            pause.until = Some(now + delay);
+            pause.server_not_before = retry_after.map(|ra| now + ra);
+            pause.probing = true;
+            // The retry time is stored on the entries, for `journal export`.
+            for item in items.iter_mut() {
+                if let OutboxResult::Retry {
+                    id,
+                    next_attempt_at,
+                    stuck: false,
+                    ..
+                } = item
+                {
+                    if self.queue.get(id).is_some_and(|q| &q.entry.path == path) {
+                        *next_attempt_at = Some(wall + delay);
+                    }
+                }
+            }
+        }
+        for path in answered.difference(&down.keys().cloned().collect()) {
+            self.endpoints.remove(path);
         }
         let agent = self.agent.clone();
         let recorded = agent
@@ -442,7 +478,11 @@ impl Sender {
             Err(e) => {
                 // Resent later with the same key and bytes (idempotent).
                 warn!(error = %e, "outbox: could not record the answers; they will be resent");
-                self.paused_until = Some(now + Duration::from_secs(1));
+                for (id, _) in &results {
+                    if let Some(q) = self.queue.get_mut(id) {
+                        q.not_before = Some(now + Duration::from_secs(1));
+                    }
+                }
             }
         }
     }
