@@ -1395,6 +1395,61 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_of_answers_is_recorded_together_and_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("j.sqlite")).unwrap();
+        for id in ["a", "b", "c"] {
+            pay(&mut s, id);
+        }
+        let pending = s.pending_outbox_after(0).unwrap();
+        assert_eq!(pending.len(), 3);
+        let settle = |e: &OutboxEntry| OutboxResult::Settled {
+            entry: Box::new(e.clone()),
+            outcome: SyncState::Confirmed,
+            answer: Value::String("<html>".into()),
+            raw: "<html>".into(),
+            follow_up: None,
+        };
+        let batch = vec![
+            settle(&pending[0]),
+            settle(&pending[1]),
+            OutboxResult::Retry {
+                id: pending[2].id,
+                error: "HTTP 500 internal".into(),
+                next_attempt_at: Some(OffsetDateTime::now_utc()),
+                stuck: true,
+            },
+        ];
+        let updated = s.record_outbox_batch(&batch).unwrap();
+        assert_eq!(updated.len(), 2);
+        assert!(updated.iter().all(|t| t.sync == Some(SyncState::Confirmed)));
+        // Recording the same answers again changes nothing (already settled).
+        let again = s.record_outbox_batch(&batch[..2]).unwrap();
+        assert!(again.is_empty());
+        assert_eq!(s.verify_journal().unwrap().entries, 3 + 2);
+        let left = s.pending_outbox_after(0).unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].attempts, 1);
+        assert_eq!(s.pending_outbox_after(left[0].id).unwrap().len(), 0);
+        // Stuck once it failed on its own often enough, with its receipt.
+        assert!(s.stuck_outbox(2).unwrap().is_empty());
+        let stuck = s.stuck_outbox(1).unwrap();
+        assert_eq!(stuck.len(), 1);
+        assert_eq!(stuck[0].reason, "HTTP 500 internal");
+        assert_eq!(stuck[0].tx_id.as_deref(), Some("c"));
+        assert!(stuck[0].receipt_number.is_some());
+        let response: String = s
+            .conn
+            .query_row(
+                "SELECT response FROM outbox WHERE id = ?1",
+                [pending[0].id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(response, "<html>", "the raw answer is kept");
+    }
+
+    #[test]
     fn reopening_keeps_everything_and_does_not_remigrate() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j.sqlite");
