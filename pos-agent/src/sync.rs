@@ -142,6 +142,16 @@ pub fn verdict(
                 reason: e.to_string(),
             },
         },
+        Err(B::BadResponse { status, reason }) if (200..300).contains(status) => {
+            // A 2xx whose body could not even be kept (too large): applied
+            // all the same.
+            let answer = json!({"status": status, "unreadable_answer": reason});
+            Verdict::Settled {
+                outcome: SyncState::Confirmed,
+                raw: answer.to_string(),
+                answer,
+            }
+        }
         Err(e @ (B::Auth { .. } | B::Config(_))) => Verdict::BackendDown {
             reason: e.to_string(),
             retry_after: None,
@@ -595,6 +605,17 @@ mod tests {
             status: 201,
             body: br#"{"recharge_id":"R-1"}"#.to_vec(),
         });
+        let too_large = Err(B::BadResponse {
+            status: 200,
+            reason: "answer larger than 4194304 bytes".into(),
+        });
+        assert!(matches!(
+            verdict(&e, &too_large),
+            Verdict::Settled {
+                outcome: SyncState::Confirmed,
+                ..
+            }
+        ));
         assert!(matches!(
             verdict(&e, &good),
             Verdict::Settled { outcome: SyncState::Confirmed, answer, .. } if answer["recharge_id"] == "R-1"
