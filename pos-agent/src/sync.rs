@@ -27,8 +27,8 @@
 //!   the entries behind it go on. After [`STUCK_AFTER`] such attempts it is
 //!   shown as stuck, with its reason, in `status` and `doctor`.
 //! - A short queue goes one entry at a time, oldest first; a backlog of more
-//!   than [`WINDOW`] due entries is sent [`WINDOW`] at a time (independent
-//!   keys only), and the answers that arrive together are recorded in ONE
+//!   than [`BACKLOG`] due entries is sent up to [`WINDOW`] at a time
+//!   (independent keys only), and the answers that arrive together are recorded in ONE
 //!   SQLite transaction. Recording later than the answer is safe: a crash in
 //!   between resends the same key and bytes, and the backend answers it
 //!   again without applying it twice.
@@ -51,8 +51,13 @@ use crate::store::{OutboxEntry, OutboxResult};
 /// The longest wait the outbox accepts from a `Retry-After`.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
-/// At most this many requests in flight while draining a backlog.
-pub const WINDOW: usize = 16;
+/// At most this many requests in flight while draining a backlog: enough
+/// that the answers arriving during one durable write make the next batch.
+pub const WINDOW: usize = 64;
+
+/// More due entries than this make a backlog, sent [`WINDOW`] at a time;
+/// fewer go one by one in the order they were paid.
+pub const BACKLOG: usize = 16;
 
 /// An entry failing for a reason of its own this many times is shown as
 /// stuck in `status` and `doctor`.
@@ -315,12 +320,12 @@ impl Sender {
             }
             *sending += 1;
             due.push(&q.entry);
-            if due.len() > WINDOW {
+            if due.len() >= WINDOW {
                 break;
             }
         }
         // One at a time, in order, unless a backlog is waiting.
-        let window = if due.len() <= WINDOW { 1 } else { WINDOW };
+        let window = if due.len() <= BACKLOG { 1 } else { WINDOW };
         due.into_iter()
             .take(window.saturating_sub(in_flight))
             .cloned()
