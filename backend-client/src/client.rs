@@ -495,11 +495,21 @@ impl BackendClient {
     /// Sends a prepared state-changing request, signed, with its
     /// Idempotency-Key and exactly its stored bytes. Any 2xx is an
     /// [`Answer`] (200 and 201 alike); parse it with [`Answer::parse`].
-    /// An empty 2xx body is `Answer { body: Null }`.
+    /// An empty 2xx body is `Answer { body: Null }`; a 2xx body that is not
+    /// JSON is `BadResponse` (use [`BackendClient::send_raw`] to keep it).
     pub async fn send(&self, req: &PreparedRequest) -> Result<Answer, BackendError> {
+        let raw = self.send_raw(req).await?;
+        raw.json()
+    }
+
+    /// [`BackendClient::send`] without reading the body: any 2xx is a
+    /// [`RawAnswer`] holding the exact bytes. The outbox uses it: a 2xx means
+    /// the server applied the request, whatever its body looks like, so the
+    /// answer is recorded as it came instead of being retried forever.
+    pub async fn send_raw(&self, req: &PreparedRequest) -> Result<RawAnswer, BackendError> {
         let method = Method::from_bytes(req.method.as_bytes())
             .map_err(|_| BackendError::Invalid(format!("method {:?}", req.method)))?;
-        let (status, bytes) = self
+        let (status, body) = self
             .execute(
                 method,
                 &req.path,
@@ -509,15 +519,32 @@ impl BackendClient {
                 true,
             )
             .await?;
-        let body = if bytes.iter().all(u8::is_ascii_whitespace) {
+        Ok(RawAnswer { status, body })
+    }
+}
+
+/// A 2xx answer to a [`PreparedRequest`] as it came: status and body bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawAnswer {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl RawAnswer {
+    /// The body as JSON: `Null` when empty, `BadResponse` when not JSON.
+    pub fn json(&self) -> Result<Answer, BackendError> {
+        let body = if self.body.iter().all(u8::is_ascii_whitespace) {
             serde_json::Value::Null
         } else {
-            serde_json::from_slice(&bytes).map_err(|e| BackendError::BadResponse {
-                status,
+            serde_json::from_slice(&self.body).map_err(|e| BackendError::BadResponse {
+                status: self.status,
                 reason: describe_json_error(&e),
             })?
         };
-        Ok(Answer { status, body })
+        Ok(Answer {
+            status: self.status,
+            body,
+        })
     }
 }
 

@@ -44,7 +44,9 @@ pub use auth::{
     body_hash, format_timestamp, sign, string_to_sign, verify, Credentials, Secret, SECRET_LEN,
 };
 pub use backoff::Backoff;
-pub use client::{encode_path_segment, Answer, BackendClient, ClientOptions, MAX_BODY_BYTES};
+pub use client::{
+    encode_path_segment, Answer, BackendClient, ClientOptions, RawAnswer, MAX_BODY_BYTES,
+};
 pub use error::{parse_retry_after, BackendError, RETRY_AFTER_CAP};
 pub use prepared::{PreparedRequest, ACTIVATE_PATH, CLOSURES_PATH, OUTCOME_PATH, RECHARGES_PATH};
 pub use types::{

@@ -316,16 +316,32 @@ impl Agent {
 
     /// `GET /api/v1/status`.
     pub async fn status(&self) -> Result<Value, ApiError> {
-        let (pending, oldest, rejected, head) = self
+        let (pending, oldest, rejected, head, stuck) = self
             .db(|s| {
                 Ok::<_, crate::store::StoreError>((
                     s.outbox_pending_count()?,
                     s.outbox_oldest_pending()?,
                     s.rejected_count()?,
                     s.journal_head()?,
+                    s.stuck_outbox(crate::sync::STUCK_AFTER)?,
                 ))
             })
             .await?;
+        // Entries the backend keeps failing for a reason of their own: the
+        // operator sees them (with the receipt), the technician the reason.
+        let stuck: Vec<Value> = stuck
+            .iter()
+            .map(|e| {
+                json!({
+                    "purpose": e.purpose,
+                    "transaction_id": e.tx_id,
+                    "receipt_number": e.receipt_number,
+                    "queued_at": e.created_at,
+                    "attempts": e.attempts,
+                    "reason": pos_codes::mask_fiscal_codes(&e.reason),
+                })
+            })
+            .collect();
         let b = self
             .backend_status
             .lock()
@@ -339,7 +355,7 @@ impl Agent {
                 "last_ok_at": b.last_ok_at.map(rfc3339),
                 "error": b.error,
             },
-            "outbox": {"pending": pending, "oldest_at": oldest, "rejected": rejected},
+            "outbox": {"pending": pending, "oldest_at": oldest, "rejected": rejected, "stuck": stuck},
             "devices": {
                 "printer": self.printer.status_json(),
                 "camera": {"state": self.camera.get().as_str()},

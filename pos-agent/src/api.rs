@@ -129,10 +129,16 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .route("/api/v1/transactions/{id}/choose", post(choose))
         .route("/api/v1/transactions/{id}/amount", post(amount))
         .route("/api/v1/transactions/{id}/pre-receipt", post(pre_receipt))
-        .route("/api/v1/transactions/{id}/pay", post(pay))
+        .route(
+            "/api/v1/transactions/{id}/pay",
+            post(pay).layer(axum::middleware::from_fn(to_the_end)),
+        )
         .route("/api/v1/transactions/{id}/void", post(void))
         .route("/api/v1/receipts/{receipt}/reprint", post(reprint))
-        .route("/api/v1/day/close", post(day_close))
+        .route(
+            "/api/v1/day/close",
+            post(day_close).layer(axum::middleware::from_fn(to_the_end)),
+        )
         .route("/api/v1/scans", post(scan))
         .fallback(|| async { ApiError::not_found("Risorsa") })
         .layer(axum::middleware::from_fn(json_errors))
@@ -141,6 +147,19 @@ pub fn router(agent: Arc<Agent>) -> Router {
             browser_guard,
         ))
         .with_state(agent)
+}
+
+/// A call whose commit must be followed by other work (`pay`, `day/close`)
+/// runs on a task of its own from the moment it is received: when the client
+/// goes away, axum drops the request's future, but the call still runs to
+/// its end, extractors, counter lock, commit, drawer, receipt and outbox
+/// included.
+async fn to_the_end(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    match tokio::spawn(next.run(req)).await {
+        Ok(response) => response,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => ApiError::internal("the agent is stopping").into_response(),
+    }
 }
 
 /// The console's assets are embedded in the binary: no CDN, no build step,

@@ -39,6 +39,11 @@ pub const MAX_AMOUNT_CENTS: i64 = 99_999_999_999;
 /// (5000,00 typed for 50,00), and a paid transaction cannot be corrected.
 pub const MAX_CHANGE_CENTS: i64 = 50_000;
 
+/// `pay` refuses a notice whose payment token has less than this left: the
+/// OK outcome must reach the backend before the token expires (see
+/// ARCHITECTURE.md, "Decisions").
+pub const PAYMENT_TOKEN_MARGIN: time::Duration = time::Duration::minutes(5);
+
 /// What `POST /api/v1/transactions` received.
 pub enum CreateInput {
     Text(String),
@@ -205,7 +210,10 @@ impl Agent {
         };
         self.check_disk()?;
         let input = pos_codes::classify(&text).map_err(|e| code_error(&e))?;
-        let _guard = self.counter_lock.lock().await;
+        // No counter lock here: resolving the input calls the backend (up to
+        // `backend.timeout_ms`), and a slow backend must not hold up `pay`
+        // of another transaction. Nothing else can see this transaction
+        // before it is saved, so there is nothing to revalidate.
         let mut t = self.new_transaction(operator, TxKind::Recharge);
         match input {
             pos_codes::Input::ManualCode(m) => {
@@ -404,22 +412,27 @@ impl Agent {
         Ok(t)
     }
 
+    /// Why a transaction cannot have its pre-receipt now, if it cannot.
+    fn pre_receipt_refusal(t: &Transaction) -> Result<(), ApiError> {
+        if matches!(t.state, TxState::AmountSet | TxState::AwaitingCash) {
+            return Ok(());
+        }
+        Err(ApiError::invalid_state(match t.state {
+            TxState::Identified | TxState::ChooseCode => "Inserire prima l'importo.".to_string(),
+            TxState::Voided => "La transazione è annullata.".to_string(),
+            s => format!(
+                "Pre-scontrino non disponibile: la transazione è {}.",
+                s.as_str()
+            ),
+        }))
+    }
+
     /// `POST /api/v1/transactions/{id}/pre-receipt`.
     pub async fn pre_receipt(&self, id: &str) -> Result<Transaction, ApiError> {
-        let _guard = self.counter_lock.lock().await;
+        let mut guard = self.counter_lock.lock().await;
         self.check_disk()?;
         let mut t = self.load(id).await?;
-        if !matches!(t.state, TxState::AmountSet | TxState::AwaitingCash) {
-            return Err(ApiError::invalid_state(match t.state {
-                TxState::Identified | TxState::ChooseCode => {
-                    "Inserire prima l'importo.".to_string()
-                }
-                s => format!(
-                    "Pre-scontrino non disponibile: la transazione è {}.",
-                    s.as_str()
-                ),
-            }));
-        }
+        Self::pre_receipt_refusal(&t)?;
         if t.kind == TxKind::Notice && t.payment_token.is_none() {
             if !t.activation_sent {
                 // On disk before the request leaves: if its answer is lost,
@@ -427,10 +440,25 @@ impl Agent {
                 t.activation_sent = true;
                 t = self.save(t).await?;
             }
-            self.activate_notice(&mut t).await?;
-            // The token is on disk before anything else happens: a void from
-            // now on owes the backend a KO outcome.
-            t = self.save(t).await?;
+            // The backend is called without the counter lock (up to three
+            // attempts of `backend.timeout_ms` each): a slow backend must not
+            // hold up `pay` of another transaction.
+            drop(guard);
+            let activation = self.activate_notice(&t).await?;
+            guard = self.counter_lock.lock().await;
+            // Revalidate: the transaction may have changed meanwhile. A void
+            // saw `activation_sent` without a token and queued the
+            // activation's replay and its KO; a concurrent pre-receipt got
+            // the same activation (same key and bytes) and saved it.
+            t = self.load(id).await?;
+            Self::pre_receipt_refusal(&t)?;
+            if t.payment_token.is_none() {
+                t.payment_token = Some(activation.payment_token);
+                t.payment_token_expires_at = Some(activation.expires_at);
+                // The token is on disk before anything else happens: a void
+                // from now on owes the backend a KO outcome.
+                t = self.save(t).await?;
+            }
         }
         if t.state != TxState::AwaitingCash {
             t.state = TxState::AwaitingCash;
@@ -438,7 +466,7 @@ impl Agent {
         }
         // Printed outside the counter lock: a printer that hangs until its
         // timeout must not hold up the next payment.
-        drop(_guard);
+        drop(guard);
         self.print_job(crate::print_queue::PrintKind::PreReceipt, &t.id)
             .await;
         Ok(t)
@@ -464,7 +492,10 @@ impl Agent {
 
     /// `POST /v1/notices/activate` with the transaction's key `<id>:activate`:
     /// a retry after a lost answer gets the first activation back.
-    async fn activate_notice(&self, t: &mut Transaction) -> Result<(), ApiError> {
+    async fn activate_notice(
+        &self,
+        t: &Transaction,
+    ) -> Result<pos_backend::ActivateResponse, ApiError> {
         let (Some(n), Some(c), Some(amount)) = (&t.notice, &t.creditor, t.amount_cents) else {
             return Err(ApiError::internal("avviso incompleto"));
         };
@@ -482,10 +513,8 @@ impl Agent {
                     let a: pos_backend::ActivateResponse = answer
                         .parse()
                         .map_err(|e| backend_error(&e, NOTICE_OR_CARD_OFFLINE))?;
-                    t.payment_token = Some(a.payment_token);
-                    t.payment_token_expires_at = Some(a.expires_at);
                     info!(tx = %t.id, "notice activated");
-                    return Ok(());
+                    return Ok(a);
                 }
                 Err(e) if e.is_transient() => last = Some(e),
                 Err(pos_backend::BackendError::Permanent { code, .. }) => {
@@ -676,12 +705,27 @@ impl Agent {
             }
         }
         if let Some(exp) = t.payment_token_expires_at {
-            if exp <= OffsetDateTime::now_utc() {
+            let left = exp - OffsetDateTime::now_utc();
+            if !left.is_positive() {
                 return Err(ApiError::new(
                     409,
                     "payment_token_expired",
                     "L'attivazione dell'avviso è scaduta (30 minuti): non incassare. Annullare e ripartire leggendo di nuovo l'avviso.",
                 ));
+            }
+            if left < PAYMENT_TOKEN_MARGIN {
+                // The OK outcome must reach the backend before the token
+                // expires, or the payment is refused after the cash is in
+                // the drawer and the parent must be refunded.
+                return Err(ApiError::new(
+                    409,
+                    "payment_token_expiring",
+                    format!(
+                        "L'attivazione dell'avviso scade tra meno di {} minuti: non incassare. Annullare e ripartire leggendo di nuovo l'avviso.",
+                        PAYMENT_TOKEN_MARGIN.whole_minutes()
+                    ),
+                )
+                .with("expires_at", json!(rfc3339(exp))));
             }
         }
         self.check_disk()?;
@@ -699,49 +743,58 @@ impl Agent {
                 .map(|job| (t, job))
             })
             .await?;
-        // Hold the receipt back at once: it waits a moment for the backend.
-        let held = self.hold_existing_print_job(receipt_job);
         info!(
             receipt = paid.receipt_number.as_deref().unwrap_or(""),
             "paid"
         );
-        self.emit_tx(&paid);
-        self.emit_outbox().await;
-        self.sync_wake.notify_one();
-        if self.config.drawer.kick == pos_config::DrawerKick::Printer {
-            self.printer.open_drawer().await;
-        }
-        self.spawn_receipt(paid.id.clone(), held);
+        self.after_payment(&paid, receipt_job);
         Ok(Self::pay_answer(&paid))
+    }
+
+    /// What follows a committed payment belongs to the agent, not to the
+    /// request: the outbox is woken, and the drawer kick and the receipt run
+    /// on a task of their own, so they happen even if the client that asked
+    /// for `pay` went away (axum then drops the request's future).
+    fn after_payment(&self, paid: &Transaction, receipt_job: i64) {
+        // Hold the receipt back at once: it waits a moment for the backend.
+        let held = self.hold_existing_print_job(receipt_job);
+        self.emit_tx(paid);
+        self.sync_wake.notify_one();
+        let Some(agent) = self.me.upgrade() else {
+            return;
+        };
+        let tx_id = paid.id.clone();
+        tokio::spawn(async move {
+            agent.emit_outbox().await;
+            if agent.config.drawer.kick == pos_config::DrawerKick::Printer {
+                agent.printer.open_drawer().await;
+            }
+            agent.print_receipt_when_confirmed(tx_id, held).await;
+        });
     }
 
     /// Print the receipt once the sync had a moment to confirm it, so that a
     /// counter with a working network prints `CONFERMATO`.
-    fn spawn_receipt(&self, tx_id: String, job: crate::print_queue::HeldJob) {
-        let Some(agent) = self.me.upgrade() else {
-            return;
-        };
-        tokio::spawn(async move {
-            // The job is on disk with the payment (printed later by the
-            // retry loop if this task never gets to it).
-            let job = Some(job);
-            let mut rx = agent.events.subscribe();
-            let deadline = tokio::time::Instant::now() + agent.receipt_wait;
-            loop {
-                let current = match agent.load(&tx_id).await {
-                    Ok(t) => t,
-                    Err(_) => return,
-                };
-                if current.sync != Some(SyncState::Pending) {
-                    break;
-                }
-                match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
-                    _ => break,
-                }
+    async fn print_receipt_when_confirmed(&self, tx_id: String, job: crate::print_queue::HeldJob) {
+        // The job is on disk with the payment (printed later by the retry
+        // loop if this task never gets to it).
+        let job = Some(job);
+        let mut rx = self.events.subscribe();
+        let deadline = tokio::time::Instant::now() + self.receipt_wait;
+        loop {
+            let current = match self.load(&tx_id).await {
+                Ok(t) => t,
+                Err(_) => break,
+            };
+            if current.sync != Some(SyncState::Pending) {
+                break;
             }
-            agent.print_held(job).await;
-        });
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+                _ => break,
+            }
+        }
+        self.print_held(job).await;
     }
 
     /// `POST /api/v1/transactions/{id}/void`.

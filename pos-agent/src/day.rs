@@ -277,12 +277,8 @@ impl Agent {
         drop(_guard);
         self.sync_wake.notify_one();
         self.emit_outbox().await;
-        let closure_id = report["closure_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        self.print_job(crate::print_queue::PrintKind::DayReport, &closure_id)
-            .await;
+        // The report's print job was committed with the closure.
+        self.print_committed_job().await;
         // Give the backend a moment to answer so the operator sees matched/mismatch.
         let id = report["closure_id"]
             .as_str()

@@ -521,6 +521,37 @@ fn check_journal(r: &mut Report, config: &pos_config::Config, access: DataAccess
         Err(e) => r.push("operatori", Status::Fail, format!("illeggibili: {e}")),
     }
     check_outbox(r, &store);
+    check_stuck_outbox(r, &store);
+}
+
+/// Entries the backend answers but keeps failing for a reason of their own
+/// (the others are sent past them): each with its receipt and the reason.
+fn check_stuck_outbox(r: &mut Report, store: &Store) {
+    // A journal not yet migrated by the agent has no stuck entries to show.
+    let Ok(stuck) = store.stuck_outbox(crate::sync::STUCK_AFTER) else {
+        return;
+    };
+    if stuck.is_empty() {
+        return;
+    }
+    let list: Vec<String> = stuck
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} ({} tentativi): {}",
+                e.purpose,
+                e.receipt_number.as_deref().unwrap_or("-"),
+                e.attempts,
+                pos_codes::mask_fiscal_codes(&e.reason)
+            )
+        })
+        .collect();
+    r.push_fix(
+        "coda di invio",
+        Status::Warn,
+        format!("{} invii bloccati: {}", stuck.len(), list.join("; ")),
+        "il backend risponde ma rifiuta sempre queste voci con un errore inatteso; le altre vengono inviate lo stesso: segnala ricevuta e motivo all'assistenza del Comune",
+    );
 }
 
 fn check_outbox(r: &mut Report, store: &Store) {

@@ -281,6 +281,13 @@ impl Agent {
         }
     }
 
+    /// Prints what is pending, a job committed with other data (the day
+    /// report with its closure) included.
+    pub async fn print_committed_job(&self) {
+        self.ensure_print_queue();
+        self.drain_print_queue().await;
+    }
+
     /// Releases a held job and prints what is pending; true when it is on paper.
     pub async fn print_held(&self, job: Option<HeldJob>) -> bool {
         let Some(job) = job else { return false };
@@ -315,6 +322,11 @@ impl Agent {
                 let Some(a) = agent.upgrade() else { return };
                 let state = a.printer.poll_state().await;
                 ticks_since_try += 1;
+                if ticks_since_try >= FORCE_RETRY_TICKS {
+                    // Jobs committed by a request whose own printing never
+                    // ran (the client went away, a crash) are found here.
+                    a.refresh_pending_count().await;
+                }
                 let pending = a.printer.pending_jobs() > 0;
                 let can_print = matches!(state, DeviceState::Ready | DeviceState::Disabled);
                 if pending && (can_print || ticks_since_try >= FORCE_RETRY_TICKS) {

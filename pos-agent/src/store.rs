@@ -113,6 +113,12 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE transactions ADD COLUMN closure_id TEXT;
     CREATE INDEX transactions_unclosed ON transactions(closure_id, paid_at);
     "#,
+    // 4: why an outbox entry is stuck: it failed for a reason of its own
+    // (not "backend unreachable"), so it is retried on its own backoff while
+    // the entries behind it go on; shown in `status` and `doctor`.
+    r#"
+    ALTER TABLE outbox ADD COLUMN stuck_reason TEXT;
+    "#,
 ];
 
 const ZERO_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -351,6 +357,102 @@ fn outbox_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxEntry> {
         next_attempt_at: r.get(10)?,
         last_error: r.get(11)?,
     })
+}
+
+/// Settle one outbox entry inside an open SQLite transaction: the entry
+/// `confirmed` or `rejected` with the answer as it came (`raw`), the
+/// transaction's sync state, the closure's status, a journal entry, and the
+/// follow-up request if any.
+fn settle_in(
+    tx: &rusqlite::Transaction<'_>,
+    entry: &OutboxEntry,
+    outcome: SyncState,
+    answer: &Value,
+    raw: &str,
+    follow_up: Option<&OutboxDraft>,
+) -> Result<Option<Transaction>, StoreError> {
+    if let Some(d) = follow_up {
+        insert_outbox(tx, entry.tx_id.as_deref(), d)?;
+    }
+    tx.execute(
+        "UPDATE outbox SET state = ?2, attempts = attempts + 1, response = ?3, stuck_reason = NULL WHERE id = ?1",
+        params![entry.id, outcome.as_str(), raw],
+    )
+    .map_err(map_full)?;
+    let mut updated = None;
+    let pays_tx = matches!(entry.purpose.as_str(), "recharge" | "outcome_ok");
+    if let (true, Some(tx_id)) = (pays_tx, entry.tx_id.as_deref()) {
+        let data: Option<String> = tx
+            .query_row(
+                "SELECT data FROM transactions WHERE id = ?1",
+                [tx_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(data) = data {
+            let mut t = row_to_tx(data)?;
+            t.sync = Some(outcome);
+            upsert_tx(tx, &t)?;
+            updated = Some(t);
+        }
+    }
+    if entry.purpose == "closure" {
+        let status = answer
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or(outcome.as_str())
+            .to_string();
+        tx.execute(
+            "UPDATE closures SET status = ?2, answer = ?3 WHERE closure_id = ?1",
+            params![entry.idempotency_key, status, answer.to_string()],
+        )?;
+    }
+    append_journal(
+        tx,
+        outcome.as_str(),
+        entry.tx_id.as_deref(),
+        &serde_json::json!({"purpose": entry.purpose, "idempotency_key": entry.idempotency_key, "answer": answer}),
+    )
+    .map_err(|e| match e {
+        StoreError::Sqlite(s) => map_full(s),
+        o => o,
+    })?;
+    Ok(updated)
+}
+
+/// What one attempt at an outbox entry came to, for
+/// [`Store::record_outbox_batch`].
+#[derive(Debug, Clone)]
+pub enum OutboxResult {
+    /// Answered for good. `answer` is the body as JSON (for an unreadable
+    /// body, a JSON string of it); `raw` is stored as the entry's response.
+    Settled {
+        entry: Box<OutboxEntry>,
+        outcome: SyncState,
+        answer: Value,
+        raw: String,
+        follow_up: Option<OutboxDraft>,
+    },
+    /// Not answered for good: retried after `next_attempt_at`. `stuck` when
+    /// the failure is the entry's own (not "backend unreachable").
+    Retry {
+        id: i64,
+        error: String,
+        next_attempt_at: Option<OffsetDateTime>,
+        stuck: bool,
+    },
+}
+
+/// A pending outbox entry that keeps failing for a reason of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StuckEntry {
+    pub id: i64,
+    pub tx_id: Option<String>,
+    pub purpose: String,
+    pub created_at: String,
+    pub attempts: i64,
+    pub reason: String,
+    pub receipt_number: Option<String>,
 }
 
 impl Store {
@@ -790,50 +892,104 @@ impl Store {
         follow_up: Option<&OutboxDraft>,
     ) -> Result<Option<Transaction>, StoreError> {
         let tx = self.conn.transaction().map_err(map_full)?;
-        if let Some(d) = follow_up {
-            insert_outbox(&tx, entry.tx_id.as_deref(), d)?;
-        }
-        let answer_text = answer.to_string();
-        tx.execute(
-            "UPDATE outbox SET state = ?2, attempts = attempts + 1, response = ?3 WHERE id = ?1",
-            params![entry.id, outcome.as_str(), answer_text],
-        )?;
-        let mut updated = None;
-        let pays_tx = matches!(entry.purpose.as_str(), "recharge" | "outcome_ok");
-        if let (true, Some(tx_id)) = (pays_tx, entry.tx_id.as_deref()) {
-            let data: Option<String> = tx
-                .query_row(
-                    "SELECT data FROM transactions WHERE id = ?1",
-                    [tx_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if let Some(data) = data {
-                let mut t = row_to_tx(data)?;
-                t.sync = Some(outcome);
-                upsert_tx(&tx, &t)?;
-                updated = Some(t);
-            }
-        }
-        if entry.purpose == "closure" {
-            let status = answer
-                .get("status")
-                .and_then(Value::as_str)
-                .unwrap_or(outcome.as_str())
-                .to_string();
-            tx.execute(
-                "UPDATE closures SET status = ?2, answer = ?3 WHERE closure_id = ?1",
-                params![entry.idempotency_key, status, answer_text],
-            )?;
-        }
-        append_journal(
-            &tx,
-            outcome.as_str(),
-            entry.tx_id.as_deref(),
-            &serde_json::json!({"purpose": entry.purpose, "idempotency_key": entry.idempotency_key, "answer": answer}),
-        )?;
+        let updated = settle_in(&tx, entry, outcome, answer, &answer.to_string(), follow_up)?;
         tx.commit().map_err(map_full)?;
         Ok(updated)
+    }
+
+    /// The pending entries queued after entry `after` (0: all), oldest
+    /// first. The outbox sender reads the queue once and then only what is
+    /// new, so a long backlog costs one read, not one per entry.
+    pub fn pending_outbox_after(&self, after: i64) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {OUTBOX_COLS} FROM outbox WHERE state = 'pending' AND id > ?1 ORDER BY id"
+        ))?;
+        let rows = st.query_map([after], outbox_from_row)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Record what several attempts came to in ONE SQLite transaction (one
+    /// durable write for a whole batch of confirmations). Each settled entry
+    /// is settled exactly as [`Store::settle_outbox_with`] does; an entry
+    /// already settled is left alone. Returns the transactions whose sync
+    /// state changed.
+    pub fn record_outbox_batch(
+        &mut self,
+        items: &[OutboxResult],
+    ) -> Result<Vec<Transaction>, StoreError> {
+        let tx = self.conn.transaction().map_err(map_full)?;
+        let mut updated = Vec::new();
+        for item in items {
+            match item {
+                OutboxResult::Settled {
+                    entry,
+                    outcome,
+                    answer,
+                    raw,
+                    follow_up,
+                } => {
+                    let still_pending: bool = tx
+                        .query_row(
+                            "SELECT state = 'pending' FROM outbox WHERE id = ?1",
+                            [entry.id],
+                            |r| r.get(0),
+                        )
+                        .optional()?
+                        .unwrap_or(false);
+                    if !still_pending {
+                        continue;
+                    }
+                    if let Some(t) =
+                        settle_in(&tx, entry, *outcome, answer, raw, follow_up.as_ref())?
+                    {
+                        updated.push(t);
+                    }
+                }
+                OutboxResult::Retry {
+                    id,
+                    error,
+                    next_attempt_at,
+                    stuck,
+                } => {
+                    tx.execute(
+                        "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3,
+                            stuck_reason = ?4 WHERE id = ?1 AND state = 'pending'",
+                        params![
+                            id,
+                            error,
+                            next_attempt_at.map(crate::time_fmt::rfc3339_precise),
+                            stuck.then_some(error.as_str())
+                        ],
+                    )
+                    .map_err(map_full)?;
+                }
+            }
+        }
+        tx.commit().map_err(map_full)?;
+        Ok(updated)
+    }
+
+    /// Pending entries that failed for a reason of their own at least
+    /// `min_attempts` times: what `status` and `doctor` show as stuck.
+    pub fn stuck_outbox(&self, min_attempts: i64) -> Result<Vec<StuckEntry>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT o.id, o.tx_id, o.purpose, o.created_at, o.attempts, o.stuck_reason, t.receipt_number
+             FROM outbox o LEFT JOIN transactions t ON t.id = o.tx_id
+             WHERE o.state = 'pending' AND o.stuck_reason IS NOT NULL AND o.attempts >= ?1
+             ORDER BY o.id",
+        )?;
+        let rows = st.query_map([min_attempts], |r| {
+            Ok(StuckEntry {
+                id: r.get(0)?,
+                tx_id: r.get(1)?,
+                purpose: r.get(2)?,
+                created_at: r.get(3)?,
+                attempts: r.get(4)?,
+                reason: r.get(5)?,
+                receipt_number: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
     pub fn outbox_pending_count(&self) -> Result<i64, StoreError> {
@@ -894,7 +1050,8 @@ impl Store {
             .transpose()
     }
 
-    /// Store a closure, journal it and queue it for the backend, atomically.
+    /// Store a closure, journal it, queue it for the backend and queue its
+    /// report's print job, atomically.
     /// `counted` are the ids of the payments the closure covers; they are
     /// marked as closed by it in the same SQLite transaction.
     pub fn commit_closure(
@@ -926,6 +1083,13 @@ impl Store {
         )?;
         append_journal(&tx, "day_closed", None, &row.report)?;
         insert_outbox(&tx, None, draft)?;
+        // The report's print job is part of the closure: printed even if
+        // the request that closed the day goes away right after the commit.
+        tx.execute(
+            "INSERT INTO print_jobs (kind, ref_id, created_at, state) VALUES ('day_report', ?1, ?2, 'pending')",
+            params![row.closure_id, rfc3339(OffsetDateTime::now_utc())],
+        )
+        .map_err(map_full)?;
         tx.commit().map_err(map_full)?;
         Ok(())
     }
@@ -1304,6 +1468,61 @@ mod tests {
         assert_eq!(t.sync, Some(SyncState::Confirmed));
         assert!(s.next_pending().unwrap().is_none());
         assert_eq!(s.verify_journal().unwrap().entries, 2);
+    }
+
+    #[test]
+    fn a_batch_of_answers_is_recorded_together_and_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("j.sqlite")).unwrap();
+        for id in ["a", "b", "c"] {
+            pay(&mut s, id);
+        }
+        let pending = s.pending_outbox_after(0).unwrap();
+        assert_eq!(pending.len(), 3);
+        let settle = |e: &OutboxEntry| OutboxResult::Settled {
+            entry: Box::new(e.clone()),
+            outcome: SyncState::Confirmed,
+            answer: Value::String("<html>".into()),
+            raw: "<html>".into(),
+            follow_up: None,
+        };
+        let batch = vec![
+            settle(&pending[0]),
+            settle(&pending[1]),
+            OutboxResult::Retry {
+                id: pending[2].id,
+                error: "HTTP 500 internal".into(),
+                next_attempt_at: Some(OffsetDateTime::now_utc()),
+                stuck: true,
+            },
+        ];
+        let updated = s.record_outbox_batch(&batch).unwrap();
+        assert_eq!(updated.len(), 2);
+        assert!(updated.iter().all(|t| t.sync == Some(SyncState::Confirmed)));
+        // Recording the same answers again changes nothing (already settled).
+        let again = s.record_outbox_batch(&batch[..2]).unwrap();
+        assert!(again.is_empty());
+        assert_eq!(s.verify_journal().unwrap().entries, 3 + 2);
+        let left = s.pending_outbox_after(0).unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].attempts, 1);
+        assert_eq!(s.pending_outbox_after(left[0].id).unwrap().len(), 0);
+        // Stuck once it failed on its own often enough, with its receipt.
+        assert!(s.stuck_outbox(2).unwrap().is_empty());
+        let stuck = s.stuck_outbox(1).unwrap();
+        assert_eq!(stuck.len(), 1);
+        assert_eq!(stuck[0].reason, "HTTP 500 internal");
+        assert_eq!(stuck[0].tx_id.as_deref(), Some("c"));
+        assert!(stuck[0].receipt_number.is_some());
+        let response: String = s
+            .conn
+            .query_row(
+                "SELECT response FROM outbox WHERE id = ?1",
+                [pending[0].id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(response, "<html>", "the raw answer is kept");
     }
 
     #[test]

@@ -50,6 +50,9 @@ async fn state(AxState(b): AxState<MockBackend>) -> Answer {
 struct AddFault {
     #[serde(default)]
     route: Option<String>,
+    /// One entry's requests only (its `Idempotency-Key`); wins over `route`.
+    #[serde(default)]
+    key: Option<String>,
     #[serde(default = "one")]
     times: u32,
     fault: FaultSpec,
@@ -71,7 +74,10 @@ async fn add_fault(
         Ok(f) => f,
         Err(e) => return Answer::bad_request(e.to_string()),
     };
-    let route = req.route.as_deref().map_or(Route::Any, Route::from);
+    let route = match req.key {
+        Some(k) => Route::Key(k),
+        None => req.route.as_deref().map_or(Route::Any, Route::from),
+    };
     b.inject(route, fault, req.times);
     Answer::created(json!({"status": "injected"}))
 }
@@ -154,9 +160,12 @@ async fn register(
 
 /// Used by `state_json` to show pending faults.
 pub(crate) fn fault_json(route: &Route, fault: &Fault, remaining: u32) -> Value {
-    json!({
-        "route": match route { Route::Any => "*".to_string(), Route::Prefix(p) => p.clone() },
-        "times": remaining,
-        "fault": FaultSpec::from(fault),
-    })
+    match route {
+        Route::Key(k) => json!({"key": k, "times": remaining, "fault": FaultSpec::from(fault)}),
+        Route::Any | Route::Prefix(_) => json!({
+            "route": match route { Route::Prefix(p) => p.clone(), _ => "*".to_string() },
+            "times": remaining,
+            "fault": FaultSpec::from(fault),
+        }),
+    }
 }

@@ -26,6 +26,9 @@ pub enum Fault {
     ConnectionReset,
     /// Answer 401 `clock_skew` without applying.
     ClockSkew,
+    /// Apply the request, then answer its status with a body that is not
+    /// JSON (a proxy or a server bug garbling a success).
+    ApplyThenGarbage,
 }
 
 impl Fault {
@@ -46,6 +49,8 @@ pub enum Route {
     Any,
     /// Requests whose path starts with this prefix, e.g. `/v1/recharges`.
     Prefix(String),
+    /// Requests carrying exactly this `Idempotency-Key` (one outbox entry).
+    Key(String),
 }
 
 impl Route {
@@ -54,11 +59,13 @@ impl Route {
         Route::Prefix(prefix.into())
     }
 
-    /// True when a request to `path` (without the query) is concerned.
-    pub fn matches(&self, path: &str) -> bool {
+    /// True when a request to `path` (without the query) carrying
+    /// `idempotency_key` is concerned.
+    pub fn matches(&self, path: &str, idempotency_key: Option<&str>) -> bool {
         match self {
             Route::Any => true,
             Route::Prefix(p) => path.starts_with(p.as_str()),
+            Route::Key(k) => idempotency_key == Some(k.as_str()),
         }
     }
 }
@@ -90,6 +97,8 @@ pub(crate) struct FaultRule {
 /// {"fault": {"kind": "apply_then_hang", "ms": 5000}}
 /// {"fault": {"kind": "connection_reset"}}
 /// {"fault": {"kind": "clock_skew"}}
+/// {"fault": {"kind": "apply_then_garbage"}}
+/// {"key": "<idempotency key>", "fault": {...}}       one entry's requests only
 /// ```
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -109,6 +118,7 @@ pub(crate) enum FaultSpec {
     },
     ConnectionReset,
     ClockSkew,
+    ApplyThenGarbage,
 }
 
 fn default_code() -> String {
@@ -140,6 +150,7 @@ impl TryFrom<FaultSpec> for Fault {
             FaultSpec::ApplyThenHang { ms } => Fault::ApplyThenHang(Duration::from_millis(ms)),
             FaultSpec::ConnectionReset => Fault::ConnectionReset,
             FaultSpec::ClockSkew => Fault::ClockSkew,
+            FaultSpec::ApplyThenGarbage => Fault::ApplyThenGarbage,
         })
     }
 }
@@ -161,16 +172,21 @@ impl From<&Fault> for FaultSpec {
             Fault::ApplyThenHang(d) => FaultSpec::ApplyThenHang { ms: ms(d) },
             Fault::ConnectionReset => FaultSpec::ConnectionReset,
             Fault::ClockSkew => FaultSpec::ClockSkew,
+            Fault::ApplyThenGarbage => FaultSpec::ApplyThenGarbage,
         }
     }
 }
 
 /// Takes one shot of the first rule that matches `path`, dropping rules that
 /// are used up.
-pub(crate) fn take(rules: &mut Vec<FaultRule>, path: &str) -> Option<Fault> {
+pub(crate) fn take(
+    rules: &mut Vec<FaultRule>,
+    path: &str,
+    idempotency_key: Option<&str>,
+) -> Option<Fault> {
     let i = rules
         .iter()
-        .position(|r| r.remaining > 0 && r.route.matches(path))?;
+        .position(|r| r.remaining > 0 && r.route.matches(path, idempotency_key))?;
     let fault = rules[i].fault.clone();
     rules[i].remaining -= 1;
     if rules[i].remaining == 0 {
@@ -190,10 +206,16 @@ mod tests {
             fault: Fault::ClockSkew,
             remaining: 2,
         }];
-        assert_eq!(take(&mut rules, "/v1/keys"), None);
-        assert_eq!(take(&mut rules, "/v1/recharges"), Some(Fault::ClockSkew));
-        assert_eq!(take(&mut rules, "/v1/recharges"), Some(Fault::ClockSkew));
-        assert_eq!(take(&mut rules, "/v1/recharges"), None);
+        assert_eq!(take(&mut rules, "/v1/keys", None), None);
+        assert_eq!(
+            take(&mut rules, "/v1/recharges", None),
+            Some(Fault::ClockSkew)
+        );
+        assert_eq!(
+            take(&mut rules, "/v1/recharges", None),
+            Some(Fault::ClockSkew)
+        );
+        assert_eq!(take(&mut rules, "/v1/recharges", None), None);
         assert!(rules.is_empty());
     }
 

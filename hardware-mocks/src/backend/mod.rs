@@ -217,6 +217,13 @@ impl MockBackend {
         self.lock().forget_idempotency_keys();
     }
 
+    /// New activations get payment tokens that live this long (a backend
+    /// whose tokens are short, or an activation answered late).
+    pub fn set_payment_token_lifetime(&self, lifetime: std::time::Duration) {
+        self.lock().payment_token_lifetime =
+            Some(time::Duration::try_from(lifetime).unwrap_or(time::Duration::MAX));
+    }
+
     /// Expires every payment token without an outcome.
     pub fn expire_payment_tokens(&self) {
         self.lock().expire_payment_tokens();

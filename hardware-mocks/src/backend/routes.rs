@@ -85,7 +85,7 @@ async fn pipeline(AxState(b): AxState<MockBackend>, req: Request, next: Next) ->
             idempotency_key: idempotency_key.clone(),
         });
     };
-    let fault = faults::take(&mut b.lock().faults, &path);
+    let fault = faults::take(&mut b.lock().faults, &path, idempotency_key.as_deref());
     let mut response = match fault {
         None => next.run(req).await,
         Some(Fault::Status {
@@ -113,6 +113,13 @@ async fn pipeline(AxState(b): AxState<MockBackend>, req: Request, next: Next) ->
             log(response.status().as_u16());
             tokio::time::sleep(d).await;
             return response;
+        }
+        Some(Fault::ApplyThenGarbage) => {
+            let response = next.run(req).await;
+            let status = response.status();
+            let mut garbled = Response::new(Body::from("<html>Service OK</html>"));
+            *garbled.status_mut() = status;
+            garbled
         }
         Some(Fault::ConnectionReset) => {
             log(0);

@@ -157,6 +157,8 @@ struct Remembered {
 
 pub(crate) struct State {
     pub clock_offset_secs: i64,
+    /// How long new payment tokens live; `None`: 30 minutes.
+    pub payment_token_lifetime: Option<time::Duration>,
     activation_codes: Vec<(String, bool)>,
     next_terminal_number: u32,
     pub terminals: HashMap<String, [u8; 32]>,
@@ -217,6 +219,7 @@ impl State {
             .collect();
         State {
             clock_offset_secs: 0,
+            payment_token_lifetime: None,
             activation_codes: demo::ACTIVATION_CODES
                 .iter()
                 .map(|c| (c.to_string(), false))
@@ -638,7 +641,10 @@ impl State {
         let mut random = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut random);
         let token = format!("pt_{}", hex::encode(random));
-        let expires_at = now + PAYMENT_TOKEN_LIFETIME;
+        let expires_at = now
+            + self
+                .payment_token_lifetime
+                .unwrap_or(PAYMENT_TOKEN_LIFETIME);
         self.activations.insert(
             token.clone(),
             Activation {
