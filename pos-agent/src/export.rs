@@ -230,7 +230,7 @@ pub fn for_each_row(
     mut each: impl FnMut(Row) -> Result<(), ExportError>,
 ) -> Result<(), ExportError> {
     let mut st = store.conn.prepare(
-        "SELECT j.seq, j.at, j.kind, j.tx_id, j.body, j.hash, t.sync
+        "SELECT j.seq, j.at, j.kind, j.tx_id, j.body, lower(hex(j.hash)), t.sync
          FROM journal j LEFT JOIN transactions t ON t.id = j.tx_id
          WHERE (?1 IS NULL OR j.at >= ?1) AND (?2 IS NULL OR j.at < ?2)
          ORDER BY j.seq",

@@ -24,6 +24,7 @@ pub mod model;
 pub mod print_queue;
 pub mod printing;
 pub mod receipts;
+pub mod records;
 pub mod sandbox;
 pub mod store;
 pub mod sync;
