@@ -30,7 +30,10 @@ impl Store {
     /// The receipt `receipt_number` as its journal entries recorded it;
     /// `None` when no paid transaction has that number (a pre-receipt is
     /// not a receipt).
-    pub fn receipt_record(&self, receipt_number: &str) -> Result<Option<ReceiptRecord>, StoreError> {
+    pub fn receipt_record(
+        &self,
+        receipt_number: &str,
+    ) -> Result<Option<ReceiptRecord>, StoreError> {
         let row: Option<(String, Option<i64>)> = self
             .conn
             .query_row(
@@ -95,11 +98,11 @@ impl Store {
         let prev: [u8; 32] = if seq == 1 {
             [0; 32]
         } else {
-            let p: Vec<u8> = self.conn.query_row(
-                "SELECT hash FROM journal WHERE seq = ?1",
-                [seq - 1],
-                |r| r.get(0),
-            )?;
+            let p: Vec<u8> =
+                self.conn
+                    .query_row("SELECT hash FROM journal WHERE seq = ?1", [seq - 1], |r| {
+                        r.get(0)
+                    })?;
             p.as_slice()
                 .try_into()
                 .map_err(|_| corrupt(format!("journal entry {} has no valid hash", seq - 1)))?
@@ -111,10 +114,6 @@ impl Store {
         }
         let mut v: Value =
             serde_json::from_str(&body).map_err(|e| corrupt(format!("entry {seq}: {e}")))?;
-        let offset = v
-            .get("utc_offset")
-            .and_then(Value::as_str)
-            .and_then(crate::store::parse_offset);
         if let Value::Object(map) = &mut v {
             // Not journaled (the receipt does not show it): the payment time.
             if !map.contains_key("created_at") {
@@ -124,7 +123,6 @@ impl Store {
             map.insert("id".into(), Value::String(id.to_string()));
             map.insert("state".into(), Value::String("paid".into()));
             map.remove("sync");
-            map.remove("utc_offset");
         }
         let mut tx: Transaction =
             serde_json::from_value(v).map_err(|e| corrupt(format!("entry {seq}: {e}")))?;
@@ -144,11 +142,7 @@ impl Store {
         });
         // Entries written before the offset was recorded: the offset the
         // time-zone database gives for that instant.
-        let offset = offset.unwrap_or_else(|| {
-            tx.paid_at
-                .map(|t| crate::time_fmt::local(t).offset())
-                .unwrap_or(UtcOffset::UTC)
-        });
+        let offset = crate::receipts::offset_of_payment(&tx).unwrap_or(UtcOffset::UTC);
         Ok(ReceiptRecord { tx, offset, seq })
     }
 
@@ -178,7 +172,8 @@ impl Store {
         // The stored columns (not the generated ones), whatever later
         // schemas add.
         let columns = {
-            let mut st = tx.prepare("SELECT name FROM pragma_table_xinfo('transactions') WHERE hidden = 0")?;
+            let mut st =
+                tx.prepare("SELECT name FROM pragma_table_xinfo('transactions') WHERE hidden = 0")?;
             let names = st.query_map([], |r| r.get::<_, String>(0))?;
             names.collect::<Result<Vec<_>, _>>()?.join(", ")
         };
@@ -320,7 +315,10 @@ mod tests {
                 x.get(0)
             })
             .unwrap();
-        assert!(!body.contains("4001000000186") && !body.contains("c_1"), "{body}");
+        assert!(
+            !body.contains("4001000000186") && !body.contains("c_1"),
+            "{body}"
+        );
         // The journal entry edited: the copy is refused, not made from it.
         s.conn
             .execute(
@@ -338,8 +336,12 @@ mod tests {
         let (_d, mut s) = store();
         let t = pay(&mut s, "a", OffsetDateTime::now_utc());
         let e = s.next_pending().unwrap().unwrap();
-        s.settle_outbox(&e, SyncState::Confirmed, &serde_json::json!({"status": "credited"}))
-            .unwrap();
+        s.settle_outbox(
+            &e,
+            SyncState::Confirmed,
+            &serde_json::json!({"status": "credited"}),
+        )
+        .unwrap();
         let r = s
             .receipt_record(t.receipt_number.as_deref().unwrap())
             .unwrap()
@@ -357,9 +359,16 @@ mod tests {
         let a = pay(&mut s, "a", OffsetDateTime::now_utc());
         let b = pay(&mut s, "b", OffsetDateTime::now_utc());
         let e = s.next_pending().unwrap().unwrap();
-        s.settle_outbox(&e, SyncState::Confirmed, &serde_json::json!({"status": "credited"}))
+        s.settle_outbox(
+            &e,
+            SyncState::Confirmed,
+            &serde_json::json!({"status": "credited"}),
+        )
+        .unwrap();
+        let before_a = s
+            .receipt_record(a.receipt_number.as_deref().unwrap())
+            .unwrap()
             .unwrap();
-        let before_a = s.receipt_record(a.receipt_number.as_deref().unwrap()).unwrap().unwrap();
         let row = ClosureRow {
             closure_id: "T-000001/2026-11-23/1".into(),
             day: "2026-11-23".into(),
@@ -391,19 +400,27 @@ mod tests {
         assert_eq!(keys, vec!["b".to_string(), row.closure_id.clone()]);
         let data: String = s
             .conn
-            .query_row("SELECT stored FROM transactions WHERE id = 'a'", [], |r| r.get(0))
+            .query_row("SELECT stored FROM transactions WHERE id = 'a'", [], |r| {
+                r.get(0)
+            })
             .unwrap();
         assert!(!data.contains("4001000000186"), "{data}");
         let ta = s.transaction("a").unwrap().unwrap();
         assert_eq!(ta.amount_cents, Some(2000));
         assert_eq!(ta.sync, Some(SyncState::Confirmed));
         assert!(s.transaction("b").unwrap().unwrap().code.is_some());
-        let after_a = s.receipt_record(a.receipt_number.as_deref().unwrap()).unwrap().unwrap();
+        let after_a = s
+            .receipt_record(a.receipt_number.as_deref().unwrap())
+            .unwrap()
+            .unwrap();
         assert_eq!(
             serde_json::to_value(&before_a.tx).unwrap(),
             serde_json::to_value(&after_a.tx).unwrap()
         );
-        assert!(s.receipt_record(b.receipt_number.as_deref().unwrap()).unwrap().is_some());
+        assert!(s
+            .receipt_record(b.receipt_number.as_deref().unwrap())
+            .unwrap()
+            .is_some());
         s.verify_journal().unwrap();
     }
 }

@@ -426,9 +426,10 @@ fn strip_defaults(v: &mut Value) {
 /// more (issue 14 finding 4, issue 17). The transaction id is the entry's
 /// `tx_id`; the payment code, the backend's consumer reference, the limits
 /// and the choices are not on a receipt and stay out of the journal. The
-/// counter's UTC offset at the payment is kept so a copy shows the time the
-/// original showed, whatever the offset is when the copy is made.
-pub(crate) fn paid_record(t: &Transaction, offset: time::UtcOffset) -> Value {
+/// counter's UTC offset at the payment (`utc_offset`) is kept so a copy
+/// shows the time the original showed, whatever the offset is when the
+/// copy is made.
+pub(crate) fn paid_record(t: &Transaction) -> Value {
     let mut v = serde_json::to_value(t).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut v {
         for k in [
@@ -450,7 +451,6 @@ pub(crate) fn paid_record(t: &Transaction, offset: time::UtcOffset) -> Value {
         if let Some(Value::Object(c)) = map.get_mut("consumer") {
             c.remove("school");
         }
-        map.insert("utc_offset".into(), Value::String(offset_text(offset)));
     }
     strip_defaults(&mut v);
     v
@@ -807,13 +807,14 @@ impl Store {
                 .ok_or_else(|| StoreError::Corrupt("change out of range".into()))?,
         );
         paid.sync = Some(SyncState::Pending);
+        paid.utc_offset = Some(offset_text(crate::time_fmt::local(paid_at).offset()));
         upsert_tx(&tx, &paid)?;
-        let offset = crate::time_fmt::local(paid_at).offset();
-        let (seq, _) = append_journal(&tx, "paid", Some(&paid.id), &paid_record(&paid, offset))
-            .map_err(|e| match e {
+        let (seq, _) = append_journal(&tx, "paid", Some(&paid.id), &paid_record(&paid)).map_err(
+            |e| match e {
                 StoreError::Sqlite(s) => map_full(s),
                 o => o,
-            })?;
+            },
+        )?;
         tx.execute(
             "UPDATE transactions SET journal_seq = ?2 WHERE id = ?1",
             params![paid.id, seq],
@@ -1155,11 +1156,15 @@ impl Store {
         // Reading a long journal through memory maps instead of copies is
         // about a third faster; harmless when the platform refuses it.
         let _ = self.conn.pragma_update(None, "mmap_size", 1i64 << 32);
-        self.conn
-            .execute_batch("BEGIN DEFERRED")
-            .map_err(sql_err)?;
+        // Inside the caller's read transaction when there is one (doctor).
+        let own = self.conn.is_autocommit();
+        if own {
+            self.conn.execute_batch("BEGIN DEFERRED").map_err(sql_err)?;
+        }
         let result = self.verify_in_read_tx(walked);
-        let _ = self.conn.execute_batch("COMMIT");
+        if own {
+            let _ = self.conn.execute_batch("COMMIT");
+        }
         result
     }
 
@@ -1178,12 +1183,12 @@ impl Store {
             let seq: i64 = r.get(0).map_err(sql_err)?;
             let text = |i: usize| -> Result<&str, ChainError> {
                 match r.get_ref(i).map_err(sql_err)? {
-                    rusqlite::types::ValueRef::Text(t) => std::str::from_utf8(t).map_err(|_| {
-                        ChainError::Entry {
+                    rusqlite::types::ValueRef::Text(t) => {
+                        std::str::from_utf8(t).map_err(|_| ChainError::Entry {
                             seq,
                             reason: "holds text that is not UTF-8: the entry was edited".into(),
-                        }
-                    }),
+                        })
+                    }
                     rusqlite::types::ValueRef::Null => Ok(""),
                     _ => Err(ChainError::Entry {
                         seq,

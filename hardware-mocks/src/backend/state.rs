@@ -749,6 +749,10 @@ impl State {
             total_cents: u64,
             first_receipt: Option<String>,
             last_receipt: Option<String>,
+            #[serde(default)]
+            journal_entries: Option<u64>,
+            #[serde(default)]
+            journal_head: Option<String>,
         }
         let req: Req = match parse_body(body) {
             Ok(r) => r,
@@ -795,6 +799,8 @@ impl State {
             matched,
             server_count,
             server_total_cents,
+            journal_entries: req.journal_entries,
+            journal_head: req.journal_head,
         });
         if matched {
             Answer::ok(json!({"status": "matched"}))
