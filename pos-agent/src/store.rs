@@ -1397,6 +1397,118 @@ mod tests {
     }
 
     #[test]
+    fn a_payment_committed_during_a_verify_is_not_taken_for_a_deletion() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.sqlite");
+        let mut s = Store::open(&path).unwrap();
+        pay(&mut s, "a");
+        let reader = Store::open_read_only(&path).unwrap();
+        // The payment commits after the rows were read, before meta is.
+        let v = reader
+            .verify_journal_with(|| {
+                pay(&mut s, "b");
+            })
+            .unwrap();
+        assert_eq!(v.entries, 1);
+        assert_eq!(reader.verify_journal().unwrap().entries, 2);
+    }
+
+    #[test]
+    fn appending_onto_a_truncated_journal_is_refused_and_stays_visible() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("j.sqlite")).unwrap();
+        for id in ["a", "b", "c"] {
+            pay(&mut s, id);
+        }
+        s.conn
+            .execute("DELETE FROM journal WHERE seq = 3", [])
+            .unwrap();
+        let mut t = sample("d");
+        s.save_unpaid(&t).unwrap();
+        let err = s
+            .commit_payment(&mut t, "T-000001", OffsetDateTime::now_utc(), 5000, |p| {
+                Ok(vec![draft(&p.id)])
+            })
+            .unwrap_err();
+        assert!(matches!(err, StoreError::JournalTampered(_)), "{err}");
+        assert_eq!(t.state, TxState::AwaitingCash, "the payment was not taken");
+        // Also with the count rewritten to match: the head gives it away.
+        s.conn
+            .execute(
+                "UPDATE meta SET value = '2' WHERE key = 'journal_entries'",
+                [],
+            )
+            .unwrap();
+        assert!(matches!(
+            s.journal_event("reprint", None, &serde_json::json!({})),
+            Err(StoreError::JournalTampered(_))
+        ));
+        assert!(s.verify_journal().is_err());
+    }
+
+    #[test]
+    fn a_schema_3_journal_migrates_and_still_verifies_with_the_same_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.sqlite");
+        let t = {
+            let mut t = sample("a");
+            t.state = TxState::Paid;
+            t.receipt_number = Some("T-000001/2026/000001".into());
+            t.paid_at = Some(OffsetDateTime::now_utc().replace_nanosecond(0).unwrap());
+            t.tendered_cents = Some(5000);
+            t.change_cents = Some(3000);
+            t.sync = Some(SyncState::Pending);
+            t
+        };
+        let old_head = {
+            let conn = Connection::open(&path).unwrap();
+            for step in &MIGRATIONS[..3] {
+                conn.execute_batch(step).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 3).unwrap();
+            let data = serde_json::to_string(&t).unwrap();
+            conn.execute(
+                "INSERT INTO transactions (id, state, created_at, paid_at, receipt_number, sync, data)
+                 VALUES ('a', 'paid', ?1, ?2, 'T-000001/2026/000001', 'pending', ?3)",
+                params![rfc3339(t.created_at), rfc3339(t.paid_at.unwrap()), data],
+            )
+            .unwrap();
+            let at = rfc3339(t.paid_at.unwrap());
+            let hash = hex::encode(entry_hash(1, &at, "paid", Some("a"), &data, &[0; 32]));
+            conn.execute(
+                "INSERT INTO journal (seq, at, kind, tx_id, body, prev_hash, hash)
+                 VALUES (1, ?1, 'paid', 'a', ?2, ?3, ?4)",
+                params![at, data, ZERO_HASH, hash],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('journal_entries', '1')",
+                [],
+            )
+            .unwrap();
+            let year = crate::time_fmt::local(t.paid_at.unwrap()).year();
+            conn.execute(
+                "INSERT INTO receipt_counters (year, last) VALUES (?1, 1)",
+                [year],
+            )
+            .unwrap();
+            hash
+        };
+        let mut s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        let v = s.verify_journal().unwrap();
+        assert_eq!((v.entries, v.head.clone()), (1, old_head));
+        let back = s.transaction("a").unwrap().unwrap();
+        assert_eq!(back, t, "the row reads back the same through `data`");
+        let r = s.receipt_record("T-000001/2026/000001").unwrap().unwrap();
+        assert_eq!(r.tx.amount_cents, Some(2000));
+        assert_eq!(r.seq, 1);
+        // And the chain goes on from there.
+        pay(&mut s, "b");
+        assert_eq!(s.verify_journal().unwrap().entries, 2);
+    }
+
+    #[test]
     fn closures_have_their_own_lane() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Store::open(&dir.path().join("j.sqlite")).unwrap();
