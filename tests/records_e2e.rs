@@ -161,6 +161,31 @@ async fn a_receipt_copy_reads_back_as_the_receipt_marked_as_a_copy_with_its_qr()
     assert!(txt.contains("C O P I A"), "{txt}");
     assert!(txt.contains(&format!("[QR: {receipt}|{id}]")), "{txt}");
 
+    // The console's download: the same copy over the local API.
+    let url = format!(
+        "{}/api/v1/receipts/{}/copy.pdf",
+        env.api,
+        receipt.replace('/', "%2F")
+    );
+    let r = env.http.get(&url).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/pdf");
+    assert!(r.bytes().await.unwrap().starts_with(b"%PDF-"));
+    let r = env.http.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 401, "a copy without a session");
+    let missing = format!(
+        "{}/api/v1/receipts/T-000123%2F2026%2F999999/copy.pdf",
+        env.api
+    );
+    let r = env
+        .http
+        .get(&missing)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
     // A number that is no receipt, and a malformed one, say so.
     let out = env.cli(&["receipt", "show", "T-000123/2026/999999", "--format", "txt"]);
     assert!(!out.status.success());
