@@ -1168,6 +1168,10 @@ impl Store {
         result
     }
 
+    /// The walk: this thread reads the rows (and checks their numbering),
+    /// a second one hashes them, batch by batch (each entry is checked
+    /// against the stored hash of the entry before it, so the work splits;
+    /// the first entry that does not fit is still the one reported).
     fn verify_in_read_tx(&self, walked: impl FnOnce()) -> Result<VerifyReport, ChainError> {
         let sql_err = |e: rusqlite::Error| ChainError::Other(e.to_string());
         // Read `meta` first: it starts the read snapshot the walk then sees.
@@ -1177,53 +1181,91 @@ impl Store {
             .prepare("SELECT seq, at, kind, tx_id, body, hash FROM journal ORDER BY seq")
             .map_err(sql_err)?;
         let mut rows = st.query([]).map_err(sql_err)?;
-        let mut expected_seq = 1;
-        let mut prev = [0u8; 32];
-        while let Some(r) = rows.next().map_err(sql_err)? {
-            let seq: i64 = r.get(0).map_err(sql_err)?;
-            let text = |i: usize| -> Result<&str, ChainError> {
-                match r.get_ref(i).map_err(sql_err)? {
-                    rusqlite::types::ValueRef::Text(t) => {
-                        std::str::from_utf8(t).map_err(|_| ChainError::Entry {
-                            seq,
-                            reason: "holds text that is not UTF-8: the entry was edited".into(),
-                        })
+        let (to_hasher, batches) = std::sync::mpsc::sync_channel::<HashBatch>(4);
+        let (to_reader, verdicts) = std::sync::mpsc::channel::<Option<i64>>();
+        let (read, last) = std::thread::scope(|scope| {
+            scope.spawn(move || {
+                for batch in batches {
+                    let bad = batch.first_mismatch();
+                    let stop = bad.is_some();
+                    if to_reader.send(bad).is_err() || stop {
+                        break;
                     }
-                    rusqlite::types::ValueRef::Null => Ok(""),
-                    _ => Err(ChainError::Entry {
+                }
+            });
+            let mut expected_seq = 1;
+            let mut prev = [0u8; 32];
+            let mut batch = HashBatch::default();
+            let read = (|| -> Result<(), ChainError> {
+                while let Some(r) = rows.next().map_err(sql_err)? {
+                    let seq: i64 = r.get(0).map_err(sql_err)?;
+                    if seq != expected_seq {
+                        return Err(ChainError::Entry {
+                            seq: expected_seq,
+                            reason: format!(
+                                "missing (the next entry is {seq}): an entry was deleted"
+                            ),
+                        });
+                    }
+                    let wrong = || ChainError::Entry {
                         seq,
                         reason: "a field has the wrong type: the entry was edited".into(),
-                    }),
+                    };
+                    let text = |i: usize| -> Result<&[u8], ChainError> {
+                        match r.get_ref(i).map_err(sql_err)? {
+                            rusqlite::types::ValueRef::Text(t) => Ok(t),
+                            rusqlite::types::ValueRef::Null => Ok(b""),
+                            _ => Err(wrong()),
+                        }
+                    };
+                    let stored = match r.get_ref(5).map_err(sql_err)? {
+                        rusqlite::types::ValueRef::Blob(b) => hash_bytes(b),
+                        _ => None,
+                    };
+                    let start = batch.buf.len();
+                    batch.buf.extend_from_slice(seq.to_string().as_bytes());
+                    for i in 1..=4 {
+                        batch.buf.push(b'|');
+                        batch.buf.extend_from_slice(text(i)?);
+                    }
+                    batch.buf.push(b'|');
+                    batch.rows.push(HashRow {
+                        seq,
+                        end: batch.buf.len(),
+                        start,
+                        prev,
+                        stored,
+                    });
+                    // An unreadable hash: the next entry is checked
+                    // against zeros, and fails too; this one fails first.
+                    prev = stored.unwrap_or([0; 32]);
+                    expected_seq += 1;
+                    if batch.rows.len() == HashBatch::ROWS {
+                        let full = std::mem::take(&mut batch);
+                        if to_hasher.send(full).is_err() {
+                            break;
+                        }
+                    }
                 }
-            };
-            if seq != expected_seq {
-                return Err(ChainError::Entry {
-                    seq: expected_seq,
-                    reason: format!("missing (the next entry is {seq}): an entry was deleted"),
-                });
-            }
-            let tx_id = match r.get_ref(3).map_err(sql_err)? {
-                rusqlite::types::ValueRef::Null => None,
-                _ => Some(text(3)?),
-            };
-            let hash = match r.get_ref(5).map_err(sql_err)? {
-                rusqlite::types::ValueRef::Blob(b) => hash_bytes(b),
-                _ => None,
-            };
-            let computed = entry_hash(seq, text(1)?, text(2)?, tx_id, text(4)?, &prev);
-            if hash != Some(computed) {
-                return Err(ChainError::Entry {
-                    seq,
-                    reason: "its content does not match its hash: the entry was edited".into(),
-                });
-            }
-            prev = computed;
-            expected_seq += 1;
+                Ok(())
+            })();
+            let _ = to_hasher.send(batch);
+            drop(to_hasher);
+            (read, (expected_seq - 1, prev))
+        });
+        // The first entry whose content does not match its hash comes
+        // before any numbering problem the reader stopped at.
+        if let Some(seq) = verdicts.iter().flatten().next() {
+            return Err(ChainError::Entry {
+                seq,
+                reason: "its content does not match its hash: the entry was edited".into(),
+            });
         }
+        read?;
         drop(rows);
         walked();
-        let entries = expected_seq - 1;
-        let head = hex::encode(prev);
+        let (entries, last_hash) = last;
+        let head = hex::encode(last_hash);
         if recorded != entries {
             return Err(ChainError::Other(format!(
                 "the journal should hold {recorded} entries but holds {entries}: entries at the end were deleted"
@@ -1237,6 +1279,43 @@ impl Store {
             )));
         }
         Ok(VerifyReport { entries, head })
+    }
+}
+
+/// Entries read by `verify`, waiting to be hashed: each one's hash input
+/// but the previous hash (`seq|at|kind|tx_id|body|`, in `buf`), the stored
+/// hash of the entry before it, and its own stored hash.
+#[derive(Default)]
+struct HashBatch {
+    buf: Vec<u8>,
+    rows: Vec<HashRow>,
+}
+
+struct HashRow {
+    seq: i64,
+    start: usize,
+    end: usize,
+    prev: [u8; 32],
+    stored: Option<[u8; 32]>,
+}
+
+impl HashBatch {
+    const ROWS: usize = 4096;
+
+    /// The first entry whose hash is not what [`entry_hash`] gives.
+    fn first_mismatch(&self) -> Option<i64> {
+        let mut prev_hex = [0u8; 64];
+        for row in &self.rows {
+            let _ = hex::encode_to_slice(row.prev, &mut prev_hex);
+            let mut h = Sha256::new();
+            h.update(&self.buf[row.start..row.end]);
+            h.update(prev_hex);
+            let computed: [u8; 32] = h.finalize().into();
+            if row.stored != Some(computed) {
+                return Some(row.seq);
+            }
+        }
+        None
     }
 }
 
