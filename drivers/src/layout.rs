@@ -96,23 +96,28 @@ mod tests {
             .rule()
             .qr("T-1/2026/000001|abc", 6)
             .feed(1);
-        let lines = lay_out(&doc, 32);
+        let lines = lay_out(&doc, 48);
+        // Double width: 24 columns of two, the 17 letters centred.
         assert_eq!(
             lines[0],
             Laid::Text {
-                text: "COPIA - DUPLICATO".into(),
+                text: "   COPIA - DUPLICATO".into(),
                 bold: true,
                 size: TextSize::Double
             }
         );
         match &lines[1] {
             Laid::Text { text, .. } => {
-                assert_eq!(text.chars().count(), 32);
+                assert_eq!(text.chars().count(), 48);
                 assert!(text.ends_with("€ 20,00"), "{text}");
             }
             other => panic!("{other:?}"),
         }
         assert_eq!(lines[3], Laid::Qr("T-1/2026/000001|abc".into()));
         assert_eq!(lines[4], Laid::Blank);
+        // On 58 mm paper the double-width mark wraps, as the printer does.
+        let narrow = lay_out(&doc, 32);
+        assert!(matches!(&narrow[0], Laid::Text { text, .. } if text.trim() == "COPIA -"));
+        assert!(matches!(&narrow[1], Laid::Text { text, .. } if text.trim() == "DUPLICATO"));
     }
 }
