@@ -84,6 +84,8 @@ chmod 0755 "$stage/usr/bin/pos-agent"
 "$binary" config init --output "$stage/etc/pos-agent/config.toml" 2>/dev/null
 chmod 0644 "$stage/etc/pos-agent/config.toml"
 install -m 0644 "$here/pos-agent.service" "$stage/usr/lib/systemd/system/pos-agent.service"
+install -m 0644 "$here/pos-agent-backup.service" "$stage/usr/lib/systemd/system/pos-agent-backup.service"
+install -m 0644 "$here/pos-agent-backup.timer" "$stage/usr/lib/systemd/system/pos-agent-backup.timer"
 install -m 0644 "$here/60-pos-agent.rules" "$stage/usr/lib/udev/rules.d/60-pos-agent.rules"
 install -m 0644 "$root/README.md" "$stage/usr/share/doc/pos-agent/README.md"
 install -m 0644 "$here/debian/copyright" "$stage/usr/share/doc/pos-agent/copyright"
@@ -117,7 +119,8 @@ Description: counter agent for school-service top-ups and pagoPA notices
  a hash-chained SQLite journal and sends it to the backend exactly once.
  .
  Ships the systemd unit pos-agent.service (not enabled: enrol the terminal
- first) and udev rules giving the pos-agent user the printer, serial and
+ first), pos-agent-backup.timer (a daily verified copy of the journal, not
+ enabled: set [backup] dir first) and udev rules giving the pos-agent user the printer, serial and
  video devices.
 CONTROL
 

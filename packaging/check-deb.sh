@@ -16,6 +16,8 @@ files="$(dpkg-deb -c "$deb")"
 for want in \
   ./usr/bin/pos-agent \
   ./usr/lib/systemd/system/pos-agent.service \
+  ./usr/lib/systemd/system/pos-agent-backup.service \
+  ./usr/lib/systemd/system/pos-agent-backup.timer \
   ./usr/lib/udev/rules.d/60-pos-agent.rules \
   ./etc/pos-agent/config.toml \
   ./usr/share/doc/pos-agent/README.md \

@@ -52,6 +52,10 @@ async fn doctor_is_all_green_on_a_healthy_counter_while_the_agent_runs() {
     let mut env = Env::new().await;
     env.start_agent();
     two_paid_recharges(&env).await;
+    // A healthy counter has a recent verified backup (issue 17).
+    let usb = env.dir.path().join("usb");
+    let out = env.cli(&["backup", "--to", usb.to_str().unwrap()]);
+    assert!(out.status.success(), "backup: {}", stderr(&out));
 
     let out = env.cli(&["doctor"]);
     let report = stdout(&out);
@@ -72,6 +76,7 @@ async fn doctor_is_all_green_on_a_healthy_counter_while_the_agent_runs() {
         "fotocamera",
         "lettore tessera",
         "servizio",
+        "copia di sicurezza",
     ] {
         assert!(
             line(&report, check).starts_with('✓'),

@@ -42,9 +42,9 @@ use std::path::{Path, PathBuf};
 pub use device::{CameraDevice, CardReaderDevice, DeviceParseError, PrinterDevice};
 pub use error::ConfigError;
 pub use model::{
-    ApiConfig, BackendConfig, CameraConfig, CardReaderConfig, CodePage, Config, DrawerConfig,
-    DrawerKick, EuroMode, FeesConfig, LogConfig, LogFormat, OfflineConfig, PaperWidth,
-    PrinterConfig, SecurityConfig, TerminalConfig,
+    ApiConfig, BackendConfig, BackupConfig, CameraConfig, CardReaderConfig, CodePage, Config,
+    DrawerConfig, DrawerKick, EuroMode, FeesConfig, LogConfig, LogFormat, OfflineConfig,
+    PaperWidth, PrinterConfig, SecurityConfig, TerminalConfig,
 };
 
 /// Where the config is read from when neither `--config` nor

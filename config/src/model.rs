@@ -25,6 +25,7 @@ pub struct Config {
     pub fees: FeesConfig,
     pub security: SecurityConfig,
     pub log: LogConfig,
+    pub backup: BackupConfig,
 }
 
 /// `[terminal]`: what the receipt header says about the shop.
@@ -109,6 +110,30 @@ pub struct SecurityConfig {
     pub lockout_minutes: u32,
     /// Inactivity after which a console session expires.
     pub session_minutes: u32,
+}
+
+/// `[backup]` (issue 17): where `pos-agent backup` writes its verified
+/// copies of the journal, how many it keeps, and when `doctor` and
+/// `status` call the last one too old.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackupConfig {
+    /// A USB stick or a mounted share; `None`: `pos-agent backup --to DIR`
+    /// only, and the warning says how to set it.
+    pub dir: Option<PathBuf>,
+    /// Copies kept (the oldest go first), 1 to 3650.
+    pub keep: u32,
+    /// Days after which the last verified copy is too old, 1 to 365.
+    pub max_age_days: u32,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        BackupConfig {
+            dir: None,
+            keep: defaults::BACKUP_KEEP,
+            max_age_days: defaults::BACKUP_MAX_AGE_DAYS,
+        }
+    }
 }
 
 /// `[log]` (not in the spec's example): how the agent logs.
@@ -256,6 +281,8 @@ pub(crate) mod defaults {
     pub const LOCKOUT_MINUTES: u32 = 15;
     pub const SESSION_MINUTES: u32 = 30;
     pub const LOG_LEVEL: &str = "info";
+    pub const BACKUP_KEEP: u32 = 14;
+    pub const BACKUP_MAX_AGE_DAYS: u32 = 2;
 }
 
 impl Default for Config {
@@ -275,6 +302,7 @@ impl Default for Config {
             fees: FeesConfig::default(),
             security: SecurityConfig::default(),
             log: LogConfig::default(),
+            backup: BackupConfig::default(),
         }
     }
 }

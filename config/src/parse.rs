@@ -34,6 +34,7 @@ pub(crate) const SECTIONS: &[(&str, &[&str])] = &[
     ("fees", &["recharge_cents", "notice_cents"]),
     ("security", &["lockout_minutes", "session_minutes"]),
     ("log", &["format", "level"]),
+    ("backup", &["dir", "keep", "max_age_days"]),
 ];
 
 /// Keys allowed outside any section.
@@ -186,6 +187,22 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
         LogFormat::from_word,
     )?;
     c.log.level = s.string("level", defaults::LOG_LEVEL, "a level such as \"info\"")?;
+
+    let s = sec("backup");
+    c.backup.dir = match s.get("dir") {
+        None => None,
+        Some(_) => Some(PathBuf::from(s.string(
+            "dir",
+            "",
+            "a directory path, e.g. \"/media/pos-backup\" (a USB stick or a mounted share)",
+        )?)),
+    };
+    c.backup.keep = s.ranged("keep", defaults::BACKUP_KEEP, &validate::BACKUP_KEEP)?;
+    c.backup.max_age_days = s.ranged(
+        "max_age_days",
+        defaults::BACKUP_MAX_AGE_DAYS,
+        &validate::BACKUP_MAX_AGE_DAYS,
+    )?;
 
     c.check(origin)?;
     Ok(c)

@@ -80,6 +80,14 @@ impl Config {
         let _ = writeln!(out, "\n[log]");
         let _ = writeln!(out, "format = {}", s(self.log.format.as_str()));
         let _ = writeln!(out, "level = {}", s(&self.log.level));
+
+        let b = &self.backup;
+        let _ = writeln!(out, "\n[backup]");
+        if let Some(dir) = &b.dir {
+            let _ = writeln!(out, "dir = {}", p(dir));
+        }
+        let _ = writeln!(out, "keep = {}", b.keep);
+        let _ = writeln!(out, "max_age_days = {}", b.max_age_days);
         out
     }
 }

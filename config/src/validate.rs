@@ -66,6 +66,16 @@ pub(crate) const FEE_CENTS: Range = Range {
     hi: 100_000,
     unit: " (cents: 100 = 1,00 EUR)",
 };
+pub(crate) const BACKUP_KEEP: Range = Range {
+    lo: 1,
+    hi: 3650,
+    unit: " (copies)",
+};
+pub(crate) const BACKUP_MAX_AGE_DAYS: Range = Range {
+    lo: 1,
+    hi: 365,
+    unit: " (days)",
+};
 pub(crate) const MINUTES: Range = Range {
     lo: 1,
     hi: 1440,

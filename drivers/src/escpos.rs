@@ -395,7 +395,7 @@ pub fn encode_cp858(text: &str) -> Vec<u8> {
 /// typographic punctuation to ASCII, decomposed accents (`e` + U+0300)
 /// recomposed, other combining marks dropped, `\r` dropped, tabs and other
 /// spaces to `' '`. After this every character is one column and one byte.
-fn fold_text(text: &str, euro: EuroStyle) -> String {
+pub(crate) fn fold_text(text: &str, euro: EuroStyle) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

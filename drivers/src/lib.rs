@@ -32,6 +32,7 @@ pub mod card_reader;
 pub mod document;
 pub mod drawer;
 pub mod escpos;
+pub mod layout;
 pub mod printer;
 
 pub use document::{Align, Block, Document, TextSize};

@@ -13,7 +13,9 @@
 //!   binary started: time until `status.outbox.pending` is 0.
 //! - `journal`: `pos-agent journal verify` on a journal of 650,000 entries
 //!   (325,000 payments, each `paid` + `confirmed`, written with the real
-//!   `Store`), and its size on disk.
+//!   `Store` in days of 500 payments, each day's receipts printed and the
+//!   day closed, which compacts it), and its size on disk; then `pos-agent
+//!   backup` (copy and verification) and `receipt show` on it.
 //! - `idle`: time from process start to serving the API, and idle RSS.
 //! - `fleet`: 500 agents' backlogs draining into one mock backend after an
 //!   outage, with jittered backoff and, for contrast, without jitter.
@@ -390,7 +392,7 @@ fn bench_journal() {
     let t = Instant::now();
     {
         let mut store = Store::open(&path).expect("store");
-        fill_payments(&mut store, "T-000123", payments, true);
+        fill_days(&mut store, "T-000123", payments);
     }
     println!("  built in {:.1} s", t.elapsed().as_secs_f64());
     // Verify on the ordinary disk, as on a counter.
@@ -433,6 +435,102 @@ fn bench_journal() {
             took.as_secs_f64(),
             out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stdout).trim()
+        );
+    }
+    bench_records(&config, &data);
+}
+
+/// Payments as a counter makes them over days: each day's payments (500,
+/// a busy counter) confirmed, their receipts printed, then the day closed
+/// (which compacts what settled, closed payments no longer need).
+fn fill_days(store: &mut Store, terminal_id: &str, payments: usize) {
+    const PER_DAY: usize = 500;
+    let mut done = 0;
+    let mut day = 0;
+    while done < payments {
+        let n = PER_DAY.min(payments - done);
+        fill_payments(store, terminal_id, n, true);
+        for job in store.pending_print_jobs().expect("print jobs") {
+            store
+                .mark_print_job_printed(job.id, OffsetDateTime::now_utc())
+                .expect("printed");
+        }
+        let paid: Vec<String> = store
+            .unclosed_paid()
+            .expect("unclosed")
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        day += 1;
+        let id = format!("{terminal_id}/day/{day}");
+        let row = pos_agent::store::ClosureRow {
+            closure_id: id.clone(),
+            day: format!("{day}"),
+            number: 1,
+            from_at: format!("{day:08}"),
+            to_at: format!("{day:08}"),
+            paid_count: paid.len() as i64,
+            report: json!({}),
+            status: "matched".into(),
+            answer: None,
+        };
+        let draft = OutboxDraft {
+            purpose: "closure".into(),
+            method: "POST".into(),
+            path: "/v1/closures".into(),
+            idempotency_key: id,
+            body: b"{}".to_vec(),
+        };
+        store.commit_closure(&row, &draft, &paid).expect("closure");
+        store.compact_settled().expect("compaction");
+        done += n;
+    }
+}
+
+/// Issue 17: `backup` (copy + verify) and `receipt show` on the same journal.
+fn bench_records(config: &Path, data: &Path) {
+    let to = data.parent().expect("dir").join("usb");
+    for run in 1..=2 {
+        let t = Instant::now();
+        let out = Command::new(support::BIN)
+            .arg("--config")
+            .arg(config)
+            .args(["backup", "--to"])
+            .arg(&to)
+            .output()
+            .expect("backup");
+        println!(
+            "  run {run}: `pos-agent backup` (copy + verify + SHA-256) {:.2} s, exit {}: {}",
+            t.elapsed().as_secs_f64(),
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let conn = rusqlite::Connection::open_with_flags(
+        data.join("journal.sqlite"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("journal");
+    let last: String = conn
+        .query_row(
+            "SELECT receipt_number FROM transactions WHERE receipt_number IS NOT NULL ORDER BY rowid LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .expect("a receipt");
+    for format in ["txt", "png", "pdf"] {
+        let t = Instant::now();
+        let out = Command::new(support::BIN)
+            .arg("--config")
+            .arg(config)
+            .args(["receipt", "show", &last, "--format", format])
+            .output()
+            .expect("receipt show");
+        println!(
+            "  `pos-agent receipt show {last} --format {format}`: {:.3} s, {} bytes, exit {}",
+            t.elapsed().as_secs_f64(),
+            out.stdout.len(),
+            out.status.code().unwrap_or(-1)
         );
     }
 }

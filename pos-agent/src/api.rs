@@ -135,6 +135,7 @@ pub fn router(agent: Arc<Agent>) -> Router {
         )
         .route("/api/v1/transactions/{id}/void", post(void))
         .route("/api/v1/receipts/{receipt}/reprint", post(reprint))
+        .route("/api/v1/receipts/{receipt}/copy.pdf", get(receipt_copy_pdf))
         .route(
             "/api/v1/day/close",
             post(day_close).layer(axum::middleware::from_fn(to_the_end)),
@@ -567,6 +568,44 @@ async fn reprint(
     Path(receipt): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(agent.reprint(&receipt).await?.to_api()))
+}
+
+/// `GET /api/v1/receipts/{receipt}/copy.pdf`: the copy of `receipt show`
+/// (issue 17), for the console's download.
+async fn receipt_copy_pdf(
+    State(agent): State<AppState>,
+    _op: Operator,
+    Path(receipt): Path<String>,
+) -> Result<Response, ApiError> {
+    use crate::receipt_copy::{render, CopyError, Format};
+    let header = agent.receipt_header();
+    let number = receipt.clone();
+    let pdf = agent
+        .db(move |s| render(s, &header, &number, Format::Pdf))
+        .await
+        .map_err(|e| match e {
+            CopyError::NotFound(_) => ApiError::not_found("Ricevuta"),
+            CopyError::BadNumber(n) => ApiError::bad_request(format!(
+                "{n} non è un numero di ricevuta (es. T-000123/2026/000042)."
+            )),
+            CopyError::Store(e) => e.into(),
+            other => {
+                tracing::error!(error = %other, "receipt copy");
+                ApiError::internal("copia della ricevuta non disponibile")
+            }
+        })?;
+    let file = format!("ricevuta-{}.pdf", receipt.replace('/', "-"));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file}\""),
+            ),
+        ],
+        pdf,
+    )
+        .into_response())
 }
 
 async fn day_close(State(agent): State<AppState>, _op: Operator) -> Result<Json<Value>, ApiError> {

@@ -31,6 +31,51 @@ pub fn open_store(config: &pos_config::Config) -> anyhow::Result<Store> {
     Ok(Store::open(&data.journal_path())?)
 }
 
+/// The journal for a read-only tool (`journal verify`/`export`, `receipt
+/// show`): opened read-only, never created, nothing migrated.
+pub fn open_store_read_only(
+    config: &pos_config::Config,
+    config_arg: Option<&Path>,
+) -> anyhow::Result<Store> {
+    let hint = pos_config::config_path(config_arg).display().to_string();
+    crate::backup::open_existing_read_only(&config.data_dir.join("journal.sqlite"), &hint)
+}
+
+/// The shop as the config describes it (the header of every document).
+pub fn receipt_header(config: &pos_config::Config, terminal_id: &str) -> crate::receipts::Header {
+    crate::receipts::Header {
+        shop_name: config.terminal.shop_name.clone(),
+        address: config.terminal.address.clone(),
+        terminal_id: terminal_id.to_string(),
+    }
+}
+
+/// `pos-agent receipt show NUMBER [--format pdf|png|txt] [--output FILE]`.
+pub fn receipt_show(
+    config: &pos_config::Config,
+    config_arg: Option<&Path>,
+    number: &str,
+    format: &str,
+    output: Option<&Path>,
+) -> anyhow::Result<()> {
+    let format: crate::receipt_copy::Format = format.parse()?;
+    crate::receipt_copy::check_number(number)?;
+    let store = open_store_read_only(config, config_arg)?;
+    let bytes = crate::receipt_copy::render(&store, &receipt_header(config, ""), number, format)?;
+    match output {
+        Some(path) => {
+            std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?
+        }
+        None => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            out.write_all(&bytes)?;
+            out.flush()?;
+        }
+    }
+    Ok(())
+}
+
 pub fn printer_profile(config: &pos_config::Config) -> pos_drivers::PrinterProfile {
     pos_drivers::PrinterProfile {
         columns: config.printer.paper_width_mm.columns(),

@@ -237,10 +237,14 @@ impl Agent {
                 let number = s.closures_on(&day)? + 1;
                 let closure_id = format!("{terminal}/{day}/{number}");
                 let report = build_report(&closure_id, &from, &to, &paid, &created, &refunds);
+                // The journal just before the closure's own entry: the
+                // municipality keeps it as a witness (issue 14 finding 4).
+                let (journal_entries, journal_head) = s.journal_head()?;
                 let body = json!({
                     "closure_id": closure_id, "from": from, "to": to,
                     "count": report["count"], "total_cents": report["total_cents"],
                     "first_receipt": report["first_receipt"], "last_receipt": report["last_receipt"],
+                    "journal_entries": journal_entries, "journal_head": journal_head,
                 });
                 let row = ClosureRow {
                     closure_id: closure_id.clone(),
@@ -262,6 +266,10 @@ impl Agent {
                 };
                 let counted: Vec<String> = paid.iter().map(|t| t.id.clone()).collect();
                 s.commit_closure(&row, &draft, &counted)?;
+                // What settled, closed payments no longer need (issue 17).
+                if let Err(e) = s.compact_settled() {
+                    tracing::warn!(error = %e, "could not compact settled payments");
+                }
                 Ok(Ok(report))
             })
             .await?;

@@ -163,6 +163,7 @@ pub fn run(config_path: &Path) -> Report {
     let data = check_data_dir(&mut r, &config);
     let terminal = check_terminal(&mut r, &config, data);
     check_journal(&mut r, &config, data);
+    check_backup(&mut r, &config);
     check_backend(&mut r, &config, terminal.as_ref());
     check_printer(&mut r, &config);
     check_camera(&mut r, &config);
@@ -470,6 +471,14 @@ fn check_journal(r: &mut Report, config: &pos_config::Config, access: DataAccess
             return;
         }
     };
+    // Every reading below is one snapshot: a payment committed meanwhile
+    // cannot make the count and the chain disagree (issue 14 finding 5).
+    let _ = store.conn.execute_batch("BEGIN DEFERRED");
+    check_journal_snapshot(r, &store, &path);
+    let _ = store.conn.execute_batch("COMMIT");
+}
+
+fn check_journal_snapshot(r: &mut Report, store: &Store, path: &Path) {
     match store.verify_journal() {
         Ok(v) => r.push(
             "giornale",
@@ -520,8 +529,8 @@ fn check_journal(r: &mut Report, config: &pos_config::Config, access: DataAccess
         ),
         Err(e) => r.push("operatori", Status::Fail, format!("illeggibili: {e}")),
     }
-    check_outbox(r, &store);
-    check_stuck_outbox(r, &store);
+    check_outbox(r, store);
+    check_stuck_outbox(r, store);
 }
 
 /// Entries the backend answers but keeps failing for a reason of their own
@@ -552,6 +561,33 @@ fn check_stuck_outbox(r: &mut Report, store: &Store) {
         format!("{} invii bloccati: {}", stuck.len(), list.join("; ")),
         "il backend risponde ma rifiuta sempre queste voci con un errore inatteso; le altre vengono inviate lo stesso: segnala ricevuta e motivo all'assistenza del Comune",
     );
+
+
+/// The last verified copy of the journal (issue 17): a warning, not a
+/// failure, when there is none or it is older than `backup.max_age_days`.
+fn check_backup(r: &mut Report, config: &pos_config::Config) {
+    let fix = match &config.backup.dir {
+        Some(dir) => format!(
+            "collega il disco di backup ({}) e controlla il timer: systemctl status pos-agent-backup.timer; a mano: sudo -u pos-agent pos-agent backup",
+            dir.display()
+        ),
+        None => "imposta dir nella sezione [backup] della configurazione (una chiavetta USB o una cartella di rete) e attiva il timer: sudo systemctl enable --now pos-agent-backup.timer".to_string(),
+    };
+    match crate::backup::backup_warning(config, time::OffsetDateTime::now_utc()) {
+        Some(why) => r.push_fix("copia di sicurezza", Status::Warn, why, fix),
+        None => {
+            let last = crate::backup::last_backup(&config.data_dir);
+            let text = last
+                .map(|b| {
+                    format!(
+                        "ultima copia verificata {} ({} voci): {}",
+                        b.manifest.created_at, b.manifest.entries, b.path
+                    )
+                })
+                .unwrap_or_default();
+            r.push("copia di sicurezza", Status::Ok, text)
+        }
+    }
 }
 
 fn check_outbox(r: &mut Report, store: &Store) {

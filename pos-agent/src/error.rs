@@ -91,6 +91,13 @@ impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         if e.is_disk_full() {
             ApiError::disk_full()
+        } else if let crate::store::StoreError::JournalTampered(why) = &e {
+            tracing::error!(reason = %why, "the journal was tampered with: payments are refused");
+            ApiError::new(
+                503,
+                "journal_tampered",
+                "Il giornale risulta manomesso (voci rimosse o riscritte): nessun pagamento viene registrato. Non incassare; chiamare l'assistenza (pos-agent journal verify).",
+            )
         } else {
             tracing::error!(error = %e, "store error");
             ApiError::internal("archivio non disponibile")

@@ -230,7 +230,7 @@ pub fn for_each_row(
     mut each: impl FnMut(Row) -> Result<(), ExportError>,
 ) -> Result<(), ExportError> {
     let mut st = store.conn.prepare(
-        "SELECT j.seq, j.at, j.kind, j.tx_id, j.body, j.hash, t.sync
+        "SELECT j.seq, j.at, j.kind, j.tx_id, j.body, lower(hex(j.hash)), t.sync
          FROM journal j LEFT JOIN transactions t ON t.id = j.tx_id
          WHERE (?1 IS NULL OR j.at >= ?1) AND (?2 IS NULL OR j.at < ?2)
          ORDER BY j.seq",
@@ -333,6 +333,21 @@ pub fn run(
 ) -> anyhow::Result<u64> {
     let format: Format = format.parse()?;
     let range = Range::parse(from, to)?;
+    // One read transaction: the count and the rows are the same snapshot,
+    // whatever the agent commits meanwhile (issue 14 finding 5).
+    store.conn.execute_batch("BEGIN DEFERRED")?;
+    let result = run_in_snapshot(store, &range, format, output);
+    let _ = store.conn.execute_batch("COMMIT");
+    result
+}
+
+fn run_in_snapshot(
+    store: &Store,
+    range: &Range,
+    format: Format,
+    output: Option<&Path>,
+) -> anyhow::Result<u64> {
+    let range = range.clone();
     let total = count(store, &range)?;
     let progress = if std::io::stderr().is_terminal() && total >= PROGRESS_FROM_ROWS {
         let bar = indicatif::ProgressBar::with_draw_target(

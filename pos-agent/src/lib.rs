@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod api;
 pub mod auth;
+pub mod backup;
 pub mod camera;
 pub mod card_reader;
 pub mod cli;
@@ -23,7 +24,9 @@ pub mod inspect;
 pub mod model;
 pub mod print_queue;
 pub mod printing;
+pub mod receipt_copy;
 pub mod receipts;
+pub mod records;
 pub mod sandbox;
 pub mod scans;
 pub mod store;

@@ -81,6 +81,27 @@ enum Command {
         #[command(subcommand)]
         command: CameraCommand,
     },
+    /// Copies of receipts, from the journal.
+    Receipt {
+        #[command(subcommand)]
+        command: ReceiptCommand,
+    },
+    /// A verified copy of the journal (safe while the agent runs), with its
+    /// manifest FILE.json; prints the copy's path.
+    Backup {
+        /// Where to write it (else `[backup] dir` of the config).
+        #[arg(long)]
+        to: Option<PathBuf>,
+        /// Copies to keep in that directory (else `[backup] keep`).
+        #[arg(long)]
+        keep: Option<u32>,
+    },
+    /// Install a backup as the journal of a data directory that has none
+    /// (a new PC). Terminal credentials are not in a backup.
+    Restore {
+        #[arg(long)]
+        from: PathBuf,
+    },
     /// Classify and validate a scanned or typed input.
     Inspect {
         input: String,
@@ -89,6 +110,21 @@ enum Command {
         /// Show fiscal codes unmasked (the technician has the card in hand).
         #[arg(long)]
         reveal: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReceiptCommand {
+    /// Any receipt of the journal, as it was printed, marked as a copy.
+    Show {
+        /// The receipt number, e.g. T-000123/2026/000042.
+        number: String,
+        /// pdf (default), png or txt.
+        #[arg(long, default_value = "pdf")]
+        format: String,
+        /// Where to write it (else standard output).
+        #[arg(long)]
+        output: Option<PathBuf>,
     },
 }
 
@@ -262,7 +298,8 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Journal { command } => {
             let config = load_config(config_arg)?;
-            let store = cli::open_store(&config)?;
+            // Read-only, and never a new journal (issue 14 finding 5).
+            let store = cli::open_store_read_only(&config, config_arg)?;
             match command {
                 JournalCommand::Verify => match store.verify_journal() {
                     Ok(r) => {
@@ -344,5 +381,46 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             reveal,
         } => Ok(cli::inspect(&input, json, reveal)),
+        Command::Receipt {
+            command:
+                ReceiptCommand::Show {
+                    number,
+                    format,
+                    output,
+                },
+        } => {
+            let config = load_config(config_arg)?;
+            cli::receipt_show(&config, config_arg, &number, &format, output.as_deref())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Backup { to, keep } => {
+            let config = load_config(config_arg)?;
+            let hint = pos_config::config_path(config_arg).display().to_string();
+            let r = pos_agent::backup::backup(&config, &hint, to.as_deref(), keep)?;
+            eprintln!(
+                "Copia verificata: {} voci, ultima {} ({} copie vecchie rimosse)",
+                r.manifest.entries,
+                &r.manifest.head[..12.min(r.manifest.head.len())],
+                r.removed.len()
+            );
+            println!("{}", r.path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Restore { from } => {
+            let config = load_config(config_arg)?;
+            let r = pos_agent::backup::restore(&config, &from)?;
+            println!(
+                "Giornale ripristinato in {}: {} voci verificate, {} richieste ancora da inviare al backend.",
+                config.data_dir.display(),
+                r.entries,
+                r.outbox_pending
+            );
+            if !r.enrolled {
+                println!(
+                    "Le credenziali del terminale non sono nella copia: registra questo PC (pos-agent enroll) o copia terminal.json dal vecchio PC, poi avvia il servizio."
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

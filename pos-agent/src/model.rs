@@ -139,6 +139,10 @@ pub struct Transaction {
     pub resolved_choices: Vec<Value>,
     #[serde(default)]
     pub void_reason: Option<String>,
+    /// Internal: the counter's UTC offset when it was paid (`+01:00`), so a
+    /// copy printed months later shows the time the original showed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utc_offset: Option<String>,
 }
 
 impl Transaction {
@@ -171,6 +175,7 @@ impl Transaction {
             payment_token_expires_at: None,
             resolved_choices: vec![],
             void_reason: None,
+            utc_offset: None,
         }
     }
 

@@ -473,6 +473,9 @@ impl Agent {
                 if t.state != TxState::Paid {
                     return Rendered::Close("failed", "the transaction is not paid".into());
                 }
+                // A receipt shows the time in the UTC offset of its payment,
+                // however much later it is printed (issue 14 finding 8).
+                let offset = crate::receipts::offset_of_payment(&t).unwrap_or(offset);
                 Rendered::Doc(crate::receipts::receipt_in(
                     &header,
                     &t,

@@ -113,7 +113,53 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE transactions ADD COLUMN closure_id TEXT;
     CREATE INDEX transactions_unclosed ON transactions(closure_id, paid_at);
     "#,
-    // 4: why an outbox entry is stuck: it failed for a reason of its own
+    // 4: the journal for ten years (issues 14 and 17). Hashes as 32 raw
+    // bytes and no `prev_hash` column (it always equalled the previous
+    // row's hash): the chain and its hash formula are unchanged, so every
+    // existing entry still verifies. `meta.journal_head` is written with
+    // `journal_entries`, so an append can tell that rows were removed from
+    // the end. `transactions.journal_seq` points at a payment's `paid`
+    // entry, what a copy of its receipt is reproduced from. A transaction's
+    // JSON is stored in `stored`; `data` (what every query reads) is
+    // generated from it and the columns, so a settled payment's row need
+    // not repeat its id, state, receipt number, payment time and sync
+    // state (see `records::compact_settled`). Only unclosed payments are
+    // indexed by time (the day close's query); `transactions_paid` was used
+    // by no query.
+    r#"
+    CREATE TABLE journal_v4 (
+        seq INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        tx_id TEXT,
+        body TEXT NOT NULL,
+        hash BLOB NOT NULL
+    );
+    INSERT INTO journal_v4 (seq, at, kind, tx_id, body, hash)
+        SELECT seq, at, kind, tx_id, body, unhex(hash) FROM journal ORDER BY seq;
+    DROP TABLE journal;
+    ALTER TABLE journal_v4 RENAME TO journal;
+    INSERT INTO meta (key, value)
+        SELECT 'journal_head', lower(hex(hash)) FROM journal WHERE true ORDER BY seq DESC LIMIT 1
+        ON CONFLICT(key) DO UPDATE SET value = excluded.value;
+    ALTER TABLE transactions ADD COLUMN journal_seq INTEGER;
+    CREATE INDEX journal_migrate_tx ON journal(tx_id);
+    UPDATE transactions SET journal_seq =
+        (SELECT seq FROM journal WHERE journal.tx_id = transactions.id AND journal.kind = 'paid')
+        WHERE state = 'paid';
+    DROP INDEX journal_migrate_tx;
+    ALTER TABLE transactions RENAME COLUMN data TO stored;
+    ALTER TABLE transactions ADD COLUMN data TEXT GENERATED ALWAYS AS (
+        json_insert(
+            json_patch(stored, json_object('id', id, 'state', state,
+                'receipt_number', receipt_number, 'paid_at', paid_at, 'sync', sync)),
+            '$.created_at', created_at)
+    ) VIRTUAL;
+    DROP INDEX transactions_paid;
+    DROP INDEX transactions_unclosed;
+    CREATE INDEX transactions_unclosed ON transactions(paid_at) WHERE closure_id IS NULL;
+    "#,
+    // 5: why an outbox entry is stuck: it failed for a reason of its own
     // (not "backend unreachable"), so it is retried on its own backoff while
     // the entries behind it go on; shown in `status` and `doctor`.
     r#"
@@ -131,6 +177,8 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    #[error("journal tampered with: {0}")]
+    JournalTampered(String),
     #[error("the database at {path} was written by a newer pos-agent (schema {found}, this one knows {known}); install the newer version")]
     TooNew {
         path: String,
@@ -237,14 +285,19 @@ pub struct Store {
     pub(crate) conn: Connection,
 }
 
-fn entry_hash(
+pub(crate) fn entry_hash(
     seq: i64,
     at: &str,
     kind: &str,
     tx_id: Option<&str>,
     body: &str,
-    prev: &str,
-) -> String {
+    prev: &[u8; 32],
+) -> [u8; 32] {
+    // The formula of the first schema, hashes as lowercase hex text: every
+    // entry ever written verifies the same way.
+    let mut prev_hex = [0u8; 64];
+    // A 32-byte input always fits the 64-byte buffer.
+    let _ = hex::encode_to_slice(prev, &mut prev_hex);
     let mut h = Sha256::new();
     h.update(seq.to_string());
     h.update(b"|");
@@ -256,43 +309,177 @@ fn entry_hash(
     h.update(b"|");
     h.update(body);
     h.update(b"|");
-    h.update(prev);
-    hex::encode(h.finalize())
+    h.update(prev_hex);
+    h.finalize().into()
+}
+
+/// A stored hash as 32 bytes; anything else is not a hash.
+fn hash_bytes(v: &[u8]) -> Option<[u8; 32]> {
+    v.try_into().ok()
+}
+
+/// The journal's last entry, `(0, zeros)` when it is empty.
+fn last_entry(conn: &Connection) -> Result<(i64, [u8; 32]), StoreError> {
+    let row: Option<(i64, Vec<u8>)> = conn
+        .query_row(
+            "SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    match row {
+        None => Ok((0, [0; 32])),
+        Some((seq, h)) => hash_bytes(&h)
+            .map(|h| (seq, h))
+            .ok_or_else(|| StoreError::JournalTampered(format!("entry {seq} has no valid hash"))),
+    }
+}
+
+/// What `meta` says the journal holds: `(journal_entries, journal_head)`.
+fn recorded_head(conn: &Connection) -> Result<(i64, String), rusqlite::Error> {
+    let get = |key: &str| -> Result<Option<String>, rusqlite::Error> {
+        conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+    };
+    let entries = get("journal_entries")?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let head = get("journal_head")?.unwrap_or_else(|| ZERO_HASH.to_string());
+    Ok((entries, head))
 }
 
 /// Append one hash-chained journal entry inside an open SQLite transaction.
+///
+/// Refuses (and logs an error) when the journal's last entry is not the
+/// one `meta` recorded with the previous append: rows were deleted or
+/// rewritten behind the agent's back, and continuing the chain from what
+/// is left would hide it (issue 14, finding 4).
 fn append_journal(
     tx: &rusqlite::Transaction<'_>,
     kind: &str,
     tx_id: Option<&str>,
     body: &Value,
 ) -> Result<(i64, String), StoreError> {
-    let (last_seq, prev): (i64, String) = tx
-        .query_row(
-            "SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?
-        .unwrap_or((0, ZERO_HASH.to_string()));
+    let (last_seq, prev) = last_entry(tx)?;
+    let (recorded_entries, recorded_head) = recorded_head(tx)?;
+    let prev_hex = hex::encode(prev);
+    if recorded_entries != last_seq || recorded_head != prev_hex {
+        let why = format!(
+            "the journal ends at entry {last_seq} ({}) but {recorded_entries} entries ending with {} were recorded: entries were removed or rewritten",
+            short(&prev_hex),
+            short(&recorded_head)
+        );
+        tracing::error!(reason = %why, "journal tampering detected: nothing more is written until a technician checks it");
+        return Err(StoreError::JournalTampered(why));
+    }
     let seq = last_seq + 1;
     let at = rfc3339(OffsetDateTime::now_utc());
     let body = serde_json::to_string(body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let hash = entry_hash(seq, &at, kind, tx_id, &body, &prev);
     tx.execute(
-        "INSERT INTO journal (seq, at, kind, tx_id, body, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![seq, at, kind, tx_id, body, prev, hash],
+        "INSERT INTO journal (seq, at, kind, tx_id, body, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![seq, at, kind, tx_id, body, &hash[..]],
     )?;
+    let hash = hex::encode(hash);
     tx.execute(
-        "INSERT INTO meta (key, value) VALUES ('journal_entries', ?1)
+        "INSERT INTO meta (key, value) VALUES ('journal_entries', ?1), ('journal_head', ?2)
          ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        params![seq.to_string()],
+        params![seq.to_string(), hash],
     )?;
     Ok((seq, hash))
 }
 
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
 fn tx_to_row(t: &Transaction) -> Result<String, StoreError> {
-    serde_json::to_string(t).map_err(|e| StoreError::Corrupt(e.to_string()))
+    let mut v = serde_json::to_value(t).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    strip_defaults(&mut v);
+    // Kept in their own columns; the generated `data` column puts them back.
+    if let Value::Object(map) = &mut v {
+        for k in COLUMN_FIELDS {
+            map.remove(*k);
+        }
+    }
+    Ok(v.to_string())
+}
+
+/// Fields of a transaction that `transactions` keeps in columns, and the
+/// generated `data` column merges back into the stored JSON (schema 4).
+pub(crate) const COLUMN_FIELDS: &[&str] = &["id", "state", "receipt_number", "paid_at", "sync"];
+
+/// Drops what reads back the same when absent: `null`s (objects only, not
+/// inside arrays), the empty `choices` lists and a false `activation_sent`.
+/// A stored transaction is about 20% smaller (issue 17: ten years of rows).
+fn strip_defaults(v: &mut Value) {
+    if let Value::Object(map) = v {
+        map.retain(|k, v| {
+            !(v.is_null()
+                || (matches!(k.as_str(), "choices" | "resolved_choices")
+                    && v.as_array().is_some_and(Vec::is_empty))
+                || (k == "activation_sent" && v == &Value::Bool(false)))
+        });
+        for (_, inner) in map.iter_mut() {
+            if inner.is_object() {
+                strip_defaults(inner);
+            }
+        }
+    }
+}
+
+/// The body of a `paid` journal entry: what the receipt printed, and no
+/// more (issue 14 finding 4, issue 17). The transaction id is the entry's
+/// `tx_id`; the payment code, the backend's consumer reference, the limits
+/// and the choices are not on a receipt and stay out of the journal. The
+/// counter's UTC offset at the payment (`utc_offset`) is kept so a copy
+/// shows the time the original showed, whatever the offset is when the
+/// copy is made.
+pub(crate) fn paid_record(t: &Transaction) -> Value {
+    let mut v = serde_json::to_value(t).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut v {
+        for k in [
+            "id",
+            "state",
+            "sync",
+            "created_at",
+            "limits",
+            "choices",
+            "resolved_choices",
+            "code",
+            "consumer_ref",
+            "activation_sent",
+            "payment_token_expires_at",
+            "void_reason",
+        ] {
+            map.remove(k);
+        }
+        if let Some(Value::Object(c)) = map.get_mut("consumer") {
+            c.remove("school");
+        }
+    }
+    strip_defaults(&mut v);
+    v
+}
+
+/// `+01:00`.
+pub(crate) fn offset_text(o: time::UtcOffset) -> String {
+    let (h, m, _) = o.as_hms();
+    let sign = if o.is_negative() { '-' } else { '+' };
+    format!("{sign}{:02}:{:02}", h.unsigned_abs(), m.unsigned_abs())
+}
+
+/// The inverse of [`offset_text`].
+pub(crate) fn parse_offset(s: &str) -> Option<time::UtcOffset> {
+    let (sign, rest) = match s.as_bytes().first()? {
+        b'+' => (1, &s[1..]),
+        b'-' => (-1, &s[1..]),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':')?;
+    let h: i8 = h.parse().ok()?;
+    let m: i8 = m.parse().ok()?;
+    time::UtcOffset::from_hms(sign * h, sign * m, 0).ok()
 }
 
 fn row_to_tx(data: String) -> Result<Transaction, StoreError> {
@@ -301,10 +488,10 @@ fn row_to_tx(data: String) -> Result<Transaction, StoreError> {
 
 fn upsert_tx(conn: &Connection, t: &Transaction) -> Result<(), StoreError> {
     conn.execute(
-        "INSERT INTO transactions (id, state, created_at, paid_at, receipt_number, sync, data)
+        "INSERT INTO transactions (id, state, created_at, paid_at, receipt_number, sync, stored)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT(id) DO UPDATE SET state = excluded.state, paid_at = excluded.paid_at,
-            receipt_number = excluded.receipt_number, sync = excluded.sync, data = excluded.data",
+            receipt_number = excluded.receipt_number, sync = excluded.sync, stored = excluded.stored",
         params![
             t.id,
             t.state.as_str(),
@@ -740,17 +927,19 @@ impl Store {
                 .ok_or_else(|| StoreError::Corrupt("change out of range".into()))?,
         );
         paid.sync = Some(SyncState::Pending);
+        paid.utc_offset = Some(offset_text(crate::time_fmt::local(paid_at).offset()));
         upsert_tx(&tx, &paid)?;
-        append_journal(
-            &tx,
-            "paid",
-            Some(&paid.id),
-            &serde_json::to_value(&paid).unwrap_or(Value::Null),
+        let (seq, _) = append_journal(&tx, "paid", Some(&paid.id), &paid_record(&paid)).map_err(
+            |e| match e {
+                StoreError::Sqlite(s) => map_full(s),
+                o => o,
+            },
+        )?;
+        tx.execute(
+            "UPDATE transactions SET journal_seq = ?2 WHERE id = ?1",
+            params![paid.id, seq],
         )
-        .map_err(|e| match e {
-            StoreError::Sqlite(s) => map_full(s),
-            o => o,
-        })?;
+        .map_err(map_full)?;
         for d in make_outbox(&paid)? {
             insert_outbox(&tx, Some(&paid.id), &d).map_err(|e| match e {
                 StoreError::Sqlite(s) => map_full(s),
@@ -1096,16 +1285,10 @@ impl Store {
 
     // ----- journal -----
 
+    /// The last entry's number and hash (hex), `(0, zeros)` when empty.
     pub fn journal_head(&self) -> Result<(i64, String), StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?
-            .unwrap_or((0, ZERO_HASH.to_string())))
+        let (seq, hash) = last_entry(&self.conn)?;
+        Ok((seq, hex::encode(hash)))
     }
 
     pub fn journal_entries(&self) -> Result<Vec<JournalEntry>, StoreError> {
@@ -1119,7 +1302,7 @@ impl Store {
                 r.get::<_, String>(2)?,
                 r.get::<_, Option<String>>(3)?,
                 r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
+                r.get::<_, Vec<u8>>(5)?,
             ))
         })?;
         let mut out = Vec::new();
@@ -1131,71 +1314,190 @@ impl Store {
                 kind,
                 tx_id,
                 body: serde_json::from_str(&body).unwrap_or(Value::String(body)),
-                hash,
+                hash: hex::encode(hash),
             });
         }
         Ok(out)
     }
 
-    /// Walk the whole chain. Reports the first entry that does not fit.
+    /// Walk the whole chain, in ONE read transaction (a payment committed
+    /// meanwhile is simply not seen: it cannot look like a deletion).
+    /// Reports the first entry that does not fit, and a journal whose end
+    /// is not what `meta` recorded (rows deleted from the end).
     pub fn verify_journal(&self) -> Result<VerifyReport, ChainError> {
+        self.verify_journal_with(|| {})
+    }
+
+    /// [`Store::verify_journal`], calling `walked` after the rows were read
+    /// and before `meta` is (tests commit a payment there).
+    pub(crate) fn verify_journal_with(
+        &self,
+        walked: impl FnOnce(),
+    ) -> Result<VerifyReport, ChainError> {
         let sql_err = |e: rusqlite::Error| ChainError::Other(e.to_string());
+        // Reading a long journal through memory maps instead of copies is
+        // about a third faster; harmless when the platform refuses it.
+        let _ = self.conn.pragma_update(None, "mmap_size", 1i64 << 32);
+        // Inside the caller's read transaction when there is one (doctor).
+        let own = self.conn.is_autocommit();
+        if own {
+            self.conn.execute_batch("BEGIN DEFERRED").map_err(sql_err)?;
+        }
+        let result = self.verify_in_read_tx(walked);
+        if own {
+            let _ = self.conn.execute_batch("COMMIT");
+        }
+        result
+    }
+
+    /// The walk: this thread reads the rows (and checks their numbering),
+    /// a second one hashes them, batch by batch (each entry is checked
+    /// against the stored hash of the entry before it, so the work splits;
+    /// the first entry that does not fit is still the one reported).
+    fn verify_in_read_tx(&self, walked: impl FnOnce()) -> Result<VerifyReport, ChainError> {
+        let sql_err = |e: rusqlite::Error| ChainError::Other(e.to_string());
+        // Read `meta` first: it starts the read snapshot the walk then sees.
+        let (recorded, recorded_head) = recorded_head(&self.conn).map_err(sql_err)?;
         let mut st = self
             .conn
-            .prepare("SELECT seq, at, kind, tx_id, body, prev_hash, hash FROM journal ORDER BY seq")
+            .prepare("SELECT seq, at, kind, tx_id, body, hash FROM journal ORDER BY seq")
             .map_err(sql_err)?;
         let mut rows = st.query([]).map_err(sql_err)?;
-        let mut expected_seq = 1;
-        let mut prev = ZERO_HASH.to_string();
-        while let Some(r) = rows.next().map_err(sql_err)? {
-            let seq: i64 = r.get(0).map_err(sql_err)?;
-            let at: String = r.get(1).map_err(sql_err)?;
-            let kind: String = r.get(2).map_err(sql_err)?;
-            let tx_id: Option<String> = r.get(3).map_err(sql_err)?;
-            let body: String = r.get(4).map_err(sql_err)?;
-            let prev_hash: String = r.get(5).map_err(sql_err)?;
-            let hash: String = r.get(6).map_err(sql_err)?;
-            if seq != expected_seq {
-                return Err(ChainError::Entry {
-                    seq: expected_seq,
-                    reason: format!("missing (the next entry is {seq}): an entry was deleted"),
-                });
-            }
-            if prev_hash != prev {
-                return Err(ChainError::Entry {
-                    seq,
-                    reason: "does not follow the previous entry (deleted or reordered rows)".into(),
-                });
-            }
-            if entry_hash(seq, &at, &kind, tx_id.as_deref(), &body, &prev_hash) != hash {
-                return Err(ChainError::Entry {
-                    seq,
-                    reason: "its content does not match its hash: the entry was edited".into(),
-                });
-            }
-            prev = hash;
-            expected_seq += 1;
+        let (to_hasher, batches) = std::sync::mpsc::sync_channel::<HashBatch>(4);
+        let (to_reader, verdicts) = std::sync::mpsc::channel::<Option<i64>>();
+        let (read, last) = std::thread::scope(|scope| {
+            scope.spawn(move || {
+                for batch in batches {
+                    let bad = batch.first_mismatch();
+                    let stop = bad.is_some();
+                    if to_reader.send(bad).is_err() || stop {
+                        break;
+                    }
+                }
+            });
+            let mut expected_seq = 1;
+            let mut prev = [0u8; 32];
+            let mut batch = HashBatch::default();
+            let read = (|| -> Result<(), ChainError> {
+                while let Some(r) = rows.next().map_err(sql_err)? {
+                    let seq: i64 = r.get(0).map_err(sql_err)?;
+                    if seq != expected_seq {
+                        return Err(ChainError::Entry {
+                            seq: expected_seq,
+                            reason: format!(
+                                "missing (the next entry is {seq}): an entry was deleted"
+                            ),
+                        });
+                    }
+                    let wrong = || ChainError::Entry {
+                        seq,
+                        reason: "a field has the wrong type: the entry was edited".into(),
+                    };
+                    let text = |i: usize| -> Result<&[u8], ChainError> {
+                        match r.get_ref(i).map_err(sql_err)? {
+                            rusqlite::types::ValueRef::Text(t) => Ok(t),
+                            rusqlite::types::ValueRef::Null => Ok(b""),
+                            _ => Err(wrong()),
+                        }
+                    };
+                    let stored = match r.get_ref(5).map_err(sql_err)? {
+                        rusqlite::types::ValueRef::Blob(b) => hash_bytes(b),
+                        _ => None,
+                    };
+                    let start = batch.buf.len();
+                    batch.buf.extend_from_slice(seq.to_string().as_bytes());
+                    for i in 1..=4 {
+                        batch.buf.push(b'|');
+                        batch.buf.extend_from_slice(text(i)?);
+                    }
+                    batch.buf.push(b'|');
+                    batch.rows.push(HashRow {
+                        seq,
+                        end: batch.buf.len(),
+                        start,
+                        prev,
+                        stored,
+                    });
+                    // An unreadable hash: the next entry is checked
+                    // against zeros, and fails too; this one fails first.
+                    prev = stored.unwrap_or([0; 32]);
+                    expected_seq += 1;
+                    if batch.rows.len() == HashBatch::ROWS {
+                        let full = std::mem::take(&mut batch);
+                        if to_hasher.send(full).is_err() {
+                            break;
+                        }
+                    }
+                }
+                Ok(())
+            })();
+            let _ = to_hasher.send(batch);
+            drop(to_hasher);
+            (read, (expected_seq - 1, prev))
+        });
+        // The first entry whose content does not match its hash comes
+        // before any numbering problem the reader stopped at.
+        if let Some(seq) = verdicts.iter().flatten().next() {
+            return Err(ChainError::Entry {
+                seq,
+                reason: "its content does not match its hash: the entry was edited".into(),
+            });
         }
-        let entries = expected_seq - 1;
-        let recorded: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'journal_entries'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(sql_err)?;
-        let recorded: i64 = recorded.and_then(|v| v.parse().ok()).unwrap_or(0);
+        read?;
+        drop(rows);
+        walked();
+        let (entries, last_hash) = last;
+        let head = hex::encode(last_hash);
         if recorded != entries {
             return Err(ChainError::Other(format!(
                 "the journal should hold {recorded} entries but holds {entries}: entries at the end were deleted"
             )));
         }
-        Ok(VerifyReport {
-            entries,
-            head: prev,
-        })
+        if recorded_head != head && entries > 0 {
+            return Err(ChainError::Other(format!(
+                "the journal's last entry is not the one recorded ({} instead of {}): entries at the end were replaced",
+                short(&head),
+                short(&recorded_head)
+            )));
+        }
+        Ok(VerifyReport { entries, head })
+    }
+}
+
+/// Entries read by `verify`, waiting to be hashed: each one's hash input
+/// but the previous hash (`seq|at|kind|tx_id|body|`, in `buf`), the stored
+/// hash of the entry before it, and its own stored hash.
+#[derive(Default)]
+struct HashBatch {
+    buf: Vec<u8>,
+    rows: Vec<HashRow>,
+}
+
+struct HashRow {
+    seq: i64,
+    start: usize,
+    end: usize,
+    prev: [u8; 32],
+    stored: Option<[u8; 32]>,
+}
+
+impl HashBatch {
+    const ROWS: usize = 4096;
+
+    /// The first entry whose hash is not what [`entry_hash`] gives.
+    fn first_mismatch(&self) -> Option<i64> {
+        let mut prev_hex = [0u8; 64];
+        for row in &self.rows {
+            let _ = hex::encode_to_slice(row.prev, &mut prev_hex);
+            let mut h = Sha256::new();
+            h.update(&self.buf[row.start..row.end]);
+            h.update(prev_hex);
+            let computed: [u8; 32] = h.finalize().into();
+            if row.stored != Some(computed) {
+                return Some(row.seq);
+            }
+        }
+        None
     }
 }
 
@@ -1353,6 +1655,118 @@ mod tests {
             s.verify_journal(),
             Err(ChainError::Entry { seq: 1, .. })
         ));
+    }
+
+    #[test]
+    fn a_payment_committed_during_a_verify_is_not_taken_for_a_deletion() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.sqlite");
+        let mut s = Store::open(&path).unwrap();
+        pay(&mut s, "a");
+        let reader = Store::open_read_only(&path).unwrap();
+        // The payment commits after the rows were read, before meta is.
+        let v = reader
+            .verify_journal_with(|| {
+                pay(&mut s, "b");
+            })
+            .unwrap();
+        assert_eq!(v.entries, 1);
+        assert_eq!(reader.verify_journal().unwrap().entries, 2);
+    }
+
+    #[test]
+    fn appending_onto_a_truncated_journal_is_refused_and_stays_visible() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("j.sqlite")).unwrap();
+        for id in ["a", "b", "c"] {
+            pay(&mut s, id);
+        }
+        s.conn
+            .execute("DELETE FROM journal WHERE seq = 3", [])
+            .unwrap();
+        let mut t = sample("d");
+        s.save_unpaid(&t).unwrap();
+        let err = s
+            .commit_payment(&mut t, "T-000001", OffsetDateTime::now_utc(), 5000, |p| {
+                Ok(vec![draft(&p.id)])
+            })
+            .unwrap_err();
+        assert!(matches!(err, StoreError::JournalTampered(_)), "{err}");
+        assert_eq!(t.state, TxState::AwaitingCash, "the payment was not taken");
+        // Also with the count rewritten to match: the head gives it away.
+        s.conn
+            .execute(
+                "UPDATE meta SET value = '2' WHERE key = 'journal_entries'",
+                [],
+            )
+            .unwrap();
+        assert!(matches!(
+            s.journal_event("reprint", None, &serde_json::json!({})),
+            Err(StoreError::JournalTampered(_))
+        ));
+        assert!(s.verify_journal().is_err());
+    }
+
+    #[test]
+    fn a_schema_3_journal_migrates_and_still_verifies_with_the_same_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.sqlite");
+        let t = {
+            let mut t = sample("a");
+            t.state = TxState::Paid;
+            t.receipt_number = Some("T-000001/2026/000001".into());
+            t.paid_at = Some(OffsetDateTime::now_utc().replace_nanosecond(0).unwrap());
+            t.tendered_cents = Some(5000);
+            t.change_cents = Some(3000);
+            t.sync = Some(SyncState::Pending);
+            t
+        };
+        let old_head = {
+            let conn = Connection::open(&path).unwrap();
+            for step in &MIGRATIONS[..3] {
+                conn.execute_batch(step).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 3).unwrap();
+            let data = serde_json::to_string(&t).unwrap();
+            conn.execute(
+                "INSERT INTO transactions (id, state, created_at, paid_at, receipt_number, sync, data)
+                 VALUES ('a', 'paid', ?1, ?2, 'T-000001/2026/000001', 'pending', ?3)",
+                params![rfc3339(t.created_at), rfc3339(t.paid_at.unwrap()), data],
+            )
+            .unwrap();
+            let at = rfc3339(t.paid_at.unwrap());
+            let hash = hex::encode(entry_hash(1, &at, "paid", Some("a"), &data, &[0; 32]));
+            conn.execute(
+                "INSERT INTO journal (seq, at, kind, tx_id, body, prev_hash, hash)
+                 VALUES (1, ?1, 'paid', 'a', ?2, ?3, ?4)",
+                params![at, data, ZERO_HASH, hash],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('journal_entries', '1')",
+                [],
+            )
+            .unwrap();
+            let year = crate::time_fmt::local(t.paid_at.unwrap()).year();
+            conn.execute(
+                "INSERT INTO receipt_counters (year, last) VALUES (?1, 1)",
+                [year],
+            )
+            .unwrap();
+            hash
+        };
+        let mut s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        let v = s.verify_journal().unwrap();
+        assert_eq!((v.entries, v.head.clone()), (1, old_head));
+        let back = s.transaction("a").unwrap().unwrap();
+        assert_eq!(back, t, "the row reads back the same through `data`");
+        let r = s.receipt_record("T-000001/2026/000001").unwrap().unwrap();
+        assert_eq!(r.tx.amount_cents, Some(2000));
+        assert_eq!(r.seq, 1);
+        // And the chain goes on from there.
+        pay(&mut s, "b");
+        assert_eq!(s.verify_journal().unwrap().entries, 2);
     }
 
     #[test]

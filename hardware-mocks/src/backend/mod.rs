@@ -83,6 +83,10 @@ pub struct ClosureRecord {
     pub matched: bool,
     pub server_count: u64,
     pub server_total_cents: u64,
+    /// The counter's journal length and head hash just before the
+    /// closure's own entry: the server keeps them as a witness.
+    pub journal_entries: Option<u64>,
+    pub journal_head: Option<String>,
 }
 
 /// One `/v1` request as the backend saw it (the `/_mock` routes are not

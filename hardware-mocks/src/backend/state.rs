@@ -755,6 +755,10 @@ impl State {
             total_cents: u64,
             first_receipt: Option<String>,
             last_receipt: Option<String>,
+            #[serde(default)]
+            journal_entries: Option<u64>,
+            #[serde(default)]
+            journal_head: Option<String>,
         }
         let req: Req = match parse_body(body) {
             Ok(r) => r,
@@ -801,6 +805,8 @@ impl State {
             matched,
             server_count,
             server_total_cents,
+            journal_entries: req.journal_entries,
+            journal_head: req.journal_head,
         });
         if matched {
             Answer::ok(json!({"status": "matched"}))

@@ -338,7 +338,7 @@ function focusScreen() {
 /** The action bar of each screen: [key, label, handler, primary?]. */
 function actionsFor(screen) {
   const common = [['F2', 'Ristampa ultima ricevuta', reprintLast], ['F3', 'Ristampa per numero', reprintByNumber],
-    ['F4', 'Chiusura giornata', askDayClose], ['F9', 'Esci', logout]];
+    ['F4', 'Chiusura giornata', askDayClose], ['F8', 'Copia PDF', pdfByNumber], ['F9', 'Esci', logout]];
   switch (screen) {
     case 'idle': return [['Invio', 'Avvia', () => run(startFromField), true], ...common];
     case 'choose': return [['Esc', 'Annulla operazione', askVoid]];
@@ -346,7 +346,7 @@ function actionsFor(screen) {
     case 'cash': return [['Invio', 'Incassa', () => run(pay), true], ['F2', 'Ristampa pre-scontrino', () => run(printPreReceipt)],
       ['Esc', 'Annulla operazione', askVoid]];
     case 'done': return [['Invio', 'Nuova operazione', newOperation, true], ['F2', 'Ristampa ricevuta', reprintLast],
-      ['F3', 'Ristampa per numero', reprintByNumber], ['F4', 'Chiusura giornata', askDayClose], ['F9', 'Esci', logout]];
+      ['F3', 'Ristampa per numero', reprintByNumber], ['F4', 'Chiusura giornata', askDayClose], ['F8', 'Copia PDF', pdfByNumber], ['F9', 'Esci', logout]];
     case 'close': {
       const a = [['Invio', 'Torna alla cassa', newOperation, true]];
       if (state.report && state.report.status === 'pending') a.push(['F5', 'Aggiorna esito', () => run(dayClose)]);
@@ -776,6 +776,38 @@ function reprintByNumber() {
     onOk: (v) => {
       if (!v.trim()) return;
       run(() => reprint(receiptNumber(v)));
+    },
+  });
+}
+
+/** The copy of a receipt as a PDF (for a parent who asks for it by e-mail). */
+async function downloadPdf(number) {
+  const r = await fetch('/api/v1/receipts/' + encodeURIComponent(number) + '/copy.pdf', {
+    headers: { Authorization: 'Bearer ' + state.token },
+  }).catch(() => null);
+  if (!r) throw new ApiError(0, { error: { code: 'network', message: 'Nessuna risposta dal programma di cassa.' } });
+  if (!r.ok) throw new ApiError(r.status, await r.json().catch(() => ({})));
+  const url = URL.createObjectURL(await r.blob());
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = 'ricevuta-' + number.replace(/\//g, '-') + '.pdf';
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+  toast('Copia PDF della ricevuta ' + number + ' scaricata.');
+}
+
+function pdfByNumber() {
+  if (state.tx) { localError('C\'è un\'operazione in corso.', 'Finirla o annullarla (Esc) prima di scaricare una copia.'); return; }
+  modal({
+    title: 'Copia PDF di una ricevuta',
+    text: 'Numero della ricevuta (es. T-000123/2026/000042, oppure solo 42 per quest\'anno).',
+    input: state.lastReceipt || '',
+    ok: 'Scarica PDF',
+    onOk: (v) => {
+      if (!v.trim()) return;
+      run(() => downloadPdf(receiptNumber(v)));
     },
   });
 }
