@@ -561,7 +561,7 @@ fn check_stuck_outbox(r: &mut Report, store: &Store) {
         format!("{} invii bloccati: {}", stuck.len(), list.join("; ")),
         "il backend risponde ma rifiuta sempre queste voci con un errore inatteso; le altre vengono inviate lo stesso: segnala ricevuta e motivo all'assistenza del Comune",
     );
-
+}
 
 /// The last verified copy of the journal (issue 17): a warning, not a
 /// failure, when there is none or it is older than `backup.max_age_days`.
