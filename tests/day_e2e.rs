@@ -54,14 +54,7 @@ async fn day_close_reports_matches_and_is_idempotent() {
         )
         .await;
     let void_id = t["id"].as_str().unwrap().to_string();
-    let (s, _) = env
-        .call(
-            "POST",
-            &format!("/api/v1/transactions/{void_id}/void"),
-            Some(&token),
-            Some(json!({})),
-        )
-        .await;
+    let (s, _) = env.act(&token, &void_id, "void", Some(json!({}))).await;
     assert_eq!(s, 200);
 
     let r = close(&env, &token).await;

@@ -473,10 +473,10 @@ async fn disk_full_refuses_before_the_cash_and_loses_nothing() {
 
     // The cash is not taken: pay is refused with a clear message.
     let (s, v) = env
-        .call(
-            "POST",
-            &format!("/api/v1/transactions/{waiting}/pay"),
-            Some(&token),
+        .act(
+            &token,
+            &waiting,
+            "pay",
             Some(json!({"tendered_cents": 1500})),
         )
         .await;

@@ -340,22 +340,10 @@ async fn pay_refuses_a_notice_whose_payment_token_is_about_to_expire() {
         .await;
     assert_eq!(s, 201, "{t}");
     let id = t["id"].as_str().unwrap().to_string();
-    let (s, t) = env
-        .call(
-            "POST",
-            &format!("/api/v1/transactions/{id}/pre-receipt"),
-            Some(&token),
-            None,
-        )
-        .await;
+    let (s, t) = env.act(&token, &id, "pre-receipt", None).await;
     assert_eq!(s, 200, "{t}");
     let (s, v) = env
-        .call(
-            "POST",
-            &format!("/api/v1/transactions/{id}/pay"),
-            Some(&token),
-            Some(json!({"tendered_cents": 5000})),
-        )
+        .act(&token, &id, "pay", Some(json!({"tendered_cents": 5000})))
         .await;
     assert_eq!(s, 409, "{v}");
     assert_eq!(v["error"]["code"], "payment_token_expiring", "{v}");
@@ -369,10 +357,10 @@ async fn pay_refuses_a_notice_whose_payment_token_is_about_to_expire() {
     assert!(env.mock.notice_outcomes().is_empty());
     // The operator voids it; the activation gets its KO.
     let (s, v) = env
-        .call(
-            "POST",
-            &format!("/api/v1/transactions/{id}/void"),
-            Some(&token),
+        .act(
+            &token,
+            &id,
+            "void",
             Some(json!({"reason": "attivazione in scadenza"})),
         )
         .await;

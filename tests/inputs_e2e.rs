@@ -21,14 +21,7 @@ async fn activated_notice(env: &Env, token: &str, number: &str, amount: &str) ->
     let (s, t) = create(env, token, &notice_qr(number, amount)).await;
     assert_eq!(s, 201, "{t}");
     let id = t["id"].as_str().unwrap().to_string();
-    let (s, t) = env
-        .call(
-            "POST",
-            &format!("/api/v1/transactions/{id}/pre-receipt"),
-            Some(token),
-            None,
-        )
-        .await;
+    let (s, t) = env.act(token, &id, "pre-receipt", None).await;
     assert_eq!(s, 200, "{t}");
     assert_eq!(t["state"], "awaiting_cash");
     id
@@ -65,23 +58,11 @@ async fn a_notice_is_verified_activated_paid_and_reported_once() {
 
     // The amount of a notice cannot be changed.
     let (s, _) = env
-        .call(
-            "POST",
-            &format!("/api/v1/transactions/{id}/amount"),
-            Some(&token),
-            Some(json!({"amount_cents": 100})),
-        )
+        .act(&token, &id, "amount", Some(json!({"amount_cents": 100})))
         .await;
     assert_eq!(s, 409);
 
-    let (s, t) = env
-        .call(
-            "POST",
-            &format!("/api/v1/transactions/{id}/pre-receipt"),
-            Some(&token),
-            None,
-        )
-        .await;
+    let (s, t) = env.act(&token, &id, "pre-receipt", None).await;
     assert_eq!(s, 200, "{t}");
     assert_eq!(t["state"], "awaiting_cash");
     assert!(
@@ -135,10 +116,10 @@ async fn voiding_an_activated_notice_sends_ko_and_frees_it() {
     let token = env.login().await;
     let id = activated_notice(&env, &token, demo::NOTICE_PAYABLE_2, "4200").await;
     let (s, t) = env
-        .call(
-            "POST",
-            &format!("/api/v1/transactions/{id}/void"),
-            Some(&token),
+        .act(
+            &token,
+            &id,
+            "void",
             Some(json!({"reason": "genitore senza contanti"})),
         )
         .await;
@@ -164,14 +145,7 @@ async fn voiding_an_activated_notice_sends_ko_and_frees_it() {
     let (s, t) = create(&env, &token, &notice_qr(demo::NOTICE_PAYABLE_2, "4200")).await;
     assert_eq!(s, 201, "{t}");
     let id2 = t["id"].as_str().unwrap();
-    let (s, t) = env
-        .call(
-            "POST",
-            &format!("/api/v1/transactions/{id2}/pre-receipt"),
-            Some(&token),
-            None,
-        )
-        .await;
+    let (s, t) = env.act(&token, id2, "pre-receipt", None).await;
     assert_eq!(s, 200, "{t}");
 }
 
@@ -235,29 +209,24 @@ async fn health_card_lists_the_payers_codes_then_pays_the_chosen_one() {
 
     // Nothing else before the choice.
     let (s, _) = env
-        .call(
-            "POST",
-            &format!("/api/v1/transactions/{id}/amount"),
-            Some(&token),
-            Some(json!({"amount_cents": 1000})),
-        )
+        .act(&token, &id, "amount", Some(json!({"amount_cents": 1000})))
         .await;
     assert_eq!(s, 409);
     let (s, _) = env
-        .call(
-            "POST",
-            &format!("/api/v1/transactions/{id}/choose"),
-            Some(&token),
+        .act(
+            &token,
+            &id,
+            "choose",
             Some(json!({"code": "4001000000269"})),
         )
         .await;
     assert_eq!(s, 422, "a code that is not the payer's is refused");
 
     let (s, t) = env
-        .call(
-            "POST",
-            &format!("/api/v1/transactions/{id}/choose"),
-            Some(&token),
+        .act(
+            &token,
+            &id,
+            "choose",
             Some(json!({"code": demo::MANUAL_CODE_MENSA_2})),
         )
         .await;
@@ -329,31 +298,14 @@ async fn app_tokens_are_paid_offline_within_limits_and_refused_beyond() {
     assert_eq!(t["offline"], true);
     let id1 = t["id"].as_str().unwrap().to_string();
     let (s, v) = env
-        .call(
-            "POST",
-            &format!("/api/v1/transactions/{id1}/amount"),
-            Some(&token),
-            Some(json!({"amount_cents": 10001})),
-        )
+        .act(&token, &id1, "amount", Some(json!({"amount_cents": 10001})))
         .await;
     assert_eq!(s, 422, "over the per-transaction offline limit: {v}");
     let (s, _) = env
-        .call(
-            "POST",
-            &format!("/api/v1/transactions/{id1}/amount"),
-            Some(&token),
-            Some(json!({"amount_cents": 10000})),
-        )
+        .act(&token, &id1, "amount", Some(json!({"amount_cents": 10000})))
         .await;
     assert_eq!(s, 200);
-    let (s, _) = env
-        .call(
-            "POST",
-            &format!("/api/v1/transactions/{id1}/pre-receipt"),
-            Some(&token),
-            None,
-        )
-        .await;
+    let (s, _) = env.act(&token, &id1, "pre-receipt", None).await;
     assert_eq!(s, 200);
     let paid = env.pay(&token, &id1, 10000).await;
     assert_eq!(paid["sync"], "pending");
@@ -362,12 +314,7 @@ async fn app_tokens_are_paid_offline_within_limits_and_refused_beyond() {
     assert_eq!(s, 201, "{t}");
     let id2 = t["id"].as_str().unwrap().to_string();
     let (s, v) = env
-        .call(
-            "POST",
-            &format!("/api/v1/transactions/{id2}/amount"),
-            Some(&token),
-            Some(json!({"amount_cents": 6000})),
-        )
+        .act(&token, &id2, "amount", Some(json!({"amount_cents": 6000})))
         .await;
     assert_eq!(
         (s, v["error"]["code"].as_str()),
@@ -375,12 +322,7 @@ async fn app_tokens_are_paid_offline_within_limits_and_refused_beyond() {
         "{v}"
     );
     let (s, _) = env
-        .call(
-            "POST",
-            &format!("/api/v1/transactions/{id2}/amount"),
-            Some(&token),
-            Some(json!({"amount_cents": 5000})),
-        )
+        .act(&token, &id2, "amount", Some(json!({"amount_cents": 5000})))
         .await;
     assert_eq!(s, 200, "within the total");
 
@@ -522,25 +464,11 @@ async fn an_activation_whose_answer_was_lost_still_gets_its_ko_on_void() {
         hardware_mocks::Fault::ApplyThenHang(Duration::from_secs(1)),
         3,
     );
-    let (s, v) = env
-        .call(
-            "POST",
-            &format!("/api/v1/transactions/{id}/pre-receipt"),
-            Some(&token),
-            None,
-        )
-        .await;
+    let (s, v) = env.act(&token, &id, "pre-receipt", None).await;
     assert_eq!(s, 503, "{v}");
     // The notice is now held at the backend by an activation the counter
     // never saw; voiding must still release it with a KO outcome.
-    let (s, t) = env
-        .call(
-            "POST",
-            &format!("/api/v1/transactions/{id}/void"),
-            Some(&token),
-            Some(json!({})),
-        )
-        .await;
+    let (s, t) = env.act(&token, &id, "void", Some(json!({}))).await;
     assert_eq!(s, 200, "{t}");
     let deadline = std::time::Instant::now() + SYNC_WAIT;
     while env.mock.notice_outcomes().is_empty() {
@@ -558,14 +486,7 @@ async fn an_activation_whose_answer_was_lost_still_gets_its_ko_on_void() {
     let (s, t) = create(&env, &token, &notice_qr(demo::NOTICE_PAYABLE, "2550")).await;
     assert_eq!(s, 201, "{t}");
     let id2 = t["id"].as_str().unwrap();
-    let (s, t) = env
-        .call(
-            "POST",
-            &format!("/api/v1/transactions/{id2}/pre-receipt"),
-            Some(&token),
-            None,
-        )
-        .await;
+    let (s, t) = env.act(&token, id2, "pre-receipt", None).await;
     assert_eq!(s, 200, "{t}");
 }
 
@@ -728,10 +649,10 @@ async fn every_date_and_number_from_outside_is_range_checked_into_a_4xx() {
         assert_eq!(s, 400, "{body}: {v}");
     }
     let (s, v) = env
-        .call(
-            "POST",
-            &format!("/api/v1/transactions/{id}/void"),
-            Some(&token),
+        .act(
+            &token,
+            &id,
+            "void",
             Some(json!({"reason": "x".repeat(100_000)})),
         )
         .await;

@@ -38,24 +38,12 @@ async fn full_recharge_credits_once_and_prints_both_receipts() {
     let id = t["id"].as_str().unwrap().to_string();
 
     let (s, t) = env
-        .call(
-            "POST",
-            &format!("/api/v1/transactions/{id}/amount"),
-            Some(&token),
-            Some(json!({"amount_cents": 2000})),
-        )
+        .act(&token, &id, "amount", Some(json!({"amount_cents": 2000})))
         .await;
     assert_eq!(s, 200, "{t}");
     assert_eq!(t["state"], "amount_set");
     assert_eq!(t["total_cents"], 2000);
-    let (s, t) = env
-        .call(
-            "POST",
-            &format!("/api/v1/transactions/{id}/pre-receipt"),
-            Some(&token),
-            None,
-        )
-        .await;
+    let (s, t) = env.act(&token, &id, "pre-receipt", None).await;
     assert_eq!(s, 200, "{t}");
     assert_eq!(t["state"], "awaiting_cash");
 
@@ -450,12 +438,7 @@ async fn bad_input_gets_clear_errors_and_changes_nothing() {
         .await;
     assert_eq!(s, 400, "{v}");
     let (s, v) = env
-        .call(
-            "POST",
-            &format!("/api/v1/transactions/{id}/pay"),
-            Some(&token),
-            Some(json!({"tendered_cents": 500})),
-        )
+        .act(&token, &id, "pay", Some(json!({"tendered_cents": 500})))
         .await;
     assert_eq!(
         (s, v["error"]["code"].as_str()),
@@ -463,10 +446,10 @@ async fn bad_input_gets_clear_errors_and_changes_nothing() {
         "{v}"
     );
     let (s, v) = env
-        .call(
-            "POST",
-            &format!("/api/v1/transactions/{id}/pay"),
-            Some(&token),
+        .act(
+            &token,
+            &id,
+            "pay",
             Some(json!({"tendered_cents": i64::MAX})),
         )
         .await;
@@ -476,12 +459,7 @@ async fn bad_input_gets_clear_errors_and_changes_nothing() {
         "a keypad slip is refused: {v}"
     );
     let (s, v) = env
-        .call(
-            "POST",
-            &format!("/api/v1/transactions/{id}/amount"),
-            Some(&token),
-            Some(json!({"amount_cents": 100})),
-        )
+        .act(&token, &id, "amount", Some(json!({"amount_cents": 100})))
         .await;
     assert_eq!(
         (s, v["error"]["code"].as_str()),

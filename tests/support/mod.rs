@@ -279,6 +279,19 @@ level = "info"
         (status, v)
     }
 
+    /// `POST /api/v1/transactions/{id}/{action}`: the counter's transitions
+    /// (`choose`, `amount`, `pre-receipt`, `pay`, `void`) as the console calls them.
+    pub async fn act(
+        &self,
+        token: &str,
+        id: &str,
+        action: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let path = format!("/api/v1/transactions/{id}/{action}");
+        self.call("POST", &path, Some(token), body).await
+    }
+
     pub async fn post_raw(&self, path: &str, token: &str, body: &'static str) -> (u16, Value) {
         let resp = self
             .http
@@ -319,22 +332,15 @@ level = "info"
         assert_eq!(s, 201, "create: {t}");
         let id = t["id"].as_str().expect("id").to_string();
         let (s, t) = self
-            .call(
-                "POST",
-                &format!("/api/v1/transactions/{id}/amount"),
-                Some(token),
+            .act(
+                token,
+                &id,
+                "amount",
                 Some(json!({"amount_cents": amount_cents})),
             )
             .await;
         assert_eq!(s, 200, "amount: {t}");
-        let (s, t) = self
-            .call(
-                "POST",
-                &format!("/api/v1/transactions/{id}/pre-receipt"),
-                Some(token),
-                None,
-            )
-            .await;
+        let (s, t) = self.act(token, &id, "pre-receipt", None).await;
         assert_eq!(s, 200, "pre-receipt: {t}");
         assert_eq!(t["state"], "awaiting_cash");
         id
@@ -342,12 +348,7 @@ level = "info"
 
     pub async fn pay(&self, token: &str, id: &str, tendered: i64) -> Value {
         let (s, v) = self
-            .call(
-                "POST",
-                &format!("/api/v1/transactions/{id}/pay"),
-                Some(token),
-                Some(json!({"tendered_cents": tendered})),
-            )
+            .act(token, id, "pay", Some(json!({"tendered_cents": tendered})))
             .await;
         assert_eq!(s, 200, "pay: {v}");
         v
