@@ -33,6 +33,11 @@ pub struct Config {
 pub struct TerminalConfig {
     pub shop_name: String,
     pub address: String,
+    /// The shop's partita IVA (11 digits), printed in the header of every
+    /// document when set. Its check digit is only warned about (see
+    /// [`Config::warnings`](crate::Config::warnings)): the spec's own example
+    /// value fails it, and a refused config would stop the counter.
+    pub vat_number: Option<String>,
 }
 
 /// `[backend]`: the school-services backend.
@@ -312,6 +317,7 @@ impl Default for TerminalConfig {
         TerminalConfig {
             shop_name: defaults::SHOP_NAME.to_string(),
             address: defaults::ADDRESS.to_string(),
+            vat_number: None,
         }
     }
 }

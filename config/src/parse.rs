@@ -14,7 +14,7 @@ use crate::{CameraDevice, CardReaderDevice, PrinterDevice};
 
 /// The sections and their keys, in the order of the example file.
 pub(crate) const SECTIONS: &[(&str, &[&str])] = &[
-    ("terminal", &["shop_name", "address"]),
+    ("terminal", &["shop_name", "address", "vat_number"]),
     ("backend", &["url", "timeout_ms", "ca_file"]),
     ("api", &["listen"]),
     (
@@ -67,6 +67,15 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
     let s = sec("terminal");
     c.terminal.shop_name = s.string("shop_name", defaults::SHOP_NAME, "the shop's name")?;
     c.terminal.address = s.string("address", defaults::ADDRESS, "the shop's address")?;
+    c.terminal.vat_number = match s.get("vat_number") {
+        None => None,
+        Some(_) => Some(
+            s.string("vat_number", "", validate::VAT_NUMBER_FIX)?
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect(),
+        ),
+    };
 
     let s = sec("backend");
     let url_fix = format!("the backend's address, e.g. \"{}\"", validate::URL_EXAMPLE);

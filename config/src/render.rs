@@ -29,6 +29,9 @@ impl Config {
         let _ = writeln!(out, "\n[terminal]");
         let _ = writeln!(out, "shop_name = {}", s(&t.shop_name));
         let _ = writeln!(out, "address = {}", s(&t.address));
+        if let Some(vat) = &t.vat_number {
+            let _ = writeln!(out, "vat_number = {}", s(vat));
+        }
 
         let b = &self.backend;
         let _ = writeln!(out, "\n[backend]");

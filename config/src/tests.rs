@@ -185,6 +185,24 @@ fn every_rule_refuses_a_bad_value_naming_key_value_and_what_is_allowed() {
             &["one line"],
         ),
         (
+            "terminal",
+            "vat_number = \"0123456789\"",
+            "terminal.vat_number",
+            &["\"0123456789\"", "11 digits"],
+        ),
+        (
+            "terminal",
+            "vat_number = \"IT0123456789A\"",
+            "terminal.vat_number",
+            &["11 digits"],
+        ),
+        (
+            "terminal",
+            "vat_number = 1234567890",
+            "terminal.vat_number",
+            &["double quotes", "11 digits"],
+        ),
+        (
             "backend",
             "timeout_ms = 99",
             "backend.timeout_ms",
@@ -748,4 +766,34 @@ proptest! {
         c.offline.max_total_cents = tx + extra;
         prop_assert_eq!(Config::parse(&c.to_toml(), "rendered"), Ok(c));
     }
+}
+
+/// `terminal.vat_number` (config-and-cli.md): optional, 11 digits, spaces
+/// as a technician copies them from a registration are dropped; a wrong
+/// check digit is a warning, not a refusal (the spec's own example value,
+/// "01234567890", fails it).
+#[test]
+fn the_partita_iva_is_optional_checked_for_shape_and_warned_about_its_check_digit() {
+    let base = "[backend]\nurl = \"https://b.example/api\"\n[terminal]\nshop_name = \"T\"\n";
+    let c = Config::parse(base, "t").unwrap();
+    assert_eq!(c.terminal.vat_number, None);
+
+    let c = Config::parse(&format!("{base}vat_number = \"00514 490010\"\n"), "t").unwrap();
+    assert_eq!(c.terminal.vat_number.as_deref(), Some("00514490010"));
+    assert!(
+        !c.warnings().iter().any(|w| w.contains("vat_number")),
+        "a valid partita IVA gives no warning: {:?}",
+        c.warnings()
+    );
+    // Round trip through the rendered TOML keeps it.
+    assert_eq!(Config::parse(&c.to_toml(), "t").unwrap(), c);
+
+    let c = Config::parse(&format!("{base}vat_number = \"01234567890\"\n"), "t").unwrap();
+    assert_eq!(c.terminal.vat_number.as_deref(), Some("01234567890"));
+    let w = c.warnings();
+    assert!(
+        w.iter()
+            .any(|w| w.contains("terminal.vat_number") && w.contains("check digit")),
+        "{w:?}"
+    );
 }

@@ -238,6 +238,31 @@ pub(crate) fn check_log_level(level: &str) -> bool {
         })
 }
 
+/// What `terminal.vat_number` must look like.
+pub(crate) const VAT_NUMBER_FIX: &str =
+    "the shop's partita IVA: 11 digits, e.g. \"01234567890\" (or remove the key if there is none)";
+
+/// The partita IVA's check digit (the 11th), computed from the first ten:
+/// digits in odd places are added, those in even places doubled (minus 9
+/// when over 9) and added, and the check digit brings the sum to a multiple
+/// of 10.
+pub(crate) fn vat_check_digit_ok(digits: &str) -> bool {
+    let d: Vec<u32> = digits.chars().filter_map(|c| c.to_digit(10)).collect();
+    if d.len() != 11 || digits.len() != 11 {
+        return false;
+    }
+    let sum: u32 = d[..10]
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| match i % 2 {
+            0 => x,
+            _ if x * 2 > 9 => x * 2 - 9,
+            _ => x * 2,
+        })
+        .sum();
+    (10 - sum % 10) % 10 == d[10]
+}
+
 /// One line of printable text (it goes on a receipt header).
 fn check_line(origin: &str, key: &str, value: &str, required: bool) -> Result<(), ConfigError> {
     if required && value.trim().is_empty() {
@@ -280,6 +305,16 @@ impl Config {
 
         check_line(origin, "terminal.shop_name", &self.terminal.shop_name, true)?;
         check_line(origin, "terminal.address", &self.terminal.address, false)?;
+        if let Some(vat) = &self.terminal.vat_number {
+            if vat.len() != 11 || !vat.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(invalid(
+                    origin,
+                    "terminal.vat_number",
+                    quoted(vat),
+                    VAT_NUMBER_FIX,
+                ));
+            }
+        }
 
         let url = &self.backend.url;
         if url.is_empty() {
@@ -441,6 +476,14 @@ impl Config {
                     .to_string(),
             );
         }
+        if let Some(vat) = &self.terminal.vat_number {
+            if !vat_check_digit_ok(vat) {
+                out.push(format!(
+                    "terminal.vat_number = \"{vat}\" fails the partita IVA check digit: \
+                     it is printed on every receipt, so check it against the shop's registration"
+                ));
+            }
+        }
         out
     }
 }
@@ -517,6 +560,17 @@ mod tests {
         let s = one_line(&format!("a\nb{}", "x".repeat(200)));
         assert!(!s.contains('\n'));
         assert!(s.chars().count() <= 81);
+    }
+
+    #[test]
+    fn partita_iva_check_digit() {
+        // Real registrations (the same check as a creditor's fiscal code).
+        assert!(vat_check_digit_ok("00514490010"));
+        assert!(vat_check_digit_ok("00085240950"));
+        assert!(!vat_check_digit_ok("00514490011"));
+        assert!(!vat_check_digit_ok("01234567890"));
+        assert!(!vat_check_digit_ok("0051449001"));
+        assert!(!vat_check_digit_ok("0051449001x"));
     }
 
     #[test]
