@@ -26,7 +26,6 @@ pub mod print_queue;
 pub mod printing;
 pub mod receipt_copy;
 pub mod receipts;
-pub mod records;
 pub mod sandbox;
 pub mod scans;
 pub mod store;

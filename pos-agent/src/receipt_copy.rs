@@ -22,7 +22,7 @@ use pos_drivers::layout::{lay_out, Laid};
 use pos_drivers::{Document, TextSize};
 
 use crate::receipts::Header;
-use crate::records::ReceiptRecord;
+use crate::store::ReceiptRecord;
 use crate::store::{Store, StoreError};
 
 /// DejaVu Sans Mono (Bitstream Vera licence, see `assets/fonts/`).

@@ -28,11 +28,13 @@
 //! | `outbox.rs` | `outbox`: what waits for the backend, settled answers |
 //! | `closures.rs` | `closures`: day closes |
 //! | `operators.rs` | `operators`: PIN hashes and lockouts |
+//! | `records.rs` | a receipt as its journal entry recorded it; compacting settled, closed rows (issue 17) |
 
 mod closures;
 mod journal;
 mod operators;
 mod outbox;
+mod records;
 mod schema;
 mod transactions;
 
@@ -45,6 +47,7 @@ pub(crate) use journal::entry_hash;
 pub use journal::{ChainError, JournalEntry, VerifyReport};
 pub use operators::OperatorRow;
 pub use outbox::{OutboxDraft, OutboxEntry, OutboxResult, StuckEntry};
+pub use records::ReceiptRecord;
 pub(crate) use transactions::{parse_offset, COLUMN_FIELDS};
 
 #[derive(Debug, thiserror::Error)]
