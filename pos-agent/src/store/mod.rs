@@ -28,12 +28,14 @@
 //! | `outbox.rs` | `outbox`: what waits for the backend, settled answers |
 //! | `closures.rs` | `closures`: day closes |
 //! | `operators.rs` | `operators`: PIN hashes and lockouts |
+//! | `print_jobs.rs` | `print_jobs`: the durable print queue's rows |
 //! | `records.rs` | a receipt as its journal entry recorded it; compacting settled, closed rows (issue 17) |
 
 mod closures;
 mod journal;
 mod operators;
 mod outbox;
+mod print_jobs;
 mod records;
 mod schema;
 mod transactions;
@@ -47,6 +49,7 @@ pub(crate) use journal::entry_hash;
 pub use journal::{ChainError, JournalEntry, VerifyReport};
 pub use operators::OperatorRow;
 pub use outbox::{OutboxDraft, OutboxEntry, OutboxResult, StuckEntry};
+pub use print_jobs::{PrintJob, PrintKind};
 pub use records::ReceiptRecord;
 pub(crate) use transactions::{parse_offset, COLUMN_FIELDS};
 
