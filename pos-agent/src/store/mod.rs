@@ -25,6 +25,7 @@
 //! | `schema.rs` | the migrations (`PRAGMA user_version`) |
 //! | `transactions.rs` | `transactions`, `receipt_counters`: a payment and a void committed |
 //! | `journal.rs` | `journal`: append, head, `journal verify` |
+//! | `export.rs` | the reads of `journal export` (journal and sync state, one snapshot) |
 //! | `outbox.rs` | `outbox`: what waits for the backend, settled answers |
 //! | `closures.rs` | `closures`: day closes |
 //! | `operators.rs` | `operators`: PIN hashes and lockouts |
@@ -32,6 +33,7 @@
 //! | `records.rs` | a receipt as its journal entry recorded it; compacting settled, closed rows (issue 17) |
 
 mod closures;
+mod export;
 mod journal;
 mod operators;
 mod outbox;
@@ -45,6 +47,7 @@ use std::path::Path;
 use rusqlite::{params, Connection, OptionalExtension};
 
 pub use closures::ClosureRow;
+pub use export::ExportedEntry;
 pub(crate) use journal::entry_hash;
 pub use journal::{ChainError, JournalEntry, VerifyReport};
 pub use operators::OperatorRow;
