@@ -329,16 +329,16 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Devices { json } => {
-            let list = pos_agent::devices::list();
+            let list = pos_agent::commands::devices::list();
             if json {
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else {
-                print!("{}", pos_agent::devices::render_text(&list));
+                print!("{}", pos_agent::commands::devices::render_text(&list));
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Doctor { json } => {
-            let report = pos_agent::doctor::run(&pos_config::config_path(config_arg));
+            let report = pos_agent::commands::doctor::run(&pos_config::config_path(config_arg));
             if json {
                 println!("{}", serde_json::to_string_pretty(&report.to_json())?);
             } else {
@@ -396,7 +396,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Backup { to, keep } => {
             let config = load_config(config_arg)?;
             let hint = pos_config::config_path(config_arg).display().to_string();
-            let r = pos_agent::backup::backup(&config, &hint, to.as_deref(), keep)?;
+            let r = pos_agent::commands::backup::backup(&config, &hint, to.as_deref(), keep)?;
             eprintln!(
                 "Copia verificata: {} voci, ultima {} ({} copie vecchie rimosse)",
                 r.manifest.entries,
@@ -408,7 +408,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Restore { from } => {
             let config = load_config(config_arg)?;
-            let r = pos_agent::backup::restore(&config, &from)?;
+            let r = pos_agent::commands::backup::restore(&config, &from)?;
             println!(
                 "Giornale ripristinato in {}: {} voci verificate, {} richieste ancora da inviare al backend.",
                 config.data_dir.display(),
