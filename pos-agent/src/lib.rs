@@ -22,7 +22,6 @@ pub mod print_queue;
 pub mod printing;
 pub mod receipt_copy;
 pub mod receipts;
-pub mod sandbox;
 pub mod scans;
 pub mod store;
 pub mod sync;

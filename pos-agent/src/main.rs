@@ -241,7 +241,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Sandbox { dir, listen } => {
             let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(pos_agent::sandbox::run(&dir, listen))?;
+            rt.block_on(pos_agent::commands::sandbox::run(&dir, listen))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Enroll {

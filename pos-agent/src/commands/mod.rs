@@ -8,3 +8,4 @@ pub mod devices;
 pub mod doctor;
 pub mod export;
 pub mod inspect;
+pub mod sandbox;
