@@ -478,6 +478,46 @@ pub fn status_json(config: &pos_config::Config) -> serde_json::Value {
     })
 }
 
+/// `pos-agent backup [--to DIR] [--keep N]`: prints the copy's path.
+pub fn command(
+    config_arg: Option<&Path>,
+    to: Option<&Path>,
+    keep: Option<u32>,
+) -> anyhow::Result<std::process::ExitCode> {
+    let config = super::load_config(config_arg)?;
+    let hint = pos_config::config_path(config_arg).display().to_string();
+    let r = backup(&config, &hint, to, keep)?;
+    eprintln!(
+        "Copia verificata: {} voci, ultima {} ({} copie vecchie rimosse)",
+        r.manifest.entries,
+        &r.manifest.head[..12.min(r.manifest.head.len())],
+        r.removed.len()
+    );
+    println!("{}", r.path.display());
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// `pos-agent restore --from FILE`.
+pub fn restore_command(
+    config_arg: Option<&Path>,
+    from: &Path,
+) -> anyhow::Result<std::process::ExitCode> {
+    let config = super::load_config(config_arg)?;
+    let r = restore(&config, from)?;
+    println!(
+        "Giornale ripristinato in {}: {} voci verificate, {} richieste ancora da inviare al backend.",
+        config.data_dir.display(),
+        r.entries,
+        r.outbox_pending
+    );
+    if !r.enrolled {
+        println!(
+            "Le credenziali del terminale non sono nella copia: registra questo PC (pos-agent enroll) o copia terminal.json dal vecchio PC, poi avvia il servizio."
+        );
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

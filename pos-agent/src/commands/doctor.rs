@@ -1061,6 +1061,22 @@ pub fn human_age(d: Duration) -> String {
     }
 }
 
+/// `pos-agent doctor [--json]`: exit 0 when every check passed, else 1.
+pub fn command(config_arg: Option<&Path>, json: bool) -> anyhow::Result<std::process::ExitCode> {
+    let report = run(&pos_config::config_path(config_arg));
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+    } else {
+        print!("{}", report.render_text());
+    }
+    if report.ok() {
+        Ok(std::process::ExitCode::SUCCESS)
+    } else {
+        eprintln!("pos-agent: doctor: {} check(s) failed", report.failures());
+        Ok(std::process::ExitCode::from(1))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
