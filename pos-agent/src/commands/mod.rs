@@ -35,7 +35,25 @@ pub mod operator;
 pub mod printer;
 pub mod receipt;
 pub mod run;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
+
+/// `pos-agent sandbox` in a binary built without the `sandbox` feature
+/// (the .deb's): it says so, exit 2.
+#[cfg(not(feature = "sandbox"))]
+pub mod sandbox {
+    use std::net::SocketAddr;
+    use std::path::Path;
+    use std::process::ExitCode;
+
+    pub fn command(_dir: &Path, _listen: SocketAddr) -> anyhow::Result<ExitCode> {
+        eprintln!("pos-agent: {}", super::NO_SANDBOX);
+        Ok(ExitCode::from(2))
+    }
+}
+
+/// What a binary without the `sandbox` feature answers to `pos-agent sandbox`.
+pub const NO_SANDBOX: &str = "this pos-agent was built without the sandbox (the service's package leaves the mock backend and devices out); to try the agent with mocks, build from the sources with the default features: cargo run --release -p pos-agent -- sandbox";
 
 /// The config file of `--config`, else `$POS_AGENT_CONFIG`, else the
 /// system's, loaded and validated.
