@@ -577,7 +577,7 @@ async fn receipt_copy_pdf(
     _op: Operator,
     Path(receipt): Path<String>,
 ) -> Result<Response, ApiError> {
-    use crate::receipt_copy::{render, CopyError, Format};
+    use crate::printing::receipt_copy::{render, CopyError, Format};
     let header = agent.receipt_header();
     let number = receipt.clone();
     let pdf = agent

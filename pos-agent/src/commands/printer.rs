@@ -63,12 +63,12 @@ pub fn printer_test(
             .and_then(|d| d.read_terminal().ok())
             .map(|t| t.terminal_id)
             .unwrap_or_else(|| "non registrato".to_string());
-        let header = crate::receipts::Header {
+        let header = crate::printing::receipts::Header {
             shop_name: config.terminal.shop_name.clone(),
             address: config.terminal.address.clone(),
             terminal_id,
         };
-        let info = crate::receipts::TestPageInfo {
+        let info = crate::printing::receipts::TestPageInfo {
             device: device.clone(),
             paper_width_mm: config.printer.paper_width_mm.mm(),
             columns: profile.columns,
@@ -76,7 +76,12 @@ pub fn printer_test(
             euro_as_text: profile.euro == pos_drivers::EuroStyle::Text,
         };
         let now = time::OffsetDateTime::now_utc();
-        let doc = crate::receipts::test_page(&header, &info, now, crate::receipts::local_offset());
+        let doc = crate::printing::receipts::test_page(
+            &header,
+            &info,
+            now,
+            crate::printing::receipts::local_offset(),
+        );
         printer.print(&doc)
     };
     let after = printer.state();

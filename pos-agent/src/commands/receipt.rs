@@ -1,6 +1,6 @@
 //! `pos-agent receipt show NUMBER [--format pdf|png|txt] [--output FILE]`:
 //! a copy of any receipt of the journal (made by [`crate::cli::receipt_show`]
-//! with [`crate::receipt_copy`]).
+//! with [`crate::printing::receipt_copy`]).
 
 use std::path::Path;
 use std::process::ExitCode;

@@ -1,5 +1,5 @@
 //! Print jobs (`print_jobs`): what the counter owes on paper, stored
-//! before it is printed (see [`crate::print_queue`] for the queue that
+//! before it is printed (see [`crate::printing::queue`] for the queue that
 //! prints them).
 
 use rusqlite::{params, OptionalExtension};

@@ -299,7 +299,7 @@ impl Agent {
             Ok(None) => return Rendered::Close("failed", "transaction not found".into()),
             Err(e) => return Rendered::Close("failed", e.to_string()),
         };
-        let offset = crate::receipts::local_offset();
+        let offset = crate::printing::receipts::local_offset();
         match kind {
             PrintKind::PreReceipt => {
                 if !matches!(t.state, TxState::AmountSet | TxState::AwaitingCash) {
@@ -309,7 +309,9 @@ impl Agent {
                     );
                 }
                 let at = parse_rfc3339(&job.created_at).unwrap_or_else(OffsetDateTime::now_utc);
-                Rendered::Doc(crate::receipts::pre_receipt_in(&header, &t, at, offset))
+                Rendered::Doc(crate::printing::receipts::pre_receipt_in(
+                    &header, &t, at, offset,
+                ))
             }
             PrintKind::Receipt | PrintKind::Duplicate => {
                 if t.state != TxState::Paid {
@@ -317,8 +319,8 @@ impl Agent {
                 }
                 // A receipt shows the time in the UTC offset of its payment,
                 // however much later it is printed (issue 14 finding 8).
-                let offset = crate::receipts::offset_of_payment(&t).unwrap_or(offset);
-                Rendered::Doc(crate::receipts::receipt_in(
+                let offset = crate::printing::receipts::offset_of_payment(&t).unwrap_or(offset);
+                Rendered::Doc(crate::printing::receipts::receipt_in(
                     &header,
                     &t,
                     kind == PrintKind::Duplicate,

@@ -3,7 +3,7 @@
 //! API, its state published as `device` events and in `/api/v1/status`.
 //!
 //! Receipts do not go straight to [`PrintService::print`]: they are print
-//! jobs in SQLite (`crate::print_queue`), printed from there and retried by
+//! jobs in SQLite (`crate::printing::queue`), printed from there and retried by
 //! a background loop until the printer takes them. This module only knows
 //! how to put one document on paper and what state the printer is in; it
 //! also holds the count of jobs still waiting, so the operator can be told.
