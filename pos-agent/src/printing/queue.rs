@@ -319,7 +319,7 @@ impl Agent {
                 }
                 // A receipt shows the time in the UTC offset of its payment,
                 // however much later it is printed (issue 14 finding 8).
-                let offset = crate::printing::receipts::offset_of_payment(&t).unwrap_or(offset);
+                let offset = crate::store::offset_of_payment(&t).unwrap_or(offset);
                 Rendered::Doc(crate::printing::receipts::receipt_in(
                     &header,
                     &t,

@@ -54,7 +54,8 @@ pub use operators::OperatorRow;
 pub use outbox::{OutboxDraft, OutboxEntry, OutboxResult, StuckEntry};
 pub use print_jobs::{PrintJob, PrintKind};
 pub use records::ReceiptRecord;
-pub(crate) use transactions::{parse_offset, COLUMN_FIELDS};
+pub use transactions::offset_of_payment;
+pub(crate) use transactions::COLUMN_FIELDS;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

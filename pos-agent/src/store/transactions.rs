@@ -101,6 +101,15 @@ pub(crate) fn parse_offset(s: &str) -> Option<time::UtcOffset> {
     time::UtcOffset::from_hms(sign * h, sign * m, 0).ok()
 }
 
+/// The counter's UTC offset when `t` was paid, as its journal entry
+/// recorded it (`None` for a transaction that is not paid).
+pub fn offset_of_payment(t: &Transaction) -> Option<time::UtcOffset> {
+    t.utc_offset
+        .as_deref()
+        .and_then(parse_offset)
+        .or_else(|| t.paid_at.map(|p| crate::time_fmt::local(p).offset()))
+}
+
 pub(super) fn row_to_tx(data: String) -> Result<Transaction, StoreError> {
     serde_json::from_str(&data).map_err(|e| StoreError::Corrupt(format!("transaction record: {e}")))
 }
