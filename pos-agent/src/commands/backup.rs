@@ -34,10 +34,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -232,9 +231,7 @@ pub fn manifest_path(copy: &Path) -> PathBuf {
 /// The copy, taken in one read snapshot of the source, then verified.
 /// Returns the entries, head and schema version.
 fn copy_and_verify(source: &Store, tmp: &Path) -> anyhow::Result<(i64, String, i64)> {
-    let src = &source.conn;
-    src.execute_batch("BEGIN DEFERRED")?;
-    let taken = (|| -> anyhow::Result<(i64, String, i64)> {
+    let taken = source.in_read_snapshot(|| -> anyhow::Result<(i64, String, i64)> {
         // The first read starts the snapshot the backup then copies.
         let (entries, head) = source.journal_head()?;
         let schema = source.schema_version()?;
@@ -244,27 +241,13 @@ fn copy_and_verify(source: &Store, tmp: &Path) -> anyhow::Result<(i64, String, i
                 tmp.display()
             )
         })?;
-        {
-            let backup = rusqlite::backup::Backup::new(src, &mut dst)?;
-            // Every page in one step: the whole copy is the snapshot above.
-            loop {
-                match backup.step(-1)? {
-                    rusqlite::backup::StepResult::Done => break,
-                    rusqlite::backup::StepResult::More => continue,
-                    rusqlite::backup::StepResult::Busy | rusqlite::backup::StepResult::Locked => {
-                        std::thread::sleep(Duration::from_millis(50))
-                    }
-                    _ => std::thread::sleep(Duration::from_millis(50)),
-                }
-            }
-        }
+        source.copy_pages_into(&mut dst)?;
         // One self-contained file, on the medium before it is trusted.
         dst.pragma_update(None, "journal_mode", "DELETE")?;
         drop(dst);
         File::open(tmp)?.sync_all()?;
         Ok((entries, head, schema))
-    })();
-    let _ = src.execute_batch("COMMIT");
+    })?;
     let (entries, head, schema) = taken?;
     let copy = Store::open_read_only(tmp)?;
     let v = copy.verify_journal().map_err(|e| {
@@ -399,26 +382,7 @@ pub fn restore(config: &pos_config::Config, from: &Path) -> anyhow::Result<Resto
             std::io::copy(&mut src, &mut dst)?;
             dst.sync_all()?;
         }
-        let conn = Connection::open_with_flags(&tmp, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
-        conn.pragma_update(None, "journal_mode", "DELETE")?;
-        // Receipts that were waiting for the old PC's printer are not
-        // printed hours or months later on the new one.
-        conn.execute(
-            "UPDATE print_jobs SET state = 'skipped', last_error = 'restored from a backup'
-             WHERE state = 'pending'",
-            [],
-        )?;
-        // Pending requests go out as soon as the agent starts.
-        conn.execute(
-            "UPDATE outbox SET next_attempt_at = NULL WHERE state = 'pending'",
-            [],
-        )?;
-        let pending: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM outbox WHERE state = 'pending'",
-            [],
-            |r| r.get(0),
-        )?;
-        drop(conn);
+        let pending = Store::prepare_restored_copy(&tmp)?;
         File::open(&tmp)?.sync_all()?;
         Ok(pending)
     })();

@@ -22,6 +22,7 @@
 //!
 //! | file | tables |
 //! |---|---|
+//! | `backup.rs` | the online backup of one snapshot; a restored copy readied |
 //! | `schema.rs` | the migrations (`PRAGMA user_version`) |
 //! | `transactions.rs` | `transactions`, `receipt_counters`: a payment and a void committed |
 //! | `journal.rs` | `journal`: append, head, `journal verify` |
@@ -32,6 +33,7 @@
 //! | `print_jobs.rs` | `print_jobs`: the durable print queue's rows |
 //! | `records.rs` | a receipt as its journal entry recorded it; compacting settled, closed rows (issue 17) |
 
+mod backup;
 mod closures;
 mod export;
 mod journal;
