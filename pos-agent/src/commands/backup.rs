@@ -37,40 +37,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context};
 use rusqlite::Connection;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
+use crate::datadir::LAST_BACKUP;
+pub use crate::datadir::{backup_warning, last_backup, status_json, LastBackup, Manifest};
 use crate::store::Store;
-use crate::time_fmt::{parse_rfc3339, rfc3339};
+use crate::time_fmt::rfc3339;
 
-/// `FILE.json` beside every copy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Manifest {
-    /// When the copy was taken (UTC).
-    pub created_at: String,
-    /// The copy's file name, in the same directory.
-    pub file: String,
-    /// Journal entries in the copy, and the hex hash of the last one.
-    pub entries: i64,
-    pub head: String,
-    pub agent_version: String,
-    pub schema_version: i64,
-    pub bytes: u64,
-    /// SHA-256 of the whole file: a copy damaged later is told at once.
-    pub sha256: String,
-}
-
-/// `data_dir/last-backup.json`: the last verified copy, for `status` and
-/// `doctor`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LastBackup {
-    pub path: String,
-    #[serde(flatten)]
-    pub manifest: Manifest,
-}
-
-const LAST_BACKUP: &str = "last-backup.json";
 const PREFIX: &str = "journal-";
 const SUFFIX: &str = ".sqlite";
 
@@ -400,45 +374,6 @@ pub fn restore(config: &pos_config::Config, from: &Path) -> anyhow::Result<Resto
         head,
         outbox_pending: pending,
         enrolled: data.terminal_path().exists(),
-    })
-}
-
-/// The last verified backup, when one was recorded.
-pub fn last_backup(data_dir: &Path) -> Option<LastBackup> {
-    let bytes = fs::read(data_dir.join(LAST_BACKUP)).ok()?;
-    serde_json::from_slice(&bytes).ok()
-}
-
-/// Why the last backup is a concern, in Italian for the technician, or
-/// `None` when it is recent enough.
-pub fn backup_warning(config: &pos_config::Config, now: OffsetDateTime) -> Option<String> {
-    let max = config.backup.max_age_days;
-    match last_backup(&config.data_dir) {
-        None => Some("nessuna copia di sicurezza verificata del giornale".into()),
-        Some(b) => {
-            let at = parse_rfc3339(&b.manifest.created_at)?;
-            let age = now - at;
-            if age > time::Duration::days(i64::from(max)) {
-                Some(format!(
-                    "l'ultima copia di sicurezza verificata ha {} giorni (più di {max})",
-                    age.whole_days()
-                ))
-            } else {
-                None
-            }
-        }
-    }
-}
-
-/// `status.backup`.
-pub fn status_json(config: &pos_config::Config) -> serde_json::Value {
-    let last = last_backup(&config.data_dir);
-    serde_json::json!({
-        "last_at": last.as_ref().map(|b| b.manifest.created_at.clone()),
-        "path": last.as_ref().map(|b| b.path.clone()),
-        "entries": last.as_ref().map(|b| b.manifest.entries),
-        "max_age_days": config.backup.max_age_days,
-        "warning": backup_warning(config, OffsetDateTime::now_utc()),
     })
 }
 

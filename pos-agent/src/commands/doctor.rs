@@ -573,10 +573,10 @@ fn check_backup(r: &mut Report, config: &pos_config::Config) {
         ),
         None => "imposta dir nella sezione [backup] della configurazione (una chiavetta USB o una cartella di rete) e attiva il timer: sudo systemctl enable --now pos-agent-backup.timer".to_string(),
     };
-    match crate::commands::backup::backup_warning(config, time::OffsetDateTime::now_utc()) {
+    match crate::datadir::backup_warning(config, time::OffsetDateTime::now_utc()) {
         Some(why) => r.push_fix("copia di sicurezza", Status::Warn, why, fix),
         None => {
-            let last = crate::commands::backup::last_backup(&config.data_dir);
+            let last = crate::datadir::last_backup(&config.data_dir);
             let text = last
                 .map(|b| {
                     format!(
