@@ -58,6 +58,8 @@ pub use print_jobs::{PrintJob, PrintKind};
 pub use records::ReceiptRecord;
 pub use transactions::offset_of_payment;
 pub(crate) use transactions::COLUMN_FIELDS;
+// At their paths of store.rs: the counter's rules use `offset_text`.
+pub use transactions::{offset_text, parse_offset};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

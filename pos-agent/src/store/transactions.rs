@@ -82,14 +82,14 @@ pub(crate) fn paid_record(t: &Transaction) -> Value {
 }
 
 /// `+01:00`.
-pub(crate) fn offset_text(o: time::UtcOffset) -> String {
+pub fn offset_text(o: time::UtcOffset) -> String {
     let (h, m, _) = o.as_hms();
     let sign = if o.is_negative() { '-' } else { '+' };
     format!("{sign}{:02}:{:02}", h.unsigned_abs(), m.unsigned_abs())
 }
 
 /// The inverse of [`offset_text`].
-pub(crate) fn parse_offset(s: &str) -> Option<time::UtcOffset> {
+pub fn parse_offset(s: &str) -> Option<time::UtcOffset> {
     let (sign, rest) = match s.as_bytes().first()? {
         b'+' => (1, &s[1..]),
         b'-' => (-1, &s[1..]),
