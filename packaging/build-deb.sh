@@ -3,7 +3,7 @@
 # only (no network, no cargo-deb, seconds).
 #
 #   packaging/build-deb.sh                   # target/release/pos-agent, xz
-#   packaging/build-deb.sh --build           # cargo build --release first
+#   packaging/build-deb.sh --build           # cargo build --release first (without the sandbox)
 #   packaging/build-deb.sh --debug --fast    # target/debug/pos-agent, no compression (tests)
 #   packaging/build-deb.sh --binary PATH --out DIR
 #
@@ -40,14 +40,14 @@ if [ -z "$binary" ]; then
   binary="$target_dir/$profile/pos-agent"
   if [ "$build" = 1 ]; then
     if [ "$profile" = release ]; then
-      (cd "$root" && cargo build --release -p pos-agent >&2)
+      (cd "$root" && cargo build --release -p pos-agent --no-default-features >&2)
     else
-      (cd "$root" && cargo build -p pos-agent >&2)
+      (cd "$root" && cargo build -p pos-agent --no-default-features >&2)
     fi
   fi
 fi
 if [ ! -x "$binary" ]; then
-  echo "build-deb.sh: $binary is missing; build it first (cargo build --release -p pos-agent) or use --build" >&2
+  echo "build-deb.sh: $binary is missing; build it first (cargo build --release -p pos-agent --no-default-features) or use --build" >&2
   exit 1
 fi
 for tool in dpkg-deb dpkg; do

@@ -6,3 +6,12 @@ cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
+# The service's binary does not carry the mocks (issue 13): without the
+# default `sandbox` feature, hardware-mocks is not among pos-agent's normal
+# dependencies (read from Cargo.lock, offline), and pos-agent still builds.
+tree="$(cargo tree -p pos-agent --no-default-features -e normal --prefix none --offline)"
+if grep -q '^hardware-mocks ' <<<"$tree"; then
+  echo "test.sh: pos-agent --no-default-features still depends on hardware-mocks" >&2
+  exit 1
+fi
+cargo check -p pos-agent --no-default-features

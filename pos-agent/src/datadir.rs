@@ -1,5 +1,6 @@
 //! The agent's data directory: the single-instance lock, the terminal's
-//! credentials and the cached signing keys.
+//! credentials, the cached signing keys, and the record of the last
+//! verified backup (`last-backup.json`).
 //!
 //! Only one agent may run on a data directory: two senders of one outbox are
 //! how point-of-sale systems credit twice. `run` and `sandbox` hold an
@@ -14,6 +15,9 @@ use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::time_fmt::parse_rfc3339;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataDirError {
@@ -179,6 +183,76 @@ pub fn free_bytes(path: &Path) -> Option<u64> {
         return None;
     }
     Some(st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+// ----- the last verified backup (`last-backup.json`), for `status` and
+// `doctor`; `pos-agent backup` (commands/backup.rs) writes it -----
+
+/// `FILE.json` beside every copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// When the copy was taken (UTC).
+    pub created_at: String,
+    /// The copy's file name, in the same directory.
+    pub file: String,
+    /// Journal entries in the copy, and the hex hash of the last one.
+    pub entries: i64,
+    pub head: String,
+    pub agent_version: String,
+    pub schema_version: i64,
+    pub bytes: u64,
+    /// SHA-256 of the whole file: a copy damaged later is told at once.
+    pub sha256: String,
+}
+
+/// `data_dir/last-backup.json`: the last verified copy, for `status` and
+/// `doctor`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastBackup {
+    pub path: String,
+    #[serde(flatten)]
+    pub manifest: Manifest,
+}
+
+pub(crate) const LAST_BACKUP: &str = "last-backup.json";
+
+/// The last verified backup, when one was recorded.
+pub fn last_backup(data_dir: &Path) -> Option<LastBackup> {
+    let bytes = fs::read(data_dir.join(LAST_BACKUP)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Why the last backup is a concern, in Italian for the technician, or
+/// `None` when it is recent enough.
+pub fn backup_warning(config: &pos_config::Config, now: OffsetDateTime) -> Option<String> {
+    let max = config.backup.max_age_days;
+    match last_backup(&config.data_dir) {
+        None => Some("nessuna copia di sicurezza verificata del giornale".into()),
+        Some(b) => {
+            let at = parse_rfc3339(&b.manifest.created_at)?;
+            let age = now - at;
+            if age > time::Duration::days(i64::from(max)) {
+                Some(format!(
+                    "l'ultima copia di sicurezza verificata ha {} giorni (più di {max})",
+                    age.whole_days()
+                ))
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// `status.backup`.
+pub fn status_json(config: &pos_config::Config) -> serde_json::Value {
+    let last = last_backup(&config.data_dir);
+    serde_json::json!({
+        "last_at": last.as_ref().map(|b| b.manifest.created_at.clone()),
+        "path": last.as_ref().map(|b| b.path.clone()),
+        "entries": last.as_ref().map(|b| b.manifest.entries),
+        "max_age_days": config.backup.max_age_days,
+        "warning": backup_warning(config, OffsetDateTime::now_utc()),
+    })
 }
 
 #[cfg(test)]

@@ -1,13 +1,13 @@
-//! `pos-agent`: the counter agent and the technician's commands.
+//! `pos-agent`: the counter agent and the technician's commands. This file
+//! is the command line (clap) and the dispatch only; the bodies are in
+//! `pos_agent::commands`.
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, bail, Context};
 use clap::{Parser, Subcommand};
 
-use pos_agent::cli;
+use pos_agent::commands;
 
 #[derive(Parser)]
 #[command(
@@ -201,23 +201,6 @@ enum JournalCommand {
     },
 }
 
-fn load_config(path: Option<&Path>) -> anyhow::Result<pos_config::Config> {
-    let path = pos_config::config_path(path);
-    pos_config::Config::load(&path).map_err(|e| anyhow!("{e}"))
-}
-
-fn read_pin(from_stdin: bool) -> anyhow::Result<String> {
-    let mut pin = String::new();
-    if from_stdin {
-        std::io::stdin().read_to_string(&mut pin)?;
-    } else {
-        eprint!("PIN (4-8 cifre): ");
-        std::io::stderr().flush()?;
-        std::io::stdin().read_line(&mut pin)?;
-    }
-    Ok(pin.trim().to_string())
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match real_main(cli) {
@@ -229,158 +212,59 @@ fn main() -> ExitCode {
     }
 }
 
+/// Dispatch: each command's body is in `pos_agent::commands`.
 fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     let config_arg = cli.config.as_deref();
     match cli.command {
-        Command::Run => {
-            let config = load_config(config_arg)?;
-            cli::init_logging(&config);
-            let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(cli::run(config, pos_agent::agent::Tuning::from_env()))?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Sandbox { dir, listen } => {
-            let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(pos_agent::sandbox::run(&dir, listen))?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Run => commands::run::run(config_arg),
+        Command::Sandbox { dir, listen } => commands::sandbox::command(&dir, listen),
         Command::Enroll {
             activation_code,
             force,
-        } => {
-            let config = load_config(config_arg)?;
-            let rt = tokio::runtime::Runtime::new()?;
-            let t = rt.block_on(cli::enroll(&config, &activation_code, force))?;
-            println!(
-                "Terminale registrato: {} (credenziali in {})",
-                t.terminal_id,
-                config.data_dir.join("terminal.json").display()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Operator { command } => {
-            let config = load_config(config_arg)?;
-            match command {
-                OperatorCommand::Add { name, pin_stdin } => {
-                    let pin = read_pin(pin_stdin)?;
-                    cli::add_operator(&config, &name, &pin)?;
-                    println!("Operatore {name} salvato.");
-                }
-                OperatorCommand::List => {
-                    for name in cli::open_store(&config)?.operator_names()? {
-                        println!("{name}");
-                    }
-                }
+        } => commands::enroll::enroll(config_arg, &activation_code, force),
+        Command::Operator { command } => match command {
+            OperatorCommand::Add { name, pin_stdin } => {
+                commands::operator::add(config_arg, &name, pin_stdin)
             }
-            Ok(ExitCode::SUCCESS)
-        }
+            OperatorCommand::List => commands::operator::list(config_arg),
+        },
         Command::Config { command } => match command {
-            ConfigCommand::Init { output } => {
-                match output {
-                    Some(path) => {
-                        if path.exists() {
-                            bail!("{} already exists; not overwriting it", path.display());
-                        }
-                        std::fs::write(&path, pos_config::EXAMPLE)
-                            .with_context(|| format!("writing {}", path.display()))?;
-                        eprintln!("Esempio di configurazione scritto in {}", path.display());
-                    }
-                    None => print!("{}", pos_config::EXAMPLE),
-                }
-                Ok(ExitCode::SUCCESS)
-            }
-            ConfigCommand::Check { file } => {
-                let path = pos_config::config_path(file.as_deref().or(config_arg));
-                pos_config::Config::load(&path).map_err(|e| anyhow!("{e}"))?;
-                println!("{}: configurazione valida", path.display());
-                Ok(ExitCode::SUCCESS)
-            }
+            ConfigCommand::Init { output } => commands::config::init(output.as_deref()),
+            ConfigCommand::Check { file } => commands::config::check(file.as_deref(), config_arg),
         },
         Command::Journal { command } => {
-            let config = load_config(config_arg)?;
-            // Read-only, and never a new journal (issue 14 finding 5).
-            let store = cli::open_store_read_only(&config, config_arg)?;
-            match command {
-                JournalCommand::Verify => match store.verify_journal() {
-                    Ok(r) => {
-                        println!("journal OK: {} entries, head {}", r.entries, r.head);
-                        Ok(ExitCode::SUCCESS)
-                    }
-                    Err(e) => {
-                        eprintln!("pos-agent: journal verify FAILED: {e}");
-                        Ok(ExitCode::from(1))
-                    }
-                },
+            let action = match command {
+                JournalCommand::Verify => commands::journal::Action::Verify,
                 JournalCommand::Export {
                     from,
                     to,
                     format,
                     output,
-                } => {
-                    cli::export_journal(
-                        &store,
-                        from.as_deref(),
-                        to.as_deref(),
-                        &format,
-                        output.as_deref(),
-                    )?;
-                    Ok(ExitCode::SUCCESS)
-                }
-            }
+                } => commands::journal::Action::Export {
+                    from,
+                    to,
+                    format,
+                    output,
+                },
+            };
+            commands::journal::journal(config_arg, action)
         }
-        Command::Devices { json } => {
-            let list = pos_agent::devices::list();
-            if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
-            } else {
-                print!("{}", pos_agent::devices::render_text(&list));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Doctor { json } => {
-            let report = pos_agent::doctor::run(&pos_config::config_path(config_arg));
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report.to_json())?);
-            } else {
-                print!("{}", report.render_text());
-            }
-            if report.ok() {
-                Ok(ExitCode::SUCCESS)
-            } else {
-                eprintln!("pos-agent: doctor: {} check(s) failed", report.failures());
-                Ok(ExitCode::from(1))
-            }
-        }
+        Command::Devices { json } => commands::devices::command(json),
+        Command::Doctor { json } => commands::doctor::command(config_arg, json),
         Command::Camera {
             command: CameraCommand::Test { seconds, save },
-        } => {
-            let config = load_config(config_arg)?;
-            cli::init_logging(&config);
-            pos_agent::camera::camera_test(&config, seconds, &save, &mut std::io::stdout())?;
-            Ok(ExitCode::SUCCESS)
-        }
+        } => commands::camera::test(config_arg, seconds, &save),
         Command::Camera {
             command: CameraCommand::Decode { files },
-        } => {
-            let ok = pos_agent::camera::decode_files(&files, &mut std::io::stdout())?;
-            Ok(if ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
-        }
+        } => commands::camera::decode(&files),
         Command::Printer {
             command: PrinterCommand::Test { code_pages, tables },
-        } => {
-            let config = load_config(config_arg)?;
-            cli::init_logging(&config);
-            pos_agent::printing::printer_test(&config, code_pages, tables)
-        }
+        } => commands::printer::test(config_arg, code_pages, tables),
         Command::Inspect {
             input,
             json,
             reveal,
-        } => Ok(cli::inspect(&input, json, reveal)),
+        } => Ok(commands::inspect::command(&input, json, reveal)),
         Command::Receipt {
             command:
                 ReceiptCommand::Show {
@@ -388,39 +272,8 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                     format,
                     output,
                 },
-        } => {
-            let config = load_config(config_arg)?;
-            cli::receipt_show(&config, config_arg, &number, &format, output.as_deref())?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Backup { to, keep } => {
-            let config = load_config(config_arg)?;
-            let hint = pos_config::config_path(config_arg).display().to_string();
-            let r = pos_agent::backup::backup(&config, &hint, to.as_deref(), keep)?;
-            eprintln!(
-                "Copia verificata: {} voci, ultima {} ({} copie vecchie rimosse)",
-                r.manifest.entries,
-                &r.manifest.head[..12.min(r.manifest.head.len())],
-                r.removed.len()
-            );
-            println!("{}", r.path.display());
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Restore { from } => {
-            let config = load_config(config_arg)?;
-            let r = pos_agent::backup::restore(&config, &from)?;
-            println!(
-                "Giornale ripristinato in {}: {} voci verificate, {} richieste ancora da inviare al backend.",
-                config.data_dir.display(),
-                r.entries,
-                r.outbox_pending
-            );
-            if !r.enrolled {
-                println!(
-                    "Le credenziali del terminale non sono nella copia: registra questo PC (pos-agent enroll) o copia terminal.json dal vecchio PC, poi avvia il servizio."
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        } => commands::receipt::show(config_arg, &number, &format, output.as_deref()),
+        Command::Backup { to, keep } => commands::backup::command(config_arg, to.as_deref(), keep),
+        Command::Restore { from } => commands::backup::restore_command(config_arg, &from),
     }
 }

@@ -139,6 +139,13 @@ pub async fn run(dir: &Path, listen: SocketAddr) -> anyhow::Result<()> {
     r
 }
 
+/// `pos-agent sandbox [--dir DIR] [--listen ADDR]`: runs until stopped.
+pub fn command(dir: &Path, listen: SocketAddr) -> anyhow::Result<std::process::ExitCode> {
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(run(dir, listen))?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 //!
 //! The receipt is rebuilt from its `paid` journal entry
 //! ([`Store::receipt_record`]) by the same layout the printer uses
-//! ([`crate::receipts::receipt_in`]), with times in the UTC offset of the
+//! ([`crate::printing::receipts::receipt_in`]), with times in the UTC offset of the
 //! payment, and laid out on the 80 mm paper's 48 columns
 //! ([`pos_drivers::layout::lay_out`]). Text, picture and PDF are three
 //! renderings of those same lines:
@@ -21,12 +21,12 @@
 use pos_drivers::layout::{lay_out, Laid};
 use pos_drivers::{Document, TextSize};
 
-use crate::receipts::Header;
-use crate::records::ReceiptRecord;
+use crate::printing::receipts::Header;
+use crate::store::ReceiptRecord;
 use crate::store::{Store, StoreError};
 
 /// DejaVu Sans Mono (Bitstream Vera licence, see `assets/fonts/`).
-pub static FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSansMono.ttf");
+pub static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSansMono.ttf");
 
 /// Columns of the copy: the 80 mm paper.
 pub const COLUMNS: usize = 48;
@@ -87,7 +87,7 @@ pub fn check_number(n: &str) -> Result<&str, CopyError> {
 
 /// The copy's document: the receipt as printed, marked as a copy.
 pub fn document(h: &Header, r: &ReceiptRecord) -> Document {
-    crate::receipts::receipt_in(h, &r.tx, true, r.offset)
+    crate::printing::receipts::receipt_in(h, &r.tx, true, r.offset)
 }
 
 /// The receipt `number` of `store`, rendered as `format`.

@@ -142,7 +142,7 @@ impl Store {
         });
         // Entries written before the offset was recorded: the offset the
         // time-zone database gives for that instant.
-        let offset = crate::receipts::offset_of_payment(&tx).unwrap_or(UtcOffset::UTC);
+        let offset = crate::store::offset_of_payment(&tx).unwrap_or(UtcOffset::UTC);
         Ok(ReceiptRecord { tx, offset, seq })
     }
 

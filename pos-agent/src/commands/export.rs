@@ -213,12 +213,7 @@ fn mask(s: &str) -> String {
 
 /// How many entries `range` holds.
 pub fn count(store: &Store, range: &Range) -> Result<u64, ExportError> {
-    let n: i64 = store.conn.query_row(
-        "SELECT COUNT(*) FROM journal
-         WHERE (?1 IS NULL OR at >= ?1) AND (?2 IS NULL OR at < ?2)",
-        rusqlite::params![range.from, range.to],
-        |r| r.get(0),
-    )?;
+    let n = store.journal_count_between(range.from.as_deref(), range.to.as_deref())?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
@@ -229,26 +224,11 @@ pub fn for_each_row(
     range: &Range,
     mut each: impl FnMut(Row) -> Result<(), ExportError>,
 ) -> Result<(), ExportError> {
-    let mut st = store.conn.prepare(
-        "SELECT j.seq, j.at, j.kind, j.tx_id, j.body, lower(hex(j.hash)), t.sync
-         FROM journal j LEFT JOIN transactions t ON t.id = j.tx_id
-         WHERE (?1 IS NULL OR j.at >= ?1) AND (?2 IS NULL OR j.at < ?2)
-         ORDER BY j.seq",
-    )?;
-    let mut rows = st.query(rusqlite::params![range.from, range.to])?;
-    while let Some(r) = rows.next()? {
-        let body: String = r.get(4)?;
+    store.for_each_journal_entry_between(range.from.as_deref(), range.to.as_deref(), |e| {
         each(Row::from_entry(
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            &body,
-            r.get(5)?,
-            r.get(6)?,
-        ))?;
-    }
-    Ok(())
+            e.seq, e.at, e.kind, e.tx_id, &e.body, e.hash, e.sync,
+        ))
+    })
 }
 
 /// Writes `range` to `out`; returns the number of rows.
@@ -335,10 +315,7 @@ pub fn run(
     let range = Range::parse(from, to)?;
     // One read transaction: the count and the rows are the same snapshot,
     // whatever the agent commits meanwhile (issue 14 finding 5).
-    store.conn.execute_batch("BEGIN DEFERRED")?;
-    let result = run_in_snapshot(store, &range, format, output);
-    let _ = store.conn.execute_batch("COMMIT");
-    result
+    store.in_read_snapshot(|| run_in_snapshot(store, &range, format, output))?
 }
 
 fn run_in_snapshot(

@@ -124,14 +124,9 @@ pub fn local_offset() -> UtcOffset {
     crate::time_fmt::local(OffsetDateTime::now_utc()).offset()
 }
 
-/// The counter's UTC offset when `t` was paid, as its journal entry
-/// recorded it (`None` for a transaction that is not paid).
-pub fn offset_of_payment(t: &Transaction) -> Option<UtcOffset> {
-    t.utc_offset
-        .as_deref()
-        .and_then(crate::store::parse_offset)
-        .or_else(|| t.paid_at.map(|p| crate::time_fmt::local(p).offset()))
-}
+/// The counter's UTC offset when a transaction was paid: kept with the
+/// stored transaction, so it lives in the store.
+pub use crate::store::offset_of_payment;
 
 /// `22/11/2026 11:16` at `offset`.
 pub fn datetime_in(t: OffsetDateTime, offset: UtcOffset) -> String {

@@ -573,10 +573,10 @@ fn check_backup(r: &mut Report, config: &pos_config::Config) {
         ),
         None => "imposta dir nella sezione [backup] della configurazione (una chiavetta USB o una cartella di rete) e attiva il timer: sudo systemctl enable --now pos-agent-backup.timer".to_string(),
     };
-    match crate::backup::backup_warning(config, time::OffsetDateTime::now_utc()) {
+    match crate::datadir::backup_warning(config, time::OffsetDateTime::now_utc()) {
         Some(why) => r.push_fix("copia di sicurezza", Status::Warn, why, fix),
         None => {
-            let last = crate::backup::last_backup(&config.data_dir);
+            let last = crate::datadir::last_backup(&config.data_dir);
             let text = last
                 .map(|b| {
                     format!(
@@ -913,7 +913,7 @@ fn check_camera(r: &mut Report, config: &pos_config::Config) {
             ),
             "scollega e ricollega la fotocamera; `pos-agent devices` elenca quelle presenti",
         ),
-        Ok(_) => match crate::devices::query_capture(&path) {
+        Ok(_) => match crate::commands::devices::query_capture(&path) {
             Some(false) => r.push_fix(
                 "fotocamera",
                 Status::Fail,
@@ -1058,6 +1058,22 @@ pub fn human_age(d: Duration) -> String {
         3600..=86_399 => format!("{} h {} min", s / 3600, (s % 3600) / 60),
         _ if s < 2 * 86_400 => "1 giorno".into(),
         _ => format!("{} giorni", s / 86_400),
+    }
+}
+
+/// `pos-agent doctor [--json]`: exit 0 when every check passed, else 1.
+pub fn command(config_arg: Option<&Path>, json: bool) -> anyhow::Result<std::process::ExitCode> {
+    let report = run(&pos_config::config_path(config_arg));
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+    } else {
+        print!("{}", report.render_text());
+    }
+    if report.ok() {
+        Ok(std::process::ExitCode::SUCCESS)
+    } else {
+        eprintln!("pos-agent: doctor: {} check(s) failed", report.failures());
+        Ok(std::process::ExitCode::from(1))
     }
 }
 

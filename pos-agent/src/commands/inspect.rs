@@ -62,3 +62,9 @@ pub fn describe(input: &pos_codes::Input, reveal: bool) -> Value {
         }
     }
 }
+
+/// `pos-agent inspect INPUT [--json] [--reveal]` (the body is
+/// [`crate::cli::inspect`]).
+pub fn command(input: &str, json: bool, reveal: bool) -> std::process::ExitCode {
+    crate::cli::inspect(input, json, reveal)
+}

@@ -516,6 +516,17 @@ pub fn render_text(list: &DeviceList) -> String {
     s
 }
 
+/// `pos-agent devices [--json]`: the listing, as text or JSON.
+pub fn command(json: bool) -> anyhow::Result<std::process::ExitCode> {
+    let list = list();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+    } else {
+        print!("{}", render_text(&list));
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,44 +34,17 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
-use rusqlite::{Connection, OpenFlags};
-use serde::{Deserialize, Serialize};
+use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
+use crate::datadir::LAST_BACKUP;
+pub use crate::datadir::{backup_warning, last_backup, status_json, LastBackup, Manifest};
 use crate::store::Store;
-use crate::time_fmt::{parse_rfc3339, rfc3339};
+use crate::time_fmt::rfc3339;
 
-/// `FILE.json` beside every copy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Manifest {
-    /// When the copy was taken (UTC).
-    pub created_at: String,
-    /// The copy's file name, in the same directory.
-    pub file: String,
-    /// Journal entries in the copy, and the hex hash of the last one.
-    pub entries: i64,
-    pub head: String,
-    pub agent_version: String,
-    pub schema_version: i64,
-    pub bytes: u64,
-    /// SHA-256 of the whole file: a copy damaged later is told at once.
-    pub sha256: String,
-}
-
-/// `data_dir/last-backup.json`: the last verified copy, for `status` and
-/// `doctor`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LastBackup {
-    pub path: String,
-    #[serde(flatten)]
-    pub manifest: Manifest,
-}
-
-const LAST_BACKUP: &str = "last-backup.json";
 const PREFIX: &str = "journal-";
 const SUFFIX: &str = ".sqlite";
 
@@ -232,9 +205,7 @@ pub fn manifest_path(copy: &Path) -> PathBuf {
 /// The copy, taken in one read snapshot of the source, then verified.
 /// Returns the entries, head and schema version.
 fn copy_and_verify(source: &Store, tmp: &Path) -> anyhow::Result<(i64, String, i64)> {
-    let src = &source.conn;
-    src.execute_batch("BEGIN DEFERRED")?;
-    let taken = (|| -> anyhow::Result<(i64, String, i64)> {
+    let taken = source.in_read_snapshot(|| -> anyhow::Result<(i64, String, i64)> {
         // The first read starts the snapshot the backup then copies.
         let (entries, head) = source.journal_head()?;
         let schema = source.schema_version()?;
@@ -244,27 +215,13 @@ fn copy_and_verify(source: &Store, tmp: &Path) -> anyhow::Result<(i64, String, i
                 tmp.display()
             )
         })?;
-        {
-            let backup = rusqlite::backup::Backup::new(src, &mut dst)?;
-            // Every page in one step: the whole copy is the snapshot above.
-            loop {
-                match backup.step(-1)? {
-                    rusqlite::backup::StepResult::Done => break,
-                    rusqlite::backup::StepResult::More => continue,
-                    rusqlite::backup::StepResult::Busy | rusqlite::backup::StepResult::Locked => {
-                        std::thread::sleep(Duration::from_millis(50))
-                    }
-                    _ => std::thread::sleep(Duration::from_millis(50)),
-                }
-            }
-        }
+        source.copy_pages_into(&mut dst)?;
         // One self-contained file, on the medium before it is trusted.
         dst.pragma_update(None, "journal_mode", "DELETE")?;
         drop(dst);
         File::open(tmp)?.sync_all()?;
         Ok((entries, head, schema))
-    })();
-    let _ = src.execute_batch("COMMIT");
+    })?;
     let (entries, head, schema) = taken?;
     let copy = Store::open_read_only(tmp)?;
     let v = copy.verify_journal().map_err(|e| {
@@ -399,26 +356,7 @@ pub fn restore(config: &pos_config::Config, from: &Path) -> anyhow::Result<Resto
             std::io::copy(&mut src, &mut dst)?;
             dst.sync_all()?;
         }
-        let conn = Connection::open_with_flags(&tmp, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
-        conn.pragma_update(None, "journal_mode", "DELETE")?;
-        // Receipts that were waiting for the old PC's printer are not
-        // printed hours or months later on the new one.
-        conn.execute(
-            "UPDATE print_jobs SET state = 'skipped', last_error = 'restored from a backup'
-             WHERE state = 'pending'",
-            [],
-        )?;
-        // Pending requests go out as soon as the agent starts.
-        conn.execute(
-            "UPDATE outbox SET next_attempt_at = NULL WHERE state = 'pending'",
-            [],
-        )?;
-        let pending: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM outbox WHERE state = 'pending'",
-            [],
-            |r| r.get(0),
-        )?;
-        drop(conn);
+        let pending = Store::prepare_restored_copy(&tmp)?;
         File::open(&tmp)?.sync_all()?;
         Ok(pending)
     })();
@@ -439,43 +377,44 @@ pub fn restore(config: &pos_config::Config, from: &Path) -> anyhow::Result<Resto
     })
 }
 
-/// The last verified backup, when one was recorded.
-pub fn last_backup(data_dir: &Path) -> Option<LastBackup> {
-    let bytes = fs::read(data_dir.join(LAST_BACKUP)).ok()?;
-    serde_json::from_slice(&bytes).ok()
+/// `pos-agent backup [--to DIR] [--keep N]`: prints the copy's path.
+pub fn command(
+    config_arg: Option<&Path>,
+    to: Option<&Path>,
+    keep: Option<u32>,
+) -> anyhow::Result<std::process::ExitCode> {
+    let config = super::load_config(config_arg)?;
+    let hint = pos_config::config_path(config_arg).display().to_string();
+    let r = backup(&config, &hint, to, keep)?;
+    eprintln!(
+        "Copia verificata: {} voci, ultima {} ({} copie vecchie rimosse)",
+        r.manifest.entries,
+        &r.manifest.head[..12.min(r.manifest.head.len())],
+        r.removed.len()
+    );
+    println!("{}", r.path.display());
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
-/// Why the last backup is a concern, in Italian for the technician, or
-/// `None` when it is recent enough.
-pub fn backup_warning(config: &pos_config::Config, now: OffsetDateTime) -> Option<String> {
-    let max = config.backup.max_age_days;
-    match last_backup(&config.data_dir) {
-        None => Some("nessuna copia di sicurezza verificata del giornale".into()),
-        Some(b) => {
-            let at = parse_rfc3339(&b.manifest.created_at)?;
-            let age = now - at;
-            if age > time::Duration::days(i64::from(max)) {
-                Some(format!(
-                    "l'ultima copia di sicurezza verificata ha {} giorni (più di {max})",
-                    age.whole_days()
-                ))
-            } else {
-                None
-            }
-        }
+/// `pos-agent restore --from FILE`.
+pub fn restore_command(
+    config_arg: Option<&Path>,
+    from: &Path,
+) -> anyhow::Result<std::process::ExitCode> {
+    let config = super::load_config(config_arg)?;
+    let r = restore(&config, from)?;
+    println!(
+        "Giornale ripristinato in {}: {} voci verificate, {} richieste ancora da inviare al backend.",
+        config.data_dir.display(),
+        r.entries,
+        r.outbox_pending
+    );
+    if !r.enrolled {
+        println!(
+            "Le credenziali del terminale non sono nella copia: registra questo PC (pos-agent enroll) o copia terminal.json dal vecchio PC, poi avvia il servizio."
+        );
     }
-}
-
-/// `status.backup`.
-pub fn status_json(config: &pos_config::Config) -> serde_json::Value {
-    let last = last_backup(&config.data_dir);
-    serde_json::json!({
-        "last_at": last.as_ref().map(|b| b.manifest.created_at.clone()),
-        "path": last.as_ref().map(|b| b.path.clone()),
-        "entries": last.as_ref().map(|b| b.manifest.entries),
-        "max_age_days": config.backup.max_age_days,
-        "warning": backup_warning(config, OffsetDateTime::now_utc()),
-    })
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

@@ -1,0 +1,381 @@
+//! Transactions: the rows the counter saves at each step, a payment (with
+//! its receipt number, journal entry, outbox entries and print job) and a
+//! void, each committed as one SQLite transaction.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::journal::append_journal;
+use super::outbox::{insert_outbox, OutboxDraft};
+use super::{map_full, Store, StoreError};
+use crate::model::{SyncState, Transaction, TxState};
+use crate::time_fmt::rfc3339;
+
+fn tx_to_row(t: &Transaction) -> Result<String, StoreError> {
+    let mut v = serde_json::to_value(t).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    strip_defaults(&mut v);
+    // Kept in their own columns; the generated `data` column puts them back.
+    if let Value::Object(map) = &mut v {
+        for k in COLUMN_FIELDS {
+            map.remove(*k);
+        }
+    }
+    Ok(v.to_string())
+}
+
+/// Fields of a transaction that `transactions` keeps in columns, and the
+/// generated `data` column merges back into the stored JSON (schema 4).
+pub(crate) const COLUMN_FIELDS: &[&str] = &["id", "state", "receipt_number", "paid_at", "sync"];
+
+/// Drops what reads back the same when absent: `null`s (objects only, not
+/// inside arrays), the empty `choices` lists and a false `activation_sent`.
+/// A stored transaction is about 20% smaller (issue 17: ten years of rows).
+fn strip_defaults(v: &mut Value) {
+    if let Value::Object(map) = v {
+        map.retain(|k, v| {
+            !(v.is_null()
+                || (matches!(k.as_str(), "choices" | "resolved_choices")
+                    && v.as_array().is_some_and(Vec::is_empty))
+                || (k == "activation_sent" && v == &Value::Bool(false)))
+        });
+        for (_, inner) in map.iter_mut() {
+            if inner.is_object() {
+                strip_defaults(inner);
+            }
+        }
+    }
+}
+
+/// The body of a `paid` journal entry: what the receipt printed, and no
+/// more (issue 14 finding 4, issue 17). The transaction id is the entry's
+/// `tx_id`; the payment code, the backend's consumer reference, the limits
+/// and the choices are not on a receipt and stay out of the journal. The
+/// counter's UTC offset at the payment (`utc_offset`) is kept so a copy
+/// shows the time the original showed, whatever the offset is when the
+/// copy is made.
+pub(crate) fn paid_record(t: &Transaction) -> Value {
+    let mut v = serde_json::to_value(t).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut v {
+        for k in [
+            "id",
+            "state",
+            "sync",
+            "created_at",
+            "limits",
+            "choices",
+            "resolved_choices",
+            "code",
+            "consumer_ref",
+            "activation_sent",
+            "payment_token_expires_at",
+            "void_reason",
+        ] {
+            map.remove(k);
+        }
+        if let Some(Value::Object(c)) = map.get_mut("consumer") {
+            c.remove("school");
+        }
+    }
+    strip_defaults(&mut v);
+    v
+}
+
+/// `+01:00`.
+pub fn offset_text(o: time::UtcOffset) -> String {
+    let (h, m, _) = o.as_hms();
+    let sign = if o.is_negative() { '-' } else { '+' };
+    format!("{sign}{:02}:{:02}", h.unsigned_abs(), m.unsigned_abs())
+}
+
+/// The inverse of [`offset_text`].
+pub fn parse_offset(s: &str) -> Option<time::UtcOffset> {
+    let (sign, rest) = match s.as_bytes().first()? {
+        b'+' => (1, &s[1..]),
+        b'-' => (-1, &s[1..]),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':')?;
+    let h: i8 = h.parse().ok()?;
+    let m: i8 = m.parse().ok()?;
+    time::UtcOffset::from_hms(sign * h, sign * m, 0).ok()
+}
+
+/// The counter's UTC offset when `t` was paid, as its journal entry
+/// recorded it (`None` for a transaction that is not paid).
+pub fn offset_of_payment(t: &Transaction) -> Option<time::UtcOffset> {
+    t.utc_offset
+        .as_deref()
+        .and_then(parse_offset)
+        .or_else(|| t.paid_at.map(|p| crate::time_fmt::local(p).offset()))
+}
+
+pub(super) fn row_to_tx(data: String) -> Result<Transaction, StoreError> {
+    serde_json::from_str(&data).map_err(|e| StoreError::Corrupt(format!("transaction record: {e}")))
+}
+
+pub(super) fn upsert_tx(conn: &Connection, t: &Transaction) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO transactions (id, state, created_at, paid_at, receipt_number, sync, stored)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT(id) DO UPDATE SET state = excluded.state, paid_at = excluded.paid_at,
+            receipt_number = excluded.receipt_number, sync = excluded.sync, stored = excluded.stored",
+        params![
+            t.id,
+            t.state.as_str(),
+            rfc3339(t.created_at),
+            t.paid_at.map(rfc3339),
+            t.receipt_number,
+            t.sync.map(|s| s.as_str()),
+            tx_to_row(t)?
+        ],
+    )
+    .map_err(map_full)?;
+    Ok(())
+}
+
+impl Store {
+    // ----- transactions -----
+
+    /// Save a transaction that is not paid (creation and every step before pay).
+    pub fn save_unpaid(&self, t: &Transaction) -> Result<(), StoreError> {
+        debug_assert!(t.state != TxState::Paid);
+        upsert_tx(&self.conn, t)
+    }
+
+    pub fn transaction(&self, id: &str) -> Result<Option<Transaction>, StoreError> {
+        let data: Option<String> = self
+            .conn
+            .query_row("SELECT data FROM transactions WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        data.map(row_to_tx).transpose()
+    }
+
+    pub fn transaction_by_receipt(&self, receipt: &str) -> Result<Option<Transaction>, StoreError> {
+        let data: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT data FROM transactions WHERE receipt_number = ?1",
+                [receipt],
+                |r| r.get(0),
+            )
+            .optional()?;
+        data.map(row_to_tx).transpose()
+    }
+
+    /// Transactions created in `[from, to)` (RFC 3339 strings compare as times: all are UTC `Z`).
+    pub fn transactions_created_between(
+        &self,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<Transaction>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT data FROM transactions WHERE created_at >= ?1 AND created_at < ?2 ORDER BY created_at, id",
+        )?;
+        let rows = st.query_map([from, to], |r| r.get::<_, String>(0))?;
+        rows.map(|r| row_to_tx(r?)).collect()
+    }
+
+    /// Paid transactions not yet counted by a day closure, in receipt order.
+    pub fn unclosed_paid(&self) -> Result<Vec<Transaction>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT data FROM transactions WHERE paid_at IS NOT NULL AND closure_id IS NULL ORDER BY receipt_number",
+        )?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+        rows.map(|r| row_to_tx(r?)).collect()
+    }
+
+    /// Paid transactions rejected by the backend (to refund) that no day
+    /// closure has listed as a refund yet, in receipt order. What a closure
+    /// listed is its stored report's `rejected` array, so a payment still
+    /// pending at one close and rejected afterwards is listed by the next
+    /// close, once, with no extra column to keep in step.
+    pub fn unlisted_refunds(&self) -> Result<Vec<Transaction>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT data FROM transactions
+             WHERE sync = 'rejected' AND paid_at IS NOT NULL AND id NOT IN (
+                 SELECT json_extract(j.value, '$.id')
+                 FROM closures c, json_each(c.report, '$.rejected') j
+                 WHERE json_extract(j.value, '$.id') IS NOT NULL)
+             ORDER BY receipt_number",
+        )?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+        rows.map(|r| row_to_tx(r?)).collect()
+    }
+
+    pub fn first_transaction_created_at(&self) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT MIN(created_at) FROM transactions", [], |r| r.get(0))?)
+    }
+
+    /// Sum of `total_cents` of offline-accepted payments not yet confirmed.
+    pub fn offline_unconfirmed_total(&self) -> Result<i64, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT data FROM transactions WHERE state = 'paid' AND sync = 'pending'")?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+        let mut total = 0;
+        for r in rows {
+            let t = row_to_tx(r?)?;
+            if t.offline {
+                total += t.total_cents().unwrap_or(0);
+            }
+        }
+        Ok(total)
+    }
+
+    /// Mark a transaction paid: the receipt number, the transaction, its
+    /// journal entry, its outbox entries and the receipt's print job are
+    /// written in ONE SQLite transaction. When this returns Ok, the payment
+    /// is on disk, and so is the promise to print its receipt. Returns the
+    /// print job's id.
+    pub fn commit_payment(
+        &mut self,
+        t: &mut Transaction,
+        terminal_id: &str,
+        paid_at: OffsetDateTime,
+        tendered_cents: i64,
+        make_outbox: impl FnOnce(&Transaction) -> Result<Vec<OutboxDraft>, StoreError>,
+    ) -> Result<i64, StoreError> {
+        let total = t
+            .total_cents()
+            .ok_or_else(|| StoreError::Corrupt("paying a transaction without an amount".into()))?;
+        let tx = self.conn.transaction().map_err(map_full)?;
+        // The receipt series is per year of the counter's own calendar: a
+        // payment at 00:30 on 1 January (CET) belongs to the new year.
+        let year = crate::time_fmt::local(paid_at).year();
+        let last: i64 = tx
+            .query_row(
+                "SELECT last FROM receipt_counters WHERE year = ?1",
+                [year],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0);
+        let number = last + 1;
+        tx.execute(
+            "INSERT INTO receipt_counters (year, last) VALUES (?1, ?2)
+             ON CONFLICT(year) DO UPDATE SET last = excluded.last",
+            params![year, number],
+        )
+        .map_err(map_full)?;
+        let mut paid = t.clone();
+        paid.state = TxState::Paid;
+        paid.receipt_number = Some(format!("{terminal_id}/{year}/{number:06}"));
+        paid.paid_at = Some(paid_at.replace_nanosecond(0).unwrap_or(paid_at));
+        paid.tendered_cents = Some(tendered_cents);
+        paid.change_cents = Some(
+            tendered_cents
+                .checked_sub(total)
+                .ok_or_else(|| StoreError::Corrupt("change out of range".into()))?,
+        );
+        paid.sync = Some(SyncState::Pending);
+        paid.utc_offset = Some(offset_text(crate::time_fmt::local(paid_at).offset()));
+        upsert_tx(&tx, &paid)?;
+        let (seq, _) = append_journal(&tx, "paid", Some(&paid.id), &paid_record(&paid)).map_err(
+            |e| match e {
+                StoreError::Sqlite(s) => map_full(s),
+                o => o,
+            },
+        )?;
+        tx.execute(
+            "UPDATE transactions SET journal_seq = ?2 WHERE id = ?1",
+            params![paid.id, seq],
+        )
+        .map_err(map_full)?;
+        for d in make_outbox(&paid)? {
+            insert_outbox(&tx, Some(&paid.id), &d).map_err(|e| match e {
+                StoreError::Sqlite(s) => map_full(s),
+                o => o,
+            })?;
+        }
+        tx.execute(
+            "INSERT INTO print_jobs (kind, ref_id, created_at, state) VALUES ('receipt', ?1, ?2, 'pending')",
+            params![paid.id, rfc3339(paid_at)],
+        )
+        .map_err(map_full)?;
+        let print_job = tx.last_insert_rowid();
+        tx.commit().map_err(map_full)?;
+        *t = paid;
+        Ok(print_job)
+    }
+
+    /// Void an unpaid transaction; queue the given requests (a notice's KO outcome).
+    pub fn commit_void(
+        &mut self,
+        t: &mut Transaction,
+        reason: Option<String>,
+        outbox: Vec<OutboxDraft>,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().map_err(map_full)?;
+        let mut voided = t.clone();
+        voided.state = TxState::Voided;
+        voided.void_reason = reason;
+        upsert_tx(&tx, &voided)?;
+        append_journal(
+            &tx,
+            "voided",
+            Some(&voided.id),
+            &serde_json::json!({"reason": voided.void_reason, "kind": voided.kind, "amount_cents": voided.amount_cents}),
+        )?;
+        for d in &outbox {
+            insert_outbox(&tx, Some(&voided.id), d)?;
+        }
+        tx.commit().map_err(map_full)?;
+        *t = voided;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::{draft, pay, sample};
+
+    #[test]
+    fn payment_gets_gapless_receipts_and_one_outbox_entry_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("j.sqlite")).unwrap();
+        let a = pay(&mut s, "a");
+        let b = pay(&mut s, "b");
+        let year = OffsetDateTime::now_utc().year();
+        assert_eq!(a.receipt_number.unwrap(), format!("T-000001/{year}/000001"));
+        assert_eq!(b.receipt_number.unwrap(), format!("T-000001/{year}/000002"));
+        assert_eq!(b.change_cents, Some(3000));
+        assert_eq!(s.outbox_pending_count().unwrap(), 2);
+        assert_eq!(s.next_pending().unwrap().unwrap().idempotency_key, "a");
+        // The receipt's print job is written with the payment.
+        let jobs = s.pending_print_jobs().unwrap();
+        let refs: Vec<(&str, &str)> = jobs
+            .iter()
+            .map(|j| (j.kind.as_str(), j.ref_id.as_str()))
+            .collect();
+        assert_eq!(refs, vec![("receipt", "a"), ("receipt", "b")]);
+    }
+
+    #[test]
+    fn a_failed_outbox_insert_rolls_back_the_payment() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("j.sqlite")).unwrap();
+        pay(&mut s, "a");
+        let mut t = sample("b");
+        s.save_unpaid(&t).unwrap();
+        // Same idempotency key as "a": the UNIQUE constraint fails the insert.
+        let err = s.commit_payment(&mut t, "T-000001", OffsetDateTime::now_utc(), 5000, |_| {
+            Ok(vec![draft("a")])
+        });
+        assert!(err.is_err());
+        assert_eq!(t.state, TxState::AwaitingCash);
+        assert_eq!(
+            s.transaction("b").unwrap().unwrap().state,
+            TxState::AwaitingCash
+        );
+        // The receipt counter did not move: the next payment takes number 2.
+        let c = pay(&mut s, "c");
+        assert!(c.receipt_number.unwrap().ends_with("/000002"));
+        s.verify_journal().unwrap();
+    }
+}
