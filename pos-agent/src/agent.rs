@@ -11,7 +11,6 @@ use tracing::{info, warn};
 
 use crate::auth::Sessions;
 use crate::datadir::{DataDir, InstanceLock};
-use crate::error::ApiError;
 use crate::events::EventBus;
 use crate::printing::PrintService;
 use crate::receipts::Header;
@@ -315,7 +314,7 @@ impl Agent {
     }
 
     /// `GET /api/v1/status`.
-    pub async fn status(&self) -> Result<Value, ApiError> {
+    pub async fn status(&self) -> Result<Value, crate::store::StoreError> {
         let (pending, oldest, rejected, head, stuck) = self
             .db(|s| {
                 Ok::<_, crate::store::StoreError>((

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 use crate::agent::Agent;
-use crate::error::ApiError;
+use crate::counter::CounterError;
 use crate::model::{SyncState, Transaction, TxState};
 use crate::receipts::{eur, money, Header};
 use crate::store::{ClosureRow, OutboxDraft};
@@ -200,7 +200,7 @@ pub fn report_document(h: &Header, r: &Value) -> Document {
 
 impl Agent {
     /// `POST /api/v1/day/close`.
-    pub async fn close_day(&self) -> Result<Value, ApiError> {
+    pub async fn close_day(&self) -> Result<Value, CounterError> {
         let _guard = self.counter_lock.lock().await;
         // Times are whole seconds, so the period ends at the next whole
         // second; the counter lock is held until then, so a later payment

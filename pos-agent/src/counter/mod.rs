@@ -13,13 +13,24 @@
 //! answer. Each step is written to SQLite before it is answered; `pay` writes
 //! the transaction, its receipt number, its journal entry and its outbox
 //! entry in one SQLite transaction (see `store.rs`).
+//!
+//! The rules themselves (what each state allows, the limits, the change,
+//! the token's margin) are functions of the transaction in `rules.rs`, with
+//! tests of their own; this file loads, locks, asks the backend, applies
+//! the rules and saves. A refusal is a [`CounterError`]: the counter knows
+//! no HTTP (`error.rs` turns it into the API's answer).
+
+mod error;
+pub mod rules;
+
+pub use error::{BackendCall, BadAnswer, CounterError, WrongState};
+pub use rules::OfflineBudget;
 
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 use tracing::{info, instrument, warn};
 
 use crate::agent::Agent;
-use crate::error::ApiError;
 use crate::model::{
     Consumer, Creditor, Limits, NoticeInfo, Service, SyncState, Transaction, TxKind, TxState,
 };
@@ -50,50 +61,6 @@ pub enum CreateInput {
     ScanId(String),
 }
 
-fn code_error(e: &pos_codes::CodeError) -> ApiError {
-    ApiError::new(422, e.code(), e.to_string())
-}
-
-/// Map a backend answer to what the operator is told.
-fn backend_error(e: &pos_backend::BackendError, offline_hint: &str) -> ApiError {
-    use pos_backend::BackendError as B;
-    match e {
-        B::Permanent { code, .. } if code == "unknown_code" => ApiError::new(
-            422,
-            "unknown_code",
-            "Codice di pagamento sconosciuto al Comune. Chiedere al genitore di aprire di nuovo l'app e mostrare il codice aggiornato.",
-        ),
-        B::Permanent { code, .. } if code == "code_revoked" => ApiError::new(
-            422,
-            "code_revoked",
-            "Codice di pagamento revocato. Il genitore deve generarne uno nuovo nell'app.",
-        ),
-        B::Permanent { code, .. } if code == "unknown_payer" => ApiError::new(
-            422,
-            "unknown_payer",
-            "Codice fiscale non associato ad alcun servizio scolastico.",
-        ),
-        B::Permanent { code, message, .. } => ApiError::new(
-            422,
-            code,
-            // The backend's text may quote what it was sent.
-            format!(
-                "Il Comune ha rifiutato la richiesta ({}).",
-                pos_codes::mask_fiscal_codes(message)
-            ),
-        ),
-        B::Auth { code, .. } => ApiError::backend_unreachable(&format!(
-            "Il terminale non è autorizzato ({code}): chiamare l'assistenza. {offline_hint}"
-        ))
-        .with("backend_error", code.clone()),
-        _ => ApiError::backend_unreachable(offline_hint),
-    }
-}
-
-const NOTICE_OR_CARD_OFFLINE: &str = "Avvisi pagoPA e tessera sanitaria richiedono il collegamento: riprovare tra poco. Senza collegamento si possono pagare solo i QR dell'app entro i limiti offline.";
-
-const OFFLINE_HINT: &str = "Senza collegamento si possono pagare solo i QR dell'app entro i limiti offline; riprovare tra poco per codici manuali, avvisi pagoPA e tessera sanitaria.";
-
 fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     let mut cur = v;
     for p in path {
@@ -111,9 +78,9 @@ fn i64_at(v: &Value, path: &[&str]) -> Option<i64> {
 }
 
 impl Agent {
-    fn check_disk(&self) -> Result<(), ApiError> {
+    fn check_disk(&self) -> Result<(), CounterError> {
         match crate::datadir::free_bytes(&self.data.path) {
-            Some(free) if free < MIN_FREE_BYTES => Err(ApiError::disk_full()),
+            Some(free) if free < MIN_FREE_BYTES => Err(CounterError::DiskFull),
             _ => Ok(()),
         }
     }
@@ -129,22 +96,11 @@ impl Agent {
     }
 
     /// Fill a recharge transaction from the backend's payment-code object.
-    fn apply_payment_code(t: &mut Transaction, pc: &Value) -> Result<(), ApiError> {
-        let bad = || {
-            ApiError::new(
-                502,
-                "bad_backend_answer",
-                "Risposta del Comune non valida. Riprovare; se si ripete chiamare l'assistenza.",
-            )
-            .retryable()
-        };
+    fn apply_payment_code(t: &mut Transaction, pc: &Value) -> Result<(), CounterError> {
+        let bad = || CounterError::BadBackendAnswer(BadAnswer::PaymentCode);
         if let Some(status) = str_at(pc, &["status"]) {
             if status != "active" {
-                return Err(ApiError::new(
-                    422,
-                    "code_revoked",
-                    "Codice di pagamento non attivo. Il genitore deve generarne uno nuovo nell'app.",
-                ));
+                return Err(CounterError::CodeNotActive);
             }
         }
         t.code = Some(str_at(pc, &["code"]).ok_or_else(bad)?.to_string());
@@ -197,19 +153,13 @@ impl Agent {
         &self,
         operator: &str,
         input: CreateInput,
-    ) -> Result<Transaction, ApiError> {
+    ) -> Result<Transaction, CounterError> {
         let text = match input {
             CreateInput::Text(t) => t,
-            CreateInput::ScanId(id) => self.take_scan(&id).ok_or_else(|| {
-                ApiError::new(
-                    404,
-                    "not_found",
-                    "Lettura scaduta o sconosciuta: inquadrare di nuovo il codice.",
-                )
-            })?,
+            CreateInput::ScanId(id) => self.take_scan(&id).ok_or(CounterError::UnknownScan)?,
         };
         self.check_disk()?;
-        let input = pos_codes::classify(&text).map_err(|e| code_error(&e))?;
+        let input = pos_codes::classify(&text)?;
         // No counter lock here: resolving the input calls the backend (up to
         // `backend.timeout_ms`), and a slow backend must not hold up `pay`
         // of another transaction. Nothing else can see this transaction
@@ -220,19 +170,15 @@ impl Agent {
                 let pc = self
                     .resolve_code(m.as_str())
                     .await
-                    .map_err(|e| backend_error(&e, OFFLINE_HINT))?;
+                    .map_err(|e| CounterError::backend(BackendCall::ResolveCode, e))?;
                 Self::apply_payment_code(&mut t, &pc)?;
             }
             pos_codes::Input::AppToken(token) => {
                 let keys = self.signing_keys().await;
                 let Some(keys) = keys else {
-                    return Err(ApiError::backend_unreachable(
-                        "Le chiavi per verificare i QR non sono ancora disponibili: riprovare quando il collegamento torna.",
-                    ));
+                    return Err(CounterError::NoSigningKeys);
                 };
-                token
-                    .verify(&keys, OffsetDateTime::now_utc())
-                    .map_err(|e| code_error(&e))?;
+                token.verify(&keys, OffsetDateTime::now_utc())?;
                 match self.resolve_code(token.as_str()).await {
                     Ok(pc) => Self::apply_payment_code(&mut t, &pc)?,
                     Err(e) if e.is_transient() => {
@@ -255,19 +201,15 @@ impl Agent {
                             max_cents: self.config.offline.max_transaction_cents,
                         });
                     }
-                    Err(e) => return Err(backend_error(&e, OFFLINE_HINT)),
+                    Err(e) => return Err(CounterError::backend(BackendCall::ResolveCode, e)),
                 }
             }
             pos_codes::Input::FiscalCode(cf) => {
                 let r = self.backend.lookup_payer(cf.as_str()).await;
                 self.note_backend_result(&r);
-                let found = r.map_err(|e| backend_error(&e, NOTICE_OR_CARD_OFFLINE))?;
+                let found = r.map_err(|e| CounterError::backend(BackendCall::LookupPayer, e))?;
                 if found.codes.is_empty() {
-                    return Err(ApiError::new(
-                        422,
-                        "unknown_payer",
-                        "Nessun servizio scolastico associato a questa tessera.",
-                    ));
+                    return Err(CounterError::PayerWithoutCodes);
                 }
                 t.state = TxState::ChooseCode;
                 for code in &found.codes {
@@ -288,36 +230,12 @@ impl Agent {
                 };
                 let r = self.backend.verify_notice(&req).await;
                 self.note_backend_result(&r);
-                let v = r.map_err(|e| match &e {
-                    pos_backend::BackendError::Permanent { code, .. } if code == "unknown_notice" => {
-                        ApiError::new(
-                            422,
-                            "unknown_notice",
-                            "Avviso pagoPA sconosciuto all'ente: controllare numero avviso e codice fiscale dell'ente.",
-                        )
-                    }
-                    _ => backend_error(&e, NOTICE_OR_CARD_OFFLINE),
-                })?;
+                let v = r.map_err(|e| CounterError::backend(BackendCall::VerifyNotice, e))?;
                 if v.status != pos_backend::NoticeStatus::Payable {
-                    let why = match v.status {
-                        pos_backend::NoticeStatus::Paid => "è già stato pagato",
-                        pos_backend::NoticeStatus::Expired => "è scaduto",
-                        pos_backend::NoticeStatus::Cancelled => "è stato annullato dall'ente",
-                        _ => "non è pagabile",
-                    };
-                    return Err(ApiError::new(
-                        422,
-                        "notice_not_payable",
-                        format!("Questo avviso {why}: non incassare."),
-                    )
-                    .with("notice_status", json!(v.status)));
+                    return Err(CounterError::NoticeNotPayable { status: v.status });
                 }
                 if v.amount_cents == 0 || v.amount_cents > MAX_AMOUNT_CENTS as u64 {
-                    return Err(ApiError::new(
-                        502,
-                        "bad_backend_answer",
-                        "Importo dell'avviso non valido nella risposta dell'ente.",
-                    ));
+                    return Err(CounterError::BadBackendAnswer(BadAnswer::NoticeAmount));
                 }
                 t.creditor = Some(Creditor {
                     fiscal_code: v.creditor.fiscal_code.clone(),
@@ -337,102 +255,57 @@ impl Agent {
         self.save(t).await
     }
 
-    async fn load(&self, id: &str) -> Result<Transaction, ApiError> {
+    async fn load(&self, id: &str) -> Result<Transaction, CounterError> {
         let id = id.to_string();
         self.db(move |s| s.transaction(&id))
             .await?
-            .ok_or_else(|| ApiError::not_found("Transazione"))
+            .ok_or(CounterError::UnknownTransaction)
     }
 
-    pub async fn get(&self, id: &str) -> Result<Transaction, ApiError> {
+    pub async fn get(&self, id: &str) -> Result<Transaction, CounterError> {
         self.load(id).await
     }
 
     /// `POST /api/v1/transactions/{id}/amount`.
-    pub async fn set_amount(&self, id: &str, amount_cents: i64) -> Result<Transaction, ApiError> {
+    pub async fn set_amount(
+        &self,
+        id: &str,
+        amount_cents: i64,
+    ) -> Result<Transaction, CounterError> {
         let _guard = self.counter_lock.lock().await;
         let mut t = self.load(id).await?;
-        if t.kind != TxKind::Recharge {
-            return Err(ApiError::invalid_state(
-                "L'importo di un avviso pagoPA è fissato dal Comune e non si può cambiare.",
-            ));
-        }
-        if !matches!(
-            t.state,
-            TxState::Identified | TxState::AmountSet | TxState::AwaitingCash
-        ) {
-            return Err(ApiError::invalid_state(format!(
-                "Non si può cambiare l'importo: la transazione è {}.",
-                t.state.as_str()
-            )));
-        }
-        let limits = t.limits.unwrap_or(Limits {
-            min_cents: 1,
-            max_cents: i64::MAX,
-        });
-        if amount_cents < limits.min_cents || amount_cents > limits.max_cents {
-            return Err(ApiError::new(
-                422,
-                "amount_out_of_range",
-                format!(
-                    "Importo non ammesso: deve essere tra {} e {} €.",
-                    crate::receipts::eur(limits.min_cents),
-                    crate::receipts::eur(limits.max_cents)
-                ),
-            )
-            .with("limits", json!(limits)));
-        }
+        rules::check_amount(&t, amount_cents)?;
         let fee = self.config.fees.recharge_cents;
         if t.offline {
-            let max_tx = self.config.offline.max_transaction_cents;
-            let max_total = self.config.offline.max_total_cents;
-            let pending = self.db(|s| s.offline_unconfirmed_total()).await?;
-            if amount_cents + fee > max_tx || pending + amount_cents + fee > max_total {
-                return Err(ApiError::new(
-                    422,
-                    "offline_limit_exceeded",
-                    format!(
-                        "Senza collegamento al Comune si possono incassare al massimo {} € per ricarica e {} € in tutto in attesa di conferma (già in attesa: {} €). Riprovare quando il collegamento torna.",
-                        crate::receipts::eur(max_tx),
-                        crate::receipts::eur(max_total),
-                        crate::receipts::eur(pending)
-                    ),
-                ));
-            }
+            let budget = self.offline_budget().await?;
+            rules::check_offline_amount(amount_cents, fee, budget)?;
         }
-        t.amount_cents = Some(amount_cents);
-        t.fee_cents = fee;
-        t.state = TxState::AmountSet;
+        rules::apply_amount(&mut t, amount_cents, fee);
         self.save(t).await
     }
 
-    async fn save(&self, t: Transaction) -> Result<Transaction, ApiError> {
+    /// What `[offline]` allows and what already waits for confirmation.
+    async fn offline_budget(&self) -> Result<OfflineBudget, CounterError> {
+        let pending = self.db(|s| s.offline_unconfirmed_total()).await?;
+        Ok(OfflineBudget {
+            max_transaction_cents: self.config.offline.max_transaction_cents,
+            max_total_cents: self.config.offline.max_total_cents,
+            pending_cents: pending,
+        })
+    }
+
+    async fn save(&self, t: Transaction) -> Result<Transaction, CounterError> {
         let t = self.db(move |s| s.save_unpaid(&t).map(|_| t)).await?;
         self.emit_tx(&t);
         Ok(t)
     }
 
-    /// Why a transaction cannot have its pre-receipt now, if it cannot.
-    fn pre_receipt_refusal(t: &Transaction) -> Result<(), ApiError> {
-        if matches!(t.state, TxState::AmountSet | TxState::AwaitingCash) {
-            return Ok(());
-        }
-        Err(ApiError::invalid_state(match t.state {
-            TxState::Identified | TxState::ChooseCode => "Inserire prima l'importo.".to_string(),
-            TxState::Voided => "La transazione è annullata.".to_string(),
-            s => format!(
-                "Pre-scontrino non disponibile: la transazione è {}.",
-                s.as_str()
-            ),
-        }))
-    }
-
     /// `POST /api/v1/transactions/{id}/pre-receipt`.
-    pub async fn pre_receipt(&self, id: &str) -> Result<Transaction, ApiError> {
+    pub async fn pre_receipt(&self, id: &str) -> Result<Transaction, CounterError> {
         let mut guard = self.counter_lock.lock().await;
         self.check_disk()?;
         let mut t = self.load(id).await?;
-        Self::pre_receipt_refusal(&t)?;
+        rules::check_pre_receipt(&t)?;
         if t.kind == TxKind::Notice && t.payment_token.is_none() {
             if !t.activation_sent {
                 // On disk before the request leaves: if its answer is lost,
@@ -451,7 +324,7 @@ impl Agent {
             // activation's replay and its KO; a concurrent pre-receipt got
             // the same activation (same key and bytes) and saved it.
             t = self.load(id).await?;
-            Self::pre_receipt_refusal(&t)?;
+            rules::check_pre_receipt(&t)?;
             if t.payment_token.is_none() {
                 t.payment_token = Some(activation.payment_token);
                 t.payment_token_expires_at = Some(activation.expires_at);
@@ -495,10 +368,11 @@ impl Agent {
     async fn activate_notice(
         &self,
         t: &Transaction,
-    ) -> Result<pos_backend::ActivateResponse, ApiError> {
+    ) -> Result<pos_backend::ActivateResponse, CounterError> {
         let (Some(n), Some(c), Some(amount)) = (&t.notice, &t.creditor, t.amount_cents) else {
-            return Err(ApiError::internal("avviso incompleto"));
+            return Err(CounterError::IncompleteNotice);
         };
+        let failed = |e| CounterError::backend(BackendCall::ActivateNotice, e);
         let req = Self::activate_request(&t.id, n, c, amount);
         let mut last = None;
         for attempt in 0..3u32 {
@@ -510,71 +384,36 @@ impl Agent {
             self.note_backend_result(&r);
             match r {
                 Ok(answer) => {
-                    let a: pos_backend::ActivateResponse = answer
-                        .parse()
-                        .map_err(|e| backend_error(&e, NOTICE_OR_CARD_OFFLINE))?;
+                    let a: pos_backend::ActivateResponse = answer.parse().map_err(failed)?;
                     info!(tx = %t.id, "notice activated");
                     return Ok(a);
                 }
                 Err(e) if e.is_transient() => last = Some(e),
-                Err(pos_backend::BackendError::Permanent { code, .. }) => {
-                    return Err(match code.as_str() {
-                        "notice_already_paid" => ApiError::new(
-                            422,
-                            "notice_not_payable",
-                            "Questo avviso è già stato pagato: non incassare.",
-                        ),
-                        "notice_in_progress" => ApiError::new(
-                            422,
-                            "notice_in_progress",
-                            "L'avviso è in pagamento presso un altro sportello. Annullare questa operazione e riprovare con una nuova tra al massimo 30 minuti.",
-                        ),
-                        "amount_mismatch" => ApiError::new(
-                            422,
-                            "amount_mismatch",
-                            "L'importo dell'avviso è cambiato: annullare e leggere di nuovo l'avviso.",
-                        ),
-                        other => ApiError::new(
-                            422,
-                            other,
-                            "L'ente ha rifiutato l'attivazione dell'avviso: non incassare.",
-                        ),
-                    })
-                }
-                Err(e) => return Err(backend_error(&e, NOTICE_OR_CARD_OFFLINE)),
+                // A refusal (already paid, in progress elsewhere, amount
+                // changed) or a failure that a retry cannot mend.
+                Err(e) => return Err(failed(e)),
             }
         }
-        Err(backend_error(
-            &last.unwrap_or(pos_backend::BackendError::Transient {
+        Err(failed(last.unwrap_or(
+            pos_backend::BackendError::Transient {
                 reason: "no answer".into(),
                 retry_after: None,
                 status: None,
-            }),
-            NOTICE_OR_CARD_OFFLINE,
-        ))
+            },
+        )))
     }
 
     /// `POST /api/v1/transactions/{id}/choose`: pick one of a payer's codes.
-    pub async fn choose(&self, id: &str, code: &str) -> Result<Transaction, ApiError> {
+    pub async fn choose(&self, id: &str, code: &str) -> Result<Transaction, CounterError> {
         let _guard = self.counter_lock.lock().await;
         let mut t = self.load(id).await?;
-        if t.state != TxState::ChooseCode {
-            return Err(ApiError::invalid_state(
-                "La scelta del servizio è già stata fatta per questa operazione.",
-            ));
-        }
+        rules::check_choose(&t)?;
         let picked = t
             .resolved_choices
             .iter()
             .find(|c| c.get("code").and_then(Value::as_str) == Some(code))
             .cloned()
-            .ok_or_else(|| {
-                ApiError::new(
-                    422,
-                    "unknown_choice",
-                    "Il codice scelto non è tra quelli del titolare della tessera.",
-                )
-            })?;
+            .ok_or(CounterError::UnknownChoice)?;
         Self::apply_payment_code(&mut t, &picked)?;
         t.state = TxState::Identified;
         self.save(t).await
@@ -651,83 +490,17 @@ impl Agent {
     /// `POST /api/v1/transactions/{id}/pay`. When this returns Ok, the payment
     /// is on disk; the drawer kick and the receipt follow.
     #[instrument(skip(self), fields(tx = %id))]
-    pub async fn pay(&self, id: &str, tendered_cents: i64) -> Result<Value, ApiError> {
+    pub async fn pay(&self, id: &str, tendered_cents: i64) -> Result<Value, CounterError> {
         let _guard = self.counter_lock.lock().await;
         let t = self.load(id).await?;
         if t.state == TxState::Paid {
             return Ok(Self::pay_answer(&t));
         }
-        if t.state != TxState::AwaitingCash {
-            return Err(ApiError::invalid_state(match t.state {
-                TxState::Voided => "La transazione è annullata.".to_string(),
-                _ => "Stampare prima il pre-scontrino.".to_string(),
-            }));
-        }
-        let total = t
-            .total_cents()
-            .ok_or_else(|| ApiError::invalid_state("Inserire prima l'importo."))?;
-        if tendered_cents < total {
-            return Err(ApiError::new(
-                422,
-                "tendered_too_low",
-                format!(
-                    "Contante insufficiente: servono {} €, ricevuti {} €.",
-                    crate::receipts::eur(total),
-                    crate::receipts::eur(tendered_cents)
-                ),
-            ));
-        }
-        if tendered_cents - total > MAX_CHANGE_CENTS {
-            return Err(ApiError::new(
-                422,
-                "tendered_too_high",
-                format!(
-                    "Contante ricevuto troppo alto: {} € per un totale di {} € (resto oltre {} €). Controllare la cifra digitata.",
-                    crate::receipts::eur(tendered_cents),
-                    crate::receipts::eur(total),
-                    crate::receipts::eur(MAX_CHANGE_CENTS)
-                ),
-            ));
-        }
+        let total = rules::check_payment(&t, tendered_cents)?;
         if t.offline {
-            let max_total = self.config.offline.max_total_cents;
-            let pending = self.db(|s| s.offline_unconfirmed_total()).await?;
-            if pending + total > max_total {
-                return Err(ApiError::new(
-                    422,
-                    "offline_limit_exceeded",
-                    format!(
-                        "Senza collegamento al Comune si possono avere al massimo {} € in attesa di conferma (già in attesa: {} €). Non incassare; riprovare quando il collegamento torna.",
-                        crate::receipts::eur(max_total),
-                        crate::receipts::eur(pending)
-                    ),
-                ));
-            }
+            rules::check_offline_total(total, self.offline_budget().await?)?;
         }
-        if let Some(exp) = t.payment_token_expires_at {
-            let left = exp - OffsetDateTime::now_utc();
-            if !left.is_positive() {
-                return Err(ApiError::new(
-                    409,
-                    "payment_token_expired",
-                    "L'attivazione dell'avviso è scaduta (30 minuti): non incassare. Annullare e ripartire leggendo di nuovo l'avviso.",
-                ));
-            }
-            if left < PAYMENT_TOKEN_MARGIN {
-                // The OK outcome must reach the backend before the token
-                // expires, or the payment is refused after the cash is in
-                // the drawer and the parent must be refunded.
-                return Err(ApiError::new(
-                    409,
-                    "payment_token_expiring",
-                    format!(
-                        "L'attivazione dell'avviso scade tra meno di {} minuti: non incassare. Annullare e ripartire leggendo di nuovo l'avviso.",
-                        PAYMENT_TOKEN_MARGIN.whole_minutes()
-                    ),
-                )
-                .with("expires_at", json!(rfc3339(exp))));
-            }
-        }
+        rules::check_payment_token(&t, OffsetDateTime::now_utc())?;
         self.check_disk()?;
         let terminal_id = self.terminal_id.clone();
         let (paid, receipt_job) = self
@@ -798,17 +571,16 @@ impl Agent {
     }
 
     /// `POST /api/v1/transactions/{id}/void`.
-    pub async fn void(&self, id: &str, reason: Option<String>) -> Result<Transaction, ApiError> {
+    pub async fn void(
+        &self,
+        id: &str,
+        reason: Option<String>,
+    ) -> Result<Transaction, CounterError> {
         let _guard = self.counter_lock.lock().await;
         let t = self.load(id).await?;
-        match t.state {
-            TxState::Paid => {
-                return Err(ApiError::invalid_state(
-                    "La transazione è già pagata e non si può annullare.",
-                ))
-            }
-            TxState::Voided => return Ok(t),
-            _ => {}
+        rules::check_void(&t)?;
+        if t.state == TxState::Voided {
+            return Ok(t);
         }
         let mut queued = vec![];
         if let (TxKind::Notice, Some(token)) = (t.kind, t.payment_token.clone()) {
@@ -865,11 +637,11 @@ impl Agent {
     }
 
     /// `GET /api/v1/transactions?date=YYYY-MM-DD` (UTC day).
-    pub async fn list(&self, date: Option<&str>) -> Result<Vec<Transaction>, ApiError> {
+    pub async fn list(&self, date: Option<&str>) -> Result<Vec<Transaction>, CounterError> {
         let day = match date {
             Some(d) => {
                 time::Date::parse(d, time::macros::format_description!("[year]-[month]-[day]"))
-                    .map_err(|_| ApiError::bad_request(format!("date `{d}` is not YYYY-MM-DD")))?
+                    .map_err(|_| CounterError::BadDate(d.to_string()))?
             }
             None => crate::time_fmt::local(OffsetDateTime::now_utc()).date(),
         };
@@ -883,12 +655,12 @@ impl Agent {
     }
 
     /// `POST /api/v1/receipts/{receipt_number}/reprint`.
-    pub async fn reprint(&self, receipt_number: &str) -> Result<Transaction, ApiError> {
+    pub async fn reprint(&self, receipt_number: &str) -> Result<Transaction, CounterError> {
         let rn = receipt_number.to_string();
         let t = self
             .db(move |s| s.transaction_by_receipt(&rn))
             .await?
-            .ok_or_else(|| ApiError::not_found("Ricevuta"))?;
+            .ok_or(CounterError::UnknownReceipt)?;
         self.print_job(crate::print_queue::PrintKind::Duplicate, &t.id)
             .await;
         let (id, rn) = (t.id.clone(), receipt_number.to_string());
@@ -912,6 +684,7 @@ impl Agent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ApiError;
 
     #[test]
     fn payment_code_answer_is_mapped_and_validated() {
@@ -942,26 +715,21 @@ mod tests {
         let mut no_limits = good.clone();
         no_limits["limits"] = json!("lots");
         assert_eq!(
-            Agent::apply_payment_code(&mut agent_tx(), &no_limits)
-                .unwrap_err()
+            ApiError::from(Agent::apply_payment_code(&mut agent_tx(), &no_limits).unwrap_err())
                 .code,
             "bad_backend_answer"
         );
         let mut huge = good.clone();
         huge["limits"]["max_cents"] = json!(i64::MAX);
         assert_eq!(
-            Agent::apply_payment_code(&mut agent_tx(), &huge)
-                .unwrap_err()
-                .code,
+            ApiError::from(Agent::apply_payment_code(&mut agent_tx(), &huge).unwrap_err()).code,
             "bad_backend_answer",
             "limits that could overflow amount + fee are refused"
         );
         let mut revoked = good.clone();
         revoked["status"] = json!("revoked");
         assert_eq!(
-            Agent::apply_payment_code(&mut agent_tx(), &revoked)
-                .unwrap_err()
-                .code,
+            ApiError::from(Agent::apply_payment_code(&mut agent_tx(), &revoked).unwrap_err()).code,
             "code_revoked"
         );
     }
