@@ -190,13 +190,22 @@ fn ko_after_recovered_activation(
             reason: Some("annullata dopo un'attivazione senza risposta".into()),
         },
     );
-    Some(crate::store::OutboxDraft {
-        purpose: "outcome_ko".into(),
-        method: req.method,
-        path: req.path,
-        idempotency_key: req.idempotency_key,
-        body: req.body,
-    })
+    Some(crate::store::OutboxDraft::from_request("outcome_ko", req))
+}
+
+impl crate::store::OutboxDraft {
+    /// An outbox entry holding `req` exactly as prepared (its bytes are
+    /// sent, and resent, unchanged); `purpose` says what it is for
+    /// (`recharge`, `outcome_ok`, `outcome_ko`, `activate_for_ko`).
+    pub fn from_request(purpose: &str, req: pos_backend::PreparedRequest) -> Self {
+        crate::store::OutboxDraft {
+            purpose: purpose.into(),
+            method: req.method,
+            path: req.path,
+            idempotency_key: req.idempotency_key,
+            body: req.body,
+        }
+    }
 }
 
 /// The ordering key: entries with the same key go one after the other.

@@ -31,9 +31,7 @@ use time::OffsetDateTime;
 use tracing::{info, instrument, warn};
 
 use crate::agent::Agent;
-use crate::model::{
-    Consumer, Creditor, Limits, NoticeInfo, Service, SyncState, Transaction, TxKind, TxState,
-};
+use crate::model::{Creditor, NoticeInfo, SyncState, Transaction, TxKind, TxState};
 use crate::store::OutboxDraft;
 use crate::time_fmt::rfc3339;
 
@@ -61,22 +59,6 @@ pub enum CreateInput {
     ScanId(String),
 }
 
-fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
-    let mut cur = v;
-    for p in path {
-        cur = cur.get(p)?;
-    }
-    cur.as_str()
-}
-
-fn i64_at(v: &Value, path: &[&str]) -> Option<i64> {
-    let mut cur = v;
-    for p in path {
-        cur = cur.get(p)?;
-    }
-    cur.as_i64()
-}
-
 impl Agent {
     fn check_disk(&self) -> Result<(), CounterError> {
         match crate::datadir::free_bytes(&self.data.path) {
@@ -95,56 +77,13 @@ impl Agent {
         )
     }
 
-    /// Fill a recharge transaction from the backend's payment-code object.
-    fn apply_payment_code(t: &mut Transaction, pc: &Value) -> Result<(), CounterError> {
-        let bad = || CounterError::BadBackendAnswer(BadAnswer::PaymentCode);
-        if let Some(status) = str_at(pc, &["status"]) {
-            if status != "active" {
-                return Err(CounterError::CodeNotActive);
-            }
-        }
-        t.code = Some(str_at(pc, &["code"]).ok_or_else(bad)?.to_string());
-        t.service = Some(Service {
-            id: str_at(pc, &["service", "id"]).ok_or_else(bad)?.to_string(),
-            name: str_at(pc, &["service", "name"])
-                .unwrap_or_default()
-                .to_string(),
-        });
-        t.creditor = Some(Creditor {
-            fiscal_code: str_at(pc, &["creditor", "fiscal_code"])
-                .ok_or_else(bad)?
-                .to_string(),
-            name: str_at(pc, &["creditor", "name"])
-                .unwrap_or_default()
-                .to_string(),
-        });
-        t.consumer = Some(Consumer {
-            display_name: str_at(pc, &["consumer", "display_name"])
-                .unwrap_or_default()
-                .to_string(),
-            school: str_at(pc, &["consumer", "school"]).map(str::to_string),
-        });
-        t.consumer_ref = Some(
-            str_at(pc, &["consumer", "ref"])
-                .ok_or_else(bad)?
-                .to_string(),
-        );
-        let min = i64_at(pc, &["limits", "min_cents"]).ok_or_else(bad)?;
-        let max = i64_at(pc, &["limits", "max_cents"]).ok_or_else(bad)?;
-        if min < 0 || max < min || max > MAX_AMOUNT_CENTS {
-            return Err(bad());
-        }
-        t.limits = Some(Limits {
-            min_cents: min,
-            max_cents: max,
-        });
-        Ok(())
-    }
-
-    async fn resolve_code(&self, code: &str) -> Result<Value, pos_backend::BackendError> {
+    async fn resolve_code(
+        &self,
+        code: &str,
+    ) -> Result<pos_backend::PaymentCode, pos_backend::BackendError> {
         let r = self.backend.payment_code(code).await;
         self.note_backend_result(&r);
-        r.map(|pc| serde_json::to_value(pc).unwrap_or(Value::Null))
+        r
     }
 
     /// `POST /api/v1/transactions`.
@@ -171,7 +110,7 @@ impl Agent {
                     .resolve_code(m.as_str())
                     .await
                     .map_err(|e| CounterError::backend(BackendCall::ResolveCode, e))?;
-                Self::apply_payment_code(&mut t, &pc)?;
+                rules::apply_payment_code(&mut t, &pc)?;
             }
             pos_codes::Input::AppToken(token) => {
                 let keys = self.signing_keys().await;
@@ -180,26 +119,16 @@ impl Agent {
                 };
                 token.verify(&keys, OffsetDateTime::now_utc())?;
                 match self.resolve_code(token.as_str()).await {
-                    Ok(pc) => Self::apply_payment_code(&mut t, &pc)?,
+                    Ok(pc) => rules::apply_payment_code(&mut t, &pc)?,
                     Err(e) if e.is_transient() => {
                         // Offline: the signed token is enough to take the cash
                         // within the configured limits.
                         info!(tx = %t.id, "backend unreachable: app token accepted offline");
-                        t.offline = true;
-                        t.code = Some(token.as_str().to_string());
-                        t.service = Some(Service {
-                            id: token.service().to_string(),
-                            name: crate::receipts::service_name(token.service()).to_string(),
-                        });
-                        t.creditor = Some(Creditor {
-                            fiscal_code: token.creditor().as_str().to_string(),
-                            name: String::new(),
-                        });
-                        t.consumer_ref = Some(token.consumer_ref().to_string());
-                        t.limits = Some(Limits {
-                            min_cents: 1,
-                            max_cents: self.config.offline.max_transaction_cents,
-                        });
+                        rules::accept_offline(
+                            &mut t,
+                            &token,
+                            self.config.offline.max_transaction_cents,
+                        );
                     }
                     Err(e) => return Err(CounterError::backend(BackendCall::ResolveCode, e)),
                 }
@@ -211,16 +140,7 @@ impl Agent {
                 if found.codes.is_empty() {
                     return Err(CounterError::PayerWithoutCodes);
                 }
-                t.state = TxState::ChooseCode;
-                for code in &found.codes {
-                    let full = serde_json::to_value(code).unwrap_or(Value::Null);
-                    let mut shown = full.clone();
-                    if let Some(c) = shown.get_mut("consumer").and_then(Value::as_object_mut) {
-                        c.remove("ref");
-                    }
-                    t.choices.push(shown);
-                    t.resolved_choices.push(full);
-                }
+                rules::offer_choices(&mut t, found.codes);
             }
             pos_codes::Input::Notice(n) => {
                 t.kind = TxKind::Notice;
@@ -231,25 +151,7 @@ impl Agent {
                 let r = self.backend.verify_notice(&req).await;
                 self.note_backend_result(&r);
                 let v = r.map_err(|e| CounterError::backend(BackendCall::VerifyNotice, e))?;
-                if v.status != pos_backend::NoticeStatus::Payable {
-                    return Err(CounterError::NoticeNotPayable { status: v.status });
-                }
-                if v.amount_cents == 0 || v.amount_cents > MAX_AMOUNT_CENTS as u64 {
-                    return Err(CounterError::BadBackendAnswer(BadAnswer::NoticeAmount));
-                }
-                t.creditor = Some(Creditor {
-                    fiscal_code: v.creditor.fiscal_code.clone(),
-                    name: v.creditor.name.clone(),
-                });
-                t.notice = Some(NoticeInfo {
-                    notice_number: n.notice_number.as_str().to_string(),
-                    iuv: n.notice_number.iuv().to_string(),
-                    description: Some(v.description.clone()).filter(|d| !d.is_empty()),
-                    due_date: v.due_date.map(|d| d.to_string()),
-                });
-                t.amount_cents = Some(v.amount_cents as i64);
-                t.fee_cents = self.config.fees.notice_cents;
-                t.state = TxState::AmountSet;
+                rules::apply_verified_notice(&mut t, &n, &v, self.config.fees.notice_cents)?;
             }
         }
         self.save(t).await
@@ -408,14 +310,7 @@ impl Agent {
         let _guard = self.counter_lock.lock().await;
         let mut t = self.load(id).await?;
         rules::check_choose(&t)?;
-        let picked = t
-            .resolved_choices
-            .iter()
-            .find(|c| c.get("code").and_then(Value::as_str) == Some(code))
-            .cloned()
-            .ok_or(CounterError::UnknownChoice)?;
-        Self::apply_payment_code(&mut t, &picked)?;
-        t.state = TxState::Identified;
+        rules::choose(&mut t, code)?;
         self.save(t).await
     }
 
@@ -478,13 +373,7 @@ impl Agent {
                 ),
             ),
         };
-        Ok(OutboxDraft {
-            purpose: purpose.into(),
-            method: req.method,
-            path: req.path,
-            idempotency_key: req.idempotency_key,
-            body: req.body,
-        })
+        Ok(OutboxDraft::from_request(purpose, req))
     }
 
     /// `POST /api/v1/transactions/{id}/pay`. When this returns Ok, the payment
@@ -593,13 +482,7 @@ impl Agent {
                     reason: reason.clone().filter(|r| !r.is_empty()),
                 },
             );
-            queued.push(OutboxDraft {
-                purpose: "outcome_ko".into(),
-                method: req.method,
-                path: req.path,
-                idempotency_key: req.idempotency_key,
-                body: req.body,
-            });
+            queued.push(OutboxDraft::from_request("outcome_ko", req));
         }
         if let (TxKind::Notice, None, true, Some(n), Some(c), Some(amount)) = (
             t.kind,
@@ -613,13 +496,7 @@ impl Agent {
             // (same key and bytes: the backend answers with the first
             // activation, if it applied one), then the KO follows.
             let req = Self::activate_request(&t.id, n, c, amount);
-            queued.push(OutboxDraft {
-                purpose: "activate_for_ko".into(),
-                method: req.method,
-                path: req.path,
-                idempotency_key: req.idempotency_key,
-                body: req.body,
-            });
+            queued.push(OutboxDraft::from_request("activate_for_ko", req));
         }
         let has_outbox = !queued.is_empty();
         let t = self
@@ -685,6 +562,7 @@ impl Agent {
 mod tests {
     use super::*;
     use crate::error::ApiError;
+    use crate::model::Limits;
 
     #[test]
     fn payment_code_answer_is_mapped_and_validated() {
@@ -701,8 +579,10 @@ mod tests {
             "creditor": {"fiscal_code": "00514490010", "name": "Comune di Balangero"},
             "consumer": {"ref": "c_1", "display_name": "M*** R***", "school": "Rodari"},
             "balance_cents": 10, "limits": {"min_cents": 500, "max_cents": 30000}, "extra": 1});
+        // The answer as the backend client hands it over: typed.
+        let typed = |v: &Value| serde_json::from_value::<pos_backend::PaymentCode>(v.clone());
         let mut t = agent_tx();
-        Agent::apply_payment_code(&mut t, &good).unwrap();
+        rules::apply_payment_code(&mut t, &typed(&good).unwrap()).unwrap();
         assert_eq!(t.consumer_ref.as_deref(), Some("c_1"));
         assert_eq!(
             t.limits,
@@ -714,22 +594,27 @@ mod tests {
 
         let mut no_limits = good.clone();
         no_limits["limits"] = json!("lots");
-        assert_eq!(
-            ApiError::from(Agent::apply_payment_code(&mut agent_tx(), &no_limits).unwrap_err())
-                .code,
-            "bad_backend_answer"
+        assert!(
+            typed(&no_limits).is_err(),
+            "limits that are not limits never reach the counter"
         );
         let mut huge = good.clone();
         huge["limits"]["max_cents"] = json!(i64::MAX);
         assert_eq!(
-            ApiError::from(Agent::apply_payment_code(&mut agent_tx(), &huge).unwrap_err()).code,
+            ApiError::from(
+                rules::apply_payment_code(&mut agent_tx(), &typed(&huge).unwrap()).unwrap_err()
+            )
+            .code,
             "bad_backend_answer",
             "limits that could overflow amount + fee are refused"
         );
         let mut revoked = good.clone();
         revoked["status"] = json!("revoked");
         assert_eq!(
-            ApiError::from(Agent::apply_payment_code(&mut agent_tx(), &revoked).unwrap_err()).code,
+            ApiError::from(
+                rules::apply_payment_code(&mut agent_tx(), &typed(&revoked).unwrap()).unwrap_err()
+            )
+            .code,
             "code_revoked"
         );
     }

@@ -5,9 +5,12 @@
 
 use time::OffsetDateTime;
 
-use super::error::{CounterError, WrongState};
-use super::{MAX_CHANGE_CENTS, PAYMENT_TOKEN_MARGIN};
-use crate::model::{Limits, Transaction, TxKind, TxState};
+use pos_backend::PaymentCode;
+use serde_json::Value;
+
+use super::error::{BadAnswer, CounterError, WrongState};
+use super::{MAX_AMOUNT_CENTS, MAX_CHANGE_CENTS, PAYMENT_TOKEN_MARGIN};
+use crate::model::{Consumer, Creditor, Limits, NoticeInfo, Service, Transaction, TxKind, TxState};
 
 /// What `[offline]` allows, and what already waits for the backend's
 /// confirmation.
@@ -16,6 +19,129 @@ pub struct OfflineBudget {
     pub max_transaction_cents: i64,
     pub max_total_cents: i64,
     pub pending_cents: i64,
+}
+
+/// Fill a recharge from the backend's payment code: an active code whose
+/// limits the counter can handle (amount + fee can never overflow).
+pub fn apply_payment_code(t: &mut Transaction, pc: &PaymentCode) -> Result<(), CounterError> {
+    if !pc.is_active() {
+        return Err(CounterError::CodeNotActive);
+    }
+    let bad = CounterError::BadBackendAnswer(BadAnswer::PaymentCode);
+    let (Ok(min), Ok(max)) = (
+        i64::try_from(pc.limits.min_cents),
+        i64::try_from(pc.limits.max_cents),
+    ) else {
+        return Err(bad);
+    };
+    if max < min || max > MAX_AMOUNT_CENTS {
+        return Err(bad);
+    }
+    t.code = Some(pc.code.clone());
+    t.service = Some(Service {
+        id: pc.service.id.clone(),
+        name: pc.service.name.clone(),
+    });
+    t.creditor = Some(Creditor {
+        fiscal_code: pc.creditor.fiscal_code.clone(),
+        name: pc.creditor.name.clone(),
+    });
+    t.consumer = Some(Consumer {
+        display_name: pc.consumer.display_name.clone(),
+        school: pc.consumer.school.clone(),
+    });
+    t.consumer_ref = Some(pc.consumer.consumer_ref.clone());
+    t.limits = Some(Limits {
+        min_cents: min,
+        max_cents: max,
+    });
+    Ok(())
+}
+
+/// An app token accepted while the backend cannot be reached: its signature
+/// is enough to take the cash within `1 cent ..= offline.max_transaction_cents`
+/// (the token carries no limits), and the recharge says it was offline.
+pub fn accept_offline(
+    t: &mut Transaction,
+    token: &pos_codes::AppToken,
+    max_transaction_cents: i64,
+) {
+    t.offline = true;
+    t.code = Some(token.as_str().to_string());
+    t.service = Some(Service {
+        id: token.service().to_string(),
+        name: crate::receipts::service_name(token.service()).to_string(),
+    });
+    t.creditor = Some(Creditor {
+        fiscal_code: token.creditor().as_str().to_string(),
+        name: String::new(),
+    });
+    t.consumer_ref = Some(token.consumer_ref().to_string());
+    t.limits = Some(Limits {
+        min_cents: 1,
+        max_cents: max_transaction_cents,
+    });
+}
+
+/// A notice the creditor verified: only `payable` goes on, at the verified
+/// amount (1 cent to the 11 digits of the notice's amount field) plus the
+/// notice fee, straight to `amount_set`.
+pub fn apply_verified_notice(
+    t: &mut Transaction,
+    n: &pos_codes::Notice,
+    v: &pos_backend::NoticeVerifyResponse,
+    fee_cents: i64,
+) -> Result<(), CounterError> {
+    if v.status != pos_backend::NoticeStatus::Payable {
+        return Err(CounterError::NoticeNotPayable { status: v.status });
+    }
+    let amount = i64::try_from(v.amount_cents)
+        .ok()
+        .filter(|a| (1..=MAX_AMOUNT_CENTS).contains(a))
+        .ok_or(CounterError::BadBackendAnswer(BadAnswer::NoticeAmount))?;
+    t.kind = TxKind::Notice;
+    t.creditor = Some(Creditor {
+        fiscal_code: v.creditor.fiscal_code.clone(),
+        name: v.creditor.name.clone(),
+    });
+    t.notice = Some(NoticeInfo {
+        notice_number: n.notice_number.as_str().to_string(),
+        iuv: n.notice_number.iuv().to_string(),
+        description: Some(v.description.clone()).filter(|d| !d.is_empty()),
+        due_date: v.due_date.map(|d| d.to_string()),
+    });
+    t.amount_cents = Some(amount);
+    t.fee_cents = fee_cents;
+    t.state = TxState::AmountSet;
+    Ok(())
+}
+
+/// A payer's codes: the transaction waits in `choose_code`; the API shows
+/// each code without the backend's consumer reference.
+pub fn offer_choices(t: &mut Transaction, codes: Vec<PaymentCode>) {
+    t.state = TxState::ChooseCode;
+    for code in codes {
+        let mut shown = serde_json::to_value(&code).unwrap_or(Value::Null);
+        if let Some(c) = shown.get_mut("consumer").and_then(Value::as_object_mut) {
+            c.remove("ref");
+        }
+        t.choices.push(shown);
+        t.resolved_choices.push(code);
+    }
+}
+
+/// `choose_code` → `identified` with one of the payer's codes.
+pub fn choose(t: &mut Transaction, code: &str) -> Result<(), CounterError> {
+    check_choose(t)?;
+    let picked = t
+        .resolved_choices
+        .iter()
+        .find(|c| c.code == code)
+        .cloned()
+        .ok_or(CounterError::UnknownChoice)?;
+    apply_payment_code(t, &picked)?;
+    t.state = TxState::Identified;
+    Ok(())
 }
 
 /// Whether `amount` may be set now: a recharge (a notice's amount is the
@@ -174,6 +300,45 @@ mod tests {
         t.amount_cents = amount;
         t.fee_cents = fee;
         t
+    }
+
+    fn code(code: &str, max_cents: u64) -> PaymentCode {
+        serde_json::from_value(serde_json::json!({"code": code, "status": "active",
+            "service": {"id": "mensa", "name": "Refezione scolastica"},
+            "creditor": {"fiscal_code": "00514490010", "name": "Comune di Balangero"},
+            "consumer": {"ref": format!("ref_{code}"), "display_name": "M*** R***"},
+            "balance_cents": 0, "limits": {"min_cents": 500, "max_cents": max_cents}}))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_payers_codes_are_shown_without_the_reference_and_one_is_chosen() {
+        let mut t = tx(TxKind::Recharge, TxState::Identified);
+        offer_choices(&mut t, vec![code("A1", 30_000), code("B2", 20_000)]);
+        assert_eq!(t.state, TxState::ChooseCode);
+        assert_eq!(t.choices.len(), 2);
+        assert!(t.choices.iter().all(|c| c["consumer"].get("ref").is_none()));
+        assert_eq!(t.choices[1]["code"], "B2");
+        assert_eq!(t.resolved_choices[1].consumer.consumer_ref, "ref_B2");
+
+        assert!(matches!(
+            choose(&mut t.clone(), "C3"),
+            Err(CounterError::UnknownChoice)
+        ));
+        choose(&mut t, "B2").unwrap();
+        assert_eq!(t.state, TxState::Identified);
+        assert_eq!(t.consumer_ref.as_deref(), Some("ref_B2"));
+        assert_eq!(t.limits.map(|l| l.max_cents), Some(20_000));
+        assert!(matches!(
+            choose(&mut t, "A1"),
+            Err(CounterError::InvalidState(WrongState::AlreadyChosen))
+        ));
+        // A stored transaction reads back with its typed choices.
+        let mut waiting = tx(TxKind::Recharge, TxState::Identified);
+        offer_choices(&mut waiting, vec![code("A1", 30_000)]);
+        let back: Transaction =
+            serde_json::from_value(serde_json::to_value(&waiting).unwrap()).unwrap();
+        assert_eq!(back, waiting);
     }
 
     #[test]
