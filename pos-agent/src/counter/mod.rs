@@ -549,13 +549,6 @@ impl Agent {
         }
         Ok(t)
     }
-
-    pub fn emit_tx(&self, t: &Transaction) {
-        self.events.emit(
-            "transaction",
-            json!({"id": t.id, "state": t.state, "sync": t.sync, "receipt_number": t.receipt_number}),
-        );
-    }
 }
 
 #[cfg(test)]
