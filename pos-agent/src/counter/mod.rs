@@ -20,6 +20,7 @@
 //! the rules and saves. A refusal is a [`CounterError`]: the counter knows
 //! no HTTP (`error.rs` turns it into the API's answer).
 
+mod day_close;
 mod error;
 pub mod rules;
 
