@@ -32,8 +32,7 @@ use time::OffsetDateTime;
 use tracing::{info, instrument, warn};
 
 use crate::agent::Agent;
-use crate::model::{Creditor, NoticeInfo, SyncState, Transaction, TxKind, TxState};
-use crate::store::OutboxDraft;
+use crate::model::{SyncState, Transaction, TxKind, TxState};
 use crate::time_fmt::rfc3339;
 
 /// Below this much free space in `data_dir` the counter refuses new work
@@ -248,24 +247,6 @@ impl Agent {
         Ok(t)
     }
 
-    /// The activation of a notice: the same bytes every time, so a replay
-    /// gets the first answer back.
-    fn activate_request(
-        id: &str,
-        n: &NoticeInfo,
-        c: &Creditor,
-        amount: i64,
-    ) -> pos_backend::PreparedRequest {
-        pos_backend::PreparedRequest::activate(
-            id,
-            &pos_backend::ActivateRequest {
-                creditor_fiscal_code: c.fiscal_code.clone(),
-                notice_number: n.notice_number.clone(),
-                amount_cents: amount.max(0) as u64,
-            },
-        )
-    }
-
     /// `POST /v1/notices/activate` with the transaction's key `<id>:activate`:
     /// a retry after a lost answer gets the first activation back.
     async fn activate_notice(
@@ -276,7 +257,7 @@ impl Agent {
             return Err(CounterError::IncompleteNotice);
         };
         let failed = |e| CounterError::backend(BackendCall::ActivateNotice, e);
-        let req = Self::activate_request(&t.id, n, c, amount);
+        let req = rules::activate_request(&t.id, n, c, amount);
         let mut last = None;
         for attempt in 0..3u32 {
             if attempt > 0 {
@@ -325,58 +306,6 @@ impl Agent {
         })
     }
 
-    /// The request that tells the backend about a payment: the recharge, or
-    /// the notice's `OK` outcome. Built once, stored in the outbox with the
-    /// payment, and replayed byte for byte.
-    fn payment_draft(t: &Transaction) -> Result<OutboxDraft, crate::store::StoreError> {
-        let missing =
-            |what: &str| crate::store::StoreError::Corrupt(format!("payment without {what}"));
-        let paid_at = t.paid_at.ok_or_else(|| missing("paid_at"))?;
-        let receipt_number = t.receipt_number.clone().ok_or_else(|| missing("receipt"))?;
-        let (purpose, req) = match t.kind {
-            TxKind::Recharge => (
-                "recharge",
-                pos_backend::PreparedRequest::recharge(&pos_backend::RechargeRequest {
-                    transaction_id: t.id.clone(),
-                    code: t.code.clone().ok_or_else(|| missing("code"))?,
-                    service_id: t
-                        .service
-                        .as_ref()
-                        .map(|s| s.id.clone())
-                        .ok_or_else(|| missing("service"))?,
-                    consumer_ref: t.consumer_ref.clone().ok_or_else(|| missing("consumer"))?,
-                    creditor_fiscal_code: t
-                        .creditor
-                        .as_ref()
-                        .map(|c| c.fiscal_code.clone())
-                        .ok_or_else(|| missing("creditor"))?,
-                    amount_cents: t.amount_cents.ok_or_else(|| missing("amount"))?.max(0) as u64,
-                    fee_cents: t.fee_cents.max(0) as u64,
-                    paid_at,
-                    receipt_number,
-                    operator_id: t.operator.clone(),
-                    offline: t.offline,
-                }),
-            ),
-            TxKind::Notice => (
-                "outcome_ok",
-                pos_backend::PreparedRequest::outcome(
-                    &t.id,
-                    &pos_backend::OutcomeRequest::Ok {
-                        payment_token: t
-                            .payment_token
-                            .clone()
-                            .ok_or_else(|| missing("payment token"))?,
-                        paid_at,
-                        receipt_number,
-                        fee_cents: t.fee_cents.max(0) as u64,
-                    },
-                ),
-            ),
-        };
-        Ok(OutboxDraft::from_request(purpose, req))
-    }
-
     /// `POST /api/v1/transactions/{id}/pay`. When this returns Ok, the payment
     /// is on disk; the drawer kick and the receipt follow.
     #[instrument(skip(self), fields(tx = %id))]
@@ -401,7 +330,7 @@ impl Agent {
                     &terminal_id,
                     OffsetDateTime::now_utc(),
                     tendered_cents,
-                    |p| Ok(vec![Self::payment_draft(p)?]),
+                    |p| Ok(vec![rules::payment_draft(p)?]),
                 )
                 .map(|job| (t, job))
             })
@@ -472,33 +401,7 @@ impl Agent {
         if t.state == TxState::Voided {
             return Ok(t);
         }
-        let mut queued = vec![];
-        if let (TxKind::Notice, Some(token)) = (t.kind, t.payment_token.clone()) {
-            // Every activation gets an outcome (pagoPA): the KO is queued with
-            // the void and retried until the backend answers.
-            let req = pos_backend::PreparedRequest::outcome(
-                &t.id,
-                &pos_backend::OutcomeRequest::Ko {
-                    payment_token: token,
-                    reason: reason.clone().filter(|r| !r.is_empty()),
-                },
-            );
-            queued.push(OutboxDraft::from_request("outcome_ko", req));
-        }
-        if let (TxKind::Notice, None, true, Some(n), Some(c), Some(amount)) = (
-            t.kind,
-            &t.payment_token,
-            t.activation_sent,
-            &t.notice,
-            &t.creditor,
-            t.amount_cents,
-        ) {
-            // The activation's answer was lost: replay it from the outbox
-            // (same key and bytes: the backend answers with the first
-            // activation, if it applied one), then the KO follows.
-            let req = Self::activate_request(&t.id, n, c, amount);
-            queued.push(OutboxDraft::from_request("activate_for_ko", req));
-        }
+        let queued = rules::void_requests(&t, reason.as_deref());
         let has_outbox = !queued.is_empty();
         let t = self
             .db(move |s| {

@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::error::{BadAnswer, CounterError, WrongState};
 use super::{MAX_AMOUNT_CENTS, MAX_CHANGE_CENTS, PAYMENT_TOKEN_MARGIN};
 use crate::model::{Consumer, Creditor, Limits, NoticeInfo, Service, Transaction, TxKind, TxState};
+use crate::store::{OutboxDraft, StoreError};
 
 /// What `[offline]` allows, and what already waits for the backend's
 /// confirmation.
@@ -142,6 +143,110 @@ pub fn choose(t: &mut Transaction, code: &str) -> Result<(), CounterError> {
     apply_payment_code(t, &picked)?;
     t.state = TxState::Identified;
     Ok(())
+}
+
+/// The activation of a notice: the same bytes every time, so a replay
+/// gets the first answer back.
+pub fn activate_request(
+    id: &str,
+    n: &NoticeInfo,
+    c: &Creditor,
+    amount: i64,
+) -> pos_backend::PreparedRequest {
+    pos_backend::PreparedRequest::activate(
+        id,
+        &pos_backend::ActivateRequest {
+            creditor_fiscal_code: c.fiscal_code.clone(),
+            notice_number: n.notice_number.clone(),
+            amount_cents: amount.max(0) as u64,
+        },
+    )
+}
+
+/// The request that tells the backend about a payment: the recharge, or
+/// the notice's `OK` outcome. Built once, stored in the outbox with the
+/// payment, and replayed byte for byte.
+pub fn payment_draft(t: &Transaction) -> Result<OutboxDraft, StoreError> {
+    let missing = |what: &str| StoreError::Corrupt(format!("payment without {what}"));
+    let paid_at = t.paid_at.ok_or_else(|| missing("paid_at"))?;
+    let receipt_number = t.receipt_number.clone().ok_or_else(|| missing("receipt"))?;
+    let (purpose, req) = match t.kind {
+        TxKind::Recharge => (
+            "recharge",
+            pos_backend::PreparedRequest::recharge(&pos_backend::RechargeRequest {
+                transaction_id: t.id.clone(),
+                code: t.code.clone().ok_or_else(|| missing("code"))?,
+                service_id: t
+                    .service
+                    .as_ref()
+                    .map(|s| s.id.clone())
+                    .ok_or_else(|| missing("service"))?,
+                consumer_ref: t.consumer_ref.clone().ok_or_else(|| missing("consumer"))?,
+                creditor_fiscal_code: t
+                    .creditor
+                    .as_ref()
+                    .map(|c| c.fiscal_code.clone())
+                    .ok_or_else(|| missing("creditor"))?,
+                amount_cents: t.amount_cents.ok_or_else(|| missing("amount"))?.max(0) as u64,
+                fee_cents: t.fee_cents.max(0) as u64,
+                paid_at,
+                receipt_number,
+                operator_id: t.operator.clone(),
+                offline: t.offline,
+            }),
+        ),
+        TxKind::Notice => (
+            "outcome_ok",
+            pos_backend::PreparedRequest::outcome(
+                &t.id,
+                &pos_backend::OutcomeRequest::Ok {
+                    payment_token: t
+                        .payment_token
+                        .clone()
+                        .ok_or_else(|| missing("payment token"))?,
+                    paid_at,
+                    receipt_number,
+                    fee_cents: t.fee_cents.max(0) as u64,
+                },
+            ),
+        ),
+    };
+    Ok(OutboxDraft::from_request(purpose, req))
+}
+
+/// What a void owes the backend, queued with it: a notice's KO outcome
+/// for its payment token (every activation gets an outcome), or, when the
+/// activation's answer was lost, the activation replayed (same key and
+/// bytes) so its KO can follow. Nothing for a recharge.
+pub fn void_requests(t: &Transaction, reason: Option<&str>) -> Vec<OutboxDraft> {
+    let mut queued = vec![];
+    if let (TxKind::Notice, Some(token)) = (t.kind, t.payment_token.clone()) {
+        // Every activation gets an outcome (pagoPA): the KO is queued with
+        // the void and retried until the backend answers.
+        let req = pos_backend::PreparedRequest::outcome(
+            &t.id,
+            &pos_backend::OutcomeRequest::Ko {
+                payment_token: token,
+                reason: reason.filter(|r| !r.is_empty()).map(str::to_string),
+            },
+        );
+        queued.push(OutboxDraft::from_request("outcome_ko", req));
+    }
+    if let (TxKind::Notice, None, true, Some(n), Some(c), Some(amount)) = (
+        t.kind,
+        &t.payment_token,
+        t.activation_sent,
+        &t.notice,
+        &t.creditor,
+        t.amount_cents,
+    ) {
+        // The activation's answer was lost: replay it from the outbox
+        // (same key and bytes: the backend answers with the first
+        // activation, if it applied one), then the KO follows.
+        let req = activate_request(&t.id, n, c, amount);
+        queued.push(OutboxDraft::from_request("activate_for_ko", req));
+    }
+    queued
 }
 
 /// Whether `amount` may be set now: a recharge (a notice's amount is the
@@ -339,6 +444,115 @@ mod tests {
         let back: Transaction =
             serde_json::from_value(serde_json::to_value(&waiting).unwrap()).unwrap();
         assert_eq!(back, waiting);
+    }
+
+    fn notice(token: Option<&str>, activation_sent: bool) -> Transaction {
+        let mut t = tx(TxKind::Notice, TxState::AwaitingCash);
+        t.notice = Some(NoticeInfo {
+            notice_number: "301000000000000012".into(),
+            iuv: "01000000000000012".into(),
+            description: None,
+            due_date: None,
+        });
+        t.creditor = Some(Creditor {
+            fiscal_code: "00514490010".into(),
+            name: "Comune".into(),
+        });
+        t.amount_cents = Some(12_345);
+        t.payment_token = token.map(str::to_string);
+        t.activation_sent = activation_sent;
+        t
+    }
+
+    #[test]
+    fn a_void_owes_a_ko_for_every_activation_and_nothing_for_a_recharge() {
+        assert!(void_requests(&recharge(TxState::AwaitingCash, Some(1), 0), Some("x")).is_empty());
+        assert!(
+            void_requests(&notice(None, false), None).is_empty(),
+            "never activated: nothing owed"
+        );
+
+        let ko = void_requests(&notice(Some("pt_1"), true), Some("cambiato idea"));
+        assert_eq!(ko.len(), 1);
+        assert_eq!(
+            (
+                ko[0].purpose.as_str(),
+                ko[0].path.as_str(),
+                ko[0].idempotency_key.as_str()
+            ),
+            ("outcome_ko", pos_backend::OUTCOME_PATH, "t:outcome")
+        );
+        let body: Value = serde_json::from_slice(&ko[0].body).unwrap();
+        assert_eq!(body["payment_token"], "pt_1");
+        assert_eq!(body["reason"], "cambiato idea");
+        let no_reason = void_requests(&notice(Some("pt_1"), true), Some(""));
+        let body: Value = serde_json::from_slice(&no_reason[0].body).unwrap();
+        assert!(
+            body.get("reason").is_none(),
+            "an empty reason is not sent: {body}"
+        );
+
+        // The activation's answer was lost: it is replayed, byte for byte.
+        let lost = notice(None, true);
+        let replay = void_requests(&lost, None);
+        assert_eq!(replay.len(), 1);
+        assert_eq!(replay[0].purpose, "activate_for_ko");
+        let first = activate_request(
+            &lost.id,
+            lost.notice.as_ref().unwrap(),
+            lost.creditor.as_ref().unwrap(),
+            12_345,
+        );
+        assert_eq!(
+            (replay[0].idempotency_key.as_str(), &replay[0].body),
+            (first.idempotency_key.as_str(), &first.body)
+        );
+    }
+
+    #[test]
+    fn the_payment_request_is_the_recharge_or_the_notices_ok() {
+        let mut t = recharge(TxState::Paid, Some(2_000), 50);
+        assert!(
+            payment_draft(&t).is_err(),
+            "a payment without its receipt and time is refused"
+        );
+        t.paid_at = Some(OffsetDateTime::UNIX_EPOCH);
+        t.receipt_number = Some("T-1/2026/000001".into());
+        t.code = Some("1234".into());
+        t.consumer_ref = Some("c_1".into());
+        t.service = Some(Service {
+            id: "mensa".into(),
+            name: "Mensa".into(),
+        });
+        t.creditor = Some(Creditor {
+            fiscal_code: "00514490010".into(),
+            name: String::new(),
+        });
+        let d = payment_draft(&t).unwrap();
+        assert_eq!(
+            (
+                d.purpose.as_str(),
+                d.path.as_str(),
+                d.idempotency_key.as_str()
+            ),
+            ("recharge", pos_backend::RECHARGES_PATH, "t")
+        );
+        let body: Value = serde_json::from_slice(&d.body).unwrap();
+        assert_eq!(
+            (body["amount_cents"].as_u64(), body["fee_cents"].as_u64()),
+            (Some(2_000), Some(50))
+        );
+
+        let mut n = notice(Some("pt_9"), true);
+        n.paid_at = t.paid_at;
+        n.receipt_number = t.receipt_number.clone();
+        let d = payment_draft(&n).unwrap();
+        assert_eq!(
+            (d.purpose.as_str(), d.idempotency_key.as_str()),
+            ("outcome_ok", "t:outcome")
+        );
+        let body: Value = serde_json::from_slice(&d.body).unwrap();
+        assert_eq!(body["payment_token"], "pt_9");
     }
 
     #[test]
