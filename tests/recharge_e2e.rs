@@ -616,24 +616,30 @@ async fn sigterm_stops_the_agent_even_with_a_console_listening() {
         .await
         .unwrap();
     assert_eq!(events.status(), 200);
-    let mut child = env.agent.take().unwrap();
+    // Before: graceful shutdown waited for the stream forever (and systemd
+    // killed the agent 20 s later).
+    let status = sigterm(&mut env, "with a console open").await;
+    assert!(status.success(), "{status:?}");
+    drop(events);
+}
+
+/// SIGTERM to the running agent; its exit status. A bounded wait (15 s),
+/// not a timing measurement.
+async fn sigterm(env: &mut Env, when: &str) -> std::process::ExitStatus {
+    let mut child = env.agent.take().expect("a running agent");
     // SAFETY: sending a signal to our own child process.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    // Before: graceful shutdown waited for the stream forever (and systemd
-    // killed the agent 20 s later). Bounded wait, not a timing measurement.
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    let status = loop {
+    loop {
         if let Some(status) = child.try_wait().unwrap() {
-            break status;
+            return status;
         }
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
-            panic!("pos-agent ignored SIGTERM with a console open");
+            panic!("pos-agent ignored SIGTERM {when}; logs:\n{}", env.logs());
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert!(status.success(), "{status:?}");
-    drop(events);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// The designed shutdown (runtime.rs): SIGTERM while a recharge is in
@@ -667,21 +673,7 @@ async fn sigterm_records_the_answer_in_flight_exits_0_and_releases_the_lock() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let mut child = env.agent.take().unwrap();
-    // SAFETY: sending a signal to our own child process.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    // Bounded wait, not a timing measurement.
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("pos-agent ignored SIGTERM; logs:\n{}", env.logs());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = sigterm(&mut env, "with a recharge in flight").await;
     assert!(status.success(), "{status:?}\n{}", env.logs());
     // The answer that arrived while stopping was recorded before the exit.
     let rows = env.db_transactions();
