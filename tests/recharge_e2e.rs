@@ -594,22 +594,87 @@ async fn sigterm_stops_the_agent_even_with_a_console_listening() {
         .await
         .unwrap();
     assert_eq!(events.status(), 200);
-    let mut child = env.agent.take().unwrap();
+    // Before: graceful shutdown waited for the stream forever (and systemd
+    // killed the agent 20 s later).
+    let status = sigterm(&mut env, "with a console open").await;
+    assert!(status.success(), "{status:?}");
+    drop(events);
+}
+
+/// SIGTERM to the running agent; its exit status. A bounded wait (15 s),
+/// not a timing measurement.
+async fn sigterm(env: &mut Env, when: &str) -> std::process::ExitStatus {
+    let mut child = env.agent.take().expect("a running agent");
     // SAFETY: sending a signal to our own child process.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    // Before: graceful shutdown waited for the stream forever (and systemd
-    // killed the agent 20 s later). Bounded wait, not a timing measurement.
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    let status = loop {
+    loop {
         if let Some(status) = child.try_wait().unwrap() {
-            break status;
+            return status;
         }
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
-            panic!("pos-agent ignored SIGTERM with a console open");
+            panic!("pos-agent ignored SIGTERM {when}; logs:\n{}", env.logs());
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert!(status.success(), "{status:?}");
-    drop(events);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The designed shutdown (runtime.rs): SIGTERM while a recharge is in
+/// flight. The agent stops taking work, lets the outbox record the answer
+/// that arrives (it is not dropped half-way), exits 0, and releases the
+/// instance lock; a new agent starts on the same data directory and sends
+/// nothing again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_records_the_answer_in_flight_exits_0_and_releases_the_lock() {
+    let mut env = Env::new().await;
+    env.start_agent();
+    let token = env.login().await;
+    let id = env
+        .ready_to_pay(&token, demo::MANUAL_CODE_MENSA_1, 2000)
+        .await;
+    // The backend applies the recharge, then answers 800 ms later (well
+    // within the agent's 2 s backend timeout and its shutdown flush).
+    env.mock.inject(
+        Route::prefix("/v1/recharges"),
+        Fault::ApplyThenHang(Duration::from_millis(800)),
+        1,
+    );
+    let paid = env.pay(&token, &id, 2000).await;
+    assert_eq!(paid["state"], "paid");
+    // Wait until the backend applied it: the answer is now on its way.
+    let deadline = std::time::Instant::now() + SYNC_WAIT;
+    while env.mock.credits_for(&id) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the recharge never reached the backend"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let status = sigterm(&mut env, "with a recharge in flight").await;
+    assert!(status.success(), "{status:?}\n{}", env.logs());
+    // The answer that arrived while stopping was recorded before the exit.
+    let rows = env.db_transactions();
+    let row = rows.iter().find(|r| r.0 == id).expect("the payment");
+    assert_eq!(row.1, "paid");
+    assert_eq!(
+        row.3.as_deref(),
+        Some("confirmed"),
+        "the answer in flight was lost at shutdown; logs:\n{}",
+        env.logs()
+    );
+    // The lock is released: a new agent starts on the same data directory.
+    env.start_agent();
+    let token = env.login().await;
+    let t = env.tx(&token, &id).await;
+    assert_eq!(t["sync"], "confirmed");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = env
+        .mock
+        .request_log()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/v1/recharges"))
+        .count();
+    assert_eq!(sent, 1, "nothing is sent twice");
+    assert_eq!(env.mock.credits_for(&id), 1);
 }

@@ -1,22 +1,24 @@
 //! The running agent: what every part shares (config, store, backend client,
-//! printer, events, sessions) and the glue that starts the background tasks.
+//! printer, events, sessions, device states, scans) and the small helpers
+//! on it. It starts nothing: `runtime.rs` starts and stops the background
+//! tasks, and device threads see it only as a [`ScanSink`].
 
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
 use crate::auth::Sessions;
 use crate::datadir::{DataDir, InstanceLock};
-use crate::error::ApiError;
+use crate::device_state::{DeviceCell, ScanSink};
 use crate::events::EventBus;
+use crate::model::Transaction;
 use crate::printing::PrintService;
 use crate::receipts::Header;
 use crate::store::Store;
-use crate::time_fmt::rfc3339;
 
 /// What `status.backend` reports.
 #[derive(Debug, Clone, Default)]
@@ -84,9 +86,9 @@ pub struct Agent {
     pub sessions: Sessions,
     pub printer: PrintService,
     /// The card reader's state, kept by its thread (`card_reader.rs`).
-    pub card_reader: crate::card_reader::CardReaderState,
+    pub card_reader: DeviceCell,
     /// The camera's state, kept by its threads (`camera.rs`).
-    pub camera: crate::camera::CameraState,
+    pub camera: DeviceCell,
     pub counter_lock: tokio::sync::Mutex<()>,
     /// Serializes logins (see `api::login`).
     pub login_lock: tokio::sync::Mutex<()>,
@@ -149,9 +151,8 @@ impl Agent {
             secret,
         });
         let events = EventBus::new();
-        let card_reader =
-            crate::card_reader::card_reader_state(&config.card_reader.device, events.clone());
-        let camera = crate::camera::new_state(&config.camera.device, events.clone());
+        let card_reader = DeviceCell::card_reader(&config.card_reader.device, events.clone());
+        let camera = DeviceCell::camera(&config.camera.device, events.clone());
         let printer = PrintService::new(printer, events.clone());
         let keys = std::fs::read_to_string(data.keys_path())
             .ok()
@@ -314,104 +315,42 @@ impl Agent {
         self.events.emit("outbox", json!({"pending": pending}));
     }
 
-    /// `GET /api/v1/status`.
-    pub async fn status(&self) -> Result<Value, ApiError> {
-        let (pending, oldest, rejected, head, stuck) = self
-            .db(|s| {
-                Ok::<_, crate::store::StoreError>((
-                    s.outbox_pending_count()?,
-                    s.outbox_oldest_pending()?,
-                    s.rejected_count()?,
-                    s.journal_head()?,
-                    s.stuck_outbox(crate::sync::STUCK_AFTER)?,
-                ))
-            })
-            .await?;
-        // Entries the backend keeps failing for a reason of their own: the
-        // operator sees them (with the receipt), the technician the reason.
-        let stuck: Vec<Value> = stuck
-            .iter()
-            .map(|e| {
-                json!({
-                    "purpose": e.purpose,
-                    "transaction_id": e.tx_id,
-                    "receipt_number": e.receipt_number,
-                    "queued_at": e.created_at,
-                    "attempts": e.attempts,
-                    "reason": pos_codes::mask_fiscal_codes(&e.reason),
-                })
-            })
-            .collect();
-        let b = self
-            .backend_status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        Ok(json!({
-            "terminal_id": self.terminal_id,
-            "version": env!("CARGO_PKG_VERSION"),
-            "backend": {
-                "reachable": b.reachable,
-                "last_ok_at": b.last_ok_at.map(rfc3339),
-                "error": b.error,
-            },
-            "outbox": {"pending": pending, "oldest_at": oldest, "rejected": rejected, "stuck": stuck},
-            "devices": {
-                "printer": self.printer.status_json(),
-                "camera": {"state": self.camera.get().as_str()},
-                "card_reader": {"state": self.card_reader.get().as_str()},
-            },
-            "journal": {"entries": head.0, "head": head.1},
-            "backup": crate::backup::status_json(&self.config),
-        }))
+    /// A transaction changed: the `transaction` event.
+    pub fn emit_tx(&self, t: &Transaction) {
+        self.events.emit(
+            "transaction",
+            json!({"id": t.id, "state": t.state, "sync": t.sync, "receipt_number": t.receipt_number}),
+        );
     }
 
-    /// Start the background tasks: the outbox sender and the keys refresher.
-    pub fn spawn_background(self: &Arc<Self>) {
-        // A dedicated thread (serial reads block); it stops when the agent is dropped.
-        crate::card_reader::spawn(self);
-        // Capture and decoding on their own threads; they stop when the agent is dropped.
-        crate::camera::spawn(self);
-        // Print jobs left by a previous run (paper out, crash) are retried.
-        self.start_print_queue();
-        let sync = self.clone();
-        tokio::spawn(async move { crate::sync::run(sync).await });
-        // While the backend is unreachable, probe its (unsigned, cheap)
-        // health every 15-30 s: the outbox wakes as soon as it answers
-        // instead of waiting out a backoff of up to 5 minutes. The jitter
-        // keeps a fleet of counters from probing in step.
-        let probe = Arc::downgrade(self);
-        tokio::spawn(async move {
-            loop {
-                let pause = Duration::from_millis(15_000 + rand::random::<u64>() % 15_000);
-                tokio::time::sleep(pause).await;
-                let Some(agent) = probe.upgrade() else { return };
-                let down = !agent
-                    .backend_status
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .reachable;
-                if down && agent.backend.health().await.is_ok() {
-                    // Reachable again; `error` is left alone: only a
-                    // signed answer can clear an authentication failure.
-                    let mut s = agent
-                        .backend_status
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner());
-                    s.reachable = true;
-                    s.last_ok_at = Some(OffsetDateTime::now_utc());
-                    drop(s);
-                    agent.wake_outbox_now();
-                }
-            }
-        });
-        let keys = self.clone();
-        tokio::spawn(async move {
-            loop {
-                keys.refresh_keys().await;
-                tokio::time::sleep(Duration::from_secs(3600)).await;
-            }
-        });
+    /// The backend as `status.backend` last saw it.
+    pub fn backend_status(&self) -> BackendStatus {
+        self.backend_status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The backend answered its (unsigned) health probe: reachable again.
+    /// `error` is left alone: only a signed answer can clear an
+    /// authentication failure.
+    pub fn note_backend_healthy(&self) {
+        let mut s = self
+            .backend_status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        s.reachable = true;
+        s.last_ok_at = Some(OffsetDateTime::now_utc());
+        drop(s);
+        self.wake_outbox_now();
+    }
+}
+
+/// Device threads hand their reads to the agent through this, and see
+/// nothing else of it.
+impl ScanSink for Agent {
+    fn scan(&self, source: &str, text: &str) -> String {
+        self.record_scan(source, text)
     }
 }
 

@@ -2,7 +2,7 @@
 //! ever slowing the API down.
 //!
 //! ```text
-//! capture thread ──latest frame only──▶ decode thread ──▶ Debounce ──▶ Agent::record_scan ─▶ `scan` event
+//! capture thread ──latest frame only──▶ decode thread ──▶ Debounce ──▶ DeviceLink::scan ─▶ `scan` event
 //!  (opens the camera,                   (QrDecoder: only what
 //!   reopens it when it breaks)           pos_codes::classify accepts)
 //! ```
@@ -29,7 +29,9 @@
 //!   change is a `device` event. The capture thread retries from 200 ms
 //!   doubling up to 5 s, so a re-plugged camera works within 5 s, and the
 //!   rest of the agent never waits for it.
-//! - Both threads hold only a `Weak<Agent>` and stop when the agent is gone.
+//! - Both threads hold only a [`DeviceLink`] (the camera's state, a scan
+//!   sink, the stop signal), never the agent, and stop when the runtime
+//!   stops or the agent is gone.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
@@ -41,8 +43,7 @@ use pos_drivers::camera::{open_camera, Debounce, FrameSource, GrayFrame, QrDecod
 use pos_drivers::DeviceState;
 use tracing::{debug, info, warn};
 
-use crate::agent::Agent;
-use crate::device_state::DeviceCell;
+use crate::device_state::{DeviceCell, DeviceLink};
 use crate::events::EventBus;
 
 /// Retry delays after the camera failed to open or broke: first, and at most.
@@ -55,7 +56,7 @@ pub type CameraState = DeviceCell;
 
 /// `disabled` for `none`; `offline` for a camera not opened yet.
 pub fn new_state(device: &CameraDevice, events: EventBus) -> CameraState {
-    DeviceCell::new("camera", *device != CameraDevice::None, events)
+    DeviceCell::camera(device, events)
 }
 
 /// The one-frame hand-over between the capture and the decode thread.
@@ -93,16 +94,19 @@ pub fn accept(text: &str) -> bool {
 
 /// Starts the capture and decode threads when a camera is configured;
 /// `None` for `device = "none"`.
-pub fn spawn(agent: &Arc<Agent>) -> Option<std::thread::JoinHandle<()>> {
-    let cfg = agent.config.camera.clone();
+pub fn spawn(
+    cfg: &pos_config::CameraConfig,
+    link: DeviceLink,
+) -> Option<std::thread::JoinHandle<()>> {
+    let cfg = cfg.clone();
     if cfg.device == CameraDevice::None {
         return None;
     }
-    let state = agent.camera.clone();
+    let state = link.state.clone();
     let latest = Arc::new(LatestFrame::default());
     let hold_off = Duration::from_millis(cfg.hold_off_ms);
 
-    let weak = Arc::downgrade(agent);
+    let decode_link = link.clone();
     let slot = latest.clone();
     let decoder = std::thread::Builder::new()
         .name("camera-decode".into())
@@ -111,7 +115,7 @@ pub fn spawn(agent: &Arc<Agent>) -> Option<std::thread::JoinHandle<()>> {
             let mut debounce = Debounce::new(hold_off);
             loop {
                 let frame = slot.take(Duration::from_millis(500));
-                if weak.strong_count() == 0 {
+                if !decode_link.running() {
                     return;
                 }
                 let Some(frame) = frame else { continue };
@@ -122,8 +126,9 @@ pub fn spawn(agent: &Arc<Agent>) -> Option<std::thread::JoinHandle<()>> {
                 if !debounce.accept(&hit.text, Instant::now()) {
                     continue;
                 }
-                let Some(agent) = weak.upgrade() else { return };
-                let scan_id = agent.record_scan("camera", &hit.text);
+                let Some(scan_id) = decode_link.scan("camera", &hit.text) else {
+                    return;
+                };
                 info!(%scan_id, pass = hit.pass.as_str(), ms = t.elapsed().as_millis() as u64, "camera: scan");
             }
         });
@@ -133,11 +138,11 @@ pub fn spawn(agent: &Arc<Agent>) -> Option<std::thread::JoinHandle<()>> {
         return None;
     }
 
-    let weak = Arc::downgrade(agent);
+    let capture_link = link.clone();
     let capture = std::thread::Builder::new()
         .name("camera-capture".into())
         .spawn(move || {
-            let alive = || weak.strong_count() > 0;
+            let alive = || capture_link.running();
             capture_loop(
                 || open_camera(&cfg.device, cfg.width, cfg.height),
                 &state,
@@ -149,7 +154,7 @@ pub fn spawn(agent: &Arc<Agent>) -> Option<std::thread::JoinHandle<()>> {
         Ok(h) => Some(h),
         Err(e) => {
             warn!(error = %e, "camera: could not start the capture thread");
-            agent.camera.set(DeviceState::Error);
+            link.state.set(DeviceState::Error);
             None
         }
     }

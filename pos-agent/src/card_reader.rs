@@ -1,10 +1,11 @@
 //! The card reader as the agent sees it: a dedicated thread that reads
 //! lines from the serial reader of `[card_reader] device`, turns each into
 //! the text to classify, and publishes it as a `scan` event with source
-//! `card_reader` (through [`Agent::record_scan`], which masks fiscal codes).
+//! `card_reader` (through its [`DeviceLink`]'s scan sink, which masks
+//! fiscal codes; the thread never holds the agent).
 //!
 //! ```text
-//! serial reader ─lines─▶ card_text_from_line ─text─▶ Agent::record_scan ─▶ `scan` event
+//! serial reader ─lines─▶ card_text_from_line ─text─▶ DeviceLink::scan ─▶ `scan` event
 //!   %BRSSMRA85T10A562SROSSI  MARIO^^^?   ─▶ RSSMRA85T10A562S   (track 1: the code only)
 //!   ;80380001800012345678=2912?          ─▶ ignored            (track 2: card number)
 //!   RSSMRA85T10A562S / *RSSMRA85T10A562S* ─▶ RSSMRA85T10A562S  (Code 39 barcode)
@@ -32,7 +33,6 @@
 //!   200 ms doubling up to 2 s, so a re-plugged reader works within 2 s.
 
 use std::ops::ControlFlow;
-use std::sync::Arc;
 use std::time::Duration;
 
 use pos_codes::{classify, fiscal_code_from_track, masked_excerpt, Input};
@@ -41,11 +41,11 @@ use pos_drivers::card_reader::{open_card_reader, CardReader};
 use pos_drivers::DeviceState;
 use tracing::{info, warn};
 
-use crate::agent::Agent;
+use crate::device_state::DeviceLink;
 use crate::events::EventBus;
 
 /// How long one read waits before the thread checks that the agent is
-/// still there.
+/// still running.
 const POLL: Duration = Duration::from_millis(500);
 
 /// Retry delays after an error: first, and at most.
@@ -69,31 +69,29 @@ pub type CardReaderState = crate::device_state::DeviceCell;
 
 /// `disabled` for `none`; `offline` for a reader not opened yet.
 pub fn card_reader_state(device: &CardReaderDevice, events: EventBus) -> CardReaderState {
-    CardReaderState::new(
-        "card_reader",
-        !matches!(device, CardReaderDevice::None),
-        events,
-    )
+    CardReaderState::card_reader(device, events)
 }
 
 /// Starts the reader thread when a reader is configured; `None` for
 /// `device = "none"` (or if the thread could not be created, which is
 /// logged and leaves the reader `error`).
-pub fn spawn(agent: &Arc<Agent>) -> Option<std::thread::JoinHandle<()>> {
-    let mut reader = open_card_reader(&agent.config.card_reader.device)?;
-    let state = agent.card_reader.clone();
-    let weak = Arc::downgrade(agent);
+pub fn spawn(device: &CardReaderDevice, link: DeviceLink) -> Option<std::thread::JoinHandle<()>> {
+    let mut reader = open_card_reader(device)?;
+    let state = link.state.clone();
+    let thread_link = link.clone();
     let spawned = std::thread::Builder::new()
         .name("card-reader".into())
         .spawn(move || {
             info!(device = %reader.describe(), "card reader: started");
             run(&mut reader, &state, Retry::default(), |text| {
-                // The agent is gone (shutdown, or a test's agent dropped): stop.
-                let Some(agent) = weak.upgrade() else {
+                // The agent stops (or a test's agent was dropped): stop.
+                if !thread_link.running() {
                     return ControlFlow::Break(());
-                };
+                }
                 if let Some(text) = text {
-                    let scan_id = agent.record_scan("card_reader", text);
+                    let Some(scan_id) = thread_link.scan("card_reader", text) else {
+                        return ControlFlow::Break(());
+                    };
                     info!(%scan_id, "card reader: scan");
                 }
                 ControlFlow::Continue(())
@@ -103,7 +101,7 @@ pub fn spawn(agent: &Arc<Agent>) -> Option<std::thread::JoinHandle<()>> {
         Ok(handle) => Some(handle),
         Err(e) => {
             warn!(error = %e, "card reader: could not start its thread");
-            agent.card_reader.set(DeviceState::Error);
+            link.state.set(DeviceState::Error);
             None
         }
     }

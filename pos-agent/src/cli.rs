@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use serde_json::{json, Value};
-use tracing::{info, warn};
 
 use crate::agent::{Agent, AgentParts, Tuning};
 use crate::datadir::{DataDir, TerminalFile};
@@ -184,61 +183,9 @@ pub fn open_agent(config: pos_config::Config, tuning: Tuning) -> anyhow::Result<
     })
 }
 
-/// Serve the API until SIGINT/SIGTERM.
+/// Serve the API until SIGINT/SIGTERM: see [`crate::runtime`].
 pub async fn serve(agent: Arc<Agent>, listen: SocketAddr) -> anyhow::Result<()> {
-    if !listen.ip().is_loopback() {
-        warn!(%listen, "the local API listens on a non-loopback address: anyone on the network can reach the login");
-    }
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| {
-            format!("cannot listen on {listen} (api.listen); is another program using it?")
-        })?;
-    agent.spawn_background();
-    let addr = listener.local_addr()?;
-    info!(%addr, terminal = %agent.terminal_id, "pos-agent listening");
-    if agent.config.log.format == pos_config::LogFormat::Text {
-        // For people and scripts; with JSON logs the record above says it.
-        eprintln!("pos-agent: listening on http://{addr}");
-    }
-    // Graceful shutdown waits for open connections, and a console's event
-    // stream never ends: give requests in flight a moment, then stop (every
-    // write is already committed to SQLite, so stopping is always safe).
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let server =
-        axum::serve(listener, crate::api::router(agent)).with_graceful_shutdown(async move {
-            let _ = stop_rx.wait_for(|stop| *stop).await;
-        });
-    tokio::select! {
-        r = server => r?,
-        _ = async {
-            shutdown_signal().await;
-            let _ = stop_tx.send(true);
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-        } => {
-            info!("stopped; connections still open after the grace period were closed");
-        }
-    }
-    Ok(())
-}
-
-/// How long requests in flight get to finish after SIGTERM/SIGINT.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
-
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
-    }
-    info!("shutting down");
+    crate::runtime::serve(agent, listen).await
 }
 
 pub async fn run(config: pos_config::Config, tuning: Tuning) -> anyhow::Result<()> {

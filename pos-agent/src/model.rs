@@ -136,7 +136,7 @@ pub struct Transaction {
     /// Internal: the payer's codes as the backend sent them (with the
     /// consumer reference), for `choose`. The API shows `choices` instead.
     #[serde(default)]
-    pub resolved_choices: Vec<Value>,
+    pub resolved_choices: Vec<pos_backend::PaymentCode>,
     #[serde(default)]
     pub void_reason: Option<String>,
     /// Internal: the counter's UTC offset when it was paid (`+01:00`), so a

@@ -33,6 +33,10 @@
 //!   between resends the same key and bytes, and the backend answers it
 //!   again without applying it twice.
 //! - Besides being woken, the sender looks for due entries every [`TICK`].
+//! - On shutdown (the runtime's stop token) nothing new is sent; the
+//!   requests in flight get up to [`FLUSH`] to answer, and their answers
+//!   are recorded. One still unanswered is sent again at the next start,
+//!   with the same key and bytes.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -42,6 +46,7 @@ use serde_json::{json, Value};
 use time::OffsetDateTime;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::agent::Agent;
@@ -66,6 +71,9 @@ pub const STUCK_AFTER: i64 = 3;
 /// The sender looks for due entries at least this often, even when nothing
 /// woke it (a wake-up lost with a request that went away, a clock step).
 pub const TICK: Duration = Duration::from_secs(2);
+
+/// On shutdown, how long the requests in flight get to answer.
+pub const FLUSH: Duration = Duration::from_secs(2);
 
 /// What one answer (or its absence) means for the entry and the outbox.
 #[derive(Debug, Clone, PartialEq)]
@@ -190,13 +198,22 @@ fn ko_after_recovered_activation(
             reason: Some("annullata dopo un'attivazione senza risposta".into()),
         },
     );
-    Some(crate::store::OutboxDraft {
-        purpose: "outcome_ko".into(),
-        method: req.method,
-        path: req.path,
-        idempotency_key: req.idempotency_key,
-        body: req.body,
-    })
+    Some(crate::store::OutboxDraft::from_request("outcome_ko", req))
+}
+
+impl crate::store::OutboxDraft {
+    /// An outbox entry holding `req` exactly as prepared (its bytes are
+    /// sent, and resent, unchanged); `purpose` says what it is for
+    /// (`recharge`, `outcome_ok`, `outcome_ko`, `activate_for_ko`).
+    pub fn from_request(purpose: &str, req: pos_backend::PreparedRequest) -> Self {
+        crate::store::OutboxDraft {
+            purpose: purpose.into(),
+            method: req.method,
+            path: req.path,
+            idempotency_key: req.idempotency_key,
+            body: req.body,
+        }
+    }
 }
 
 /// The ordering key: entries with the same key go one after the other.
@@ -503,15 +520,20 @@ impl Sender {
     }
 }
 
-pub async fn run(agent: Arc<Agent>) {
+/// The sender, until `stop` is cancelled; then what is in flight is given
+/// [`FLUSH`] to answer, and recorded.
+pub async fn run(agent: Arc<Agent>, stop: CancellationToken) {
     let mut s = Sender::new(agent.clone());
     let mut in_flight: JoinSet<SendResult> = JoinSet::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
+    while !stop.is_cancelled() {
         if let Err(e) = s.refresh().await {
             warn!(error = %e, "outbox: cannot read the queue");
-            tokio::time::sleep(Duration::from_secs(5)).await;
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                _ = stop.cancelled() => {}
+            }
             continue;
         }
         let now = Instant::now();
@@ -553,7 +575,42 @@ pub async fn run(agent: Arc<Agent>) {
             _ = agent.sync_wake.notified() => s.woken(),
             _ = sleep => {}
             _ = tick.tick() => {}
+            _ = stop.cancelled() => {}
         }
+    }
+    flush(&mut s, in_flight).await;
+}
+
+/// Stopping: the answers of the requests in flight are recorded, if they
+/// come within [`FLUSH`]; the others are sent again at the next start.
+async fn flush(s: &mut Sender, mut in_flight: JoinSet<SendResult>) {
+    if in_flight.is_empty() {
+        return;
+    }
+    let waiting = in_flight.len();
+    let deadline = tokio::time::sleep(FLUSH);
+    tokio::pin!(deadline);
+    let mut results = Vec::new();
+    loop {
+        tokio::select! {
+            r = in_flight.join_next() => match r {
+                Some(Ok(v)) => results.push(v),
+                Some(Err(e)) => warn!(error = %e, "outbox: a send task failed"),
+                None => break,
+            },
+            _ = &mut deadline => {
+                in_flight.abort_all();
+                break;
+            }
+        }
+    }
+    info!(
+        recorded = results.len(),
+        unanswered = waiting.saturating_sub(results.len()),
+        "outbox: stopping; unanswered requests are sent again at the next start"
+    );
+    if !results.is_empty() {
+        s.record(results).await;
     }
 }
 

@@ -1,0 +1,732 @@
+//! The transaction's rules, as functions of the transaction and the values
+//! they need: no lock, no SQLite, no backend, no HTTP. `counter/mod.rs`
+//! loads the transaction, reads what a rule needs (the offline total, the
+//! clock), applies the rule and saves the result.
+
+use time::OffsetDateTime;
+
+use pos_backend::PaymentCode;
+use serde_json::Value;
+
+use super::error::{BadAnswer, CounterError, WrongState};
+use super::{MAX_AMOUNT_CENTS, MAX_CHANGE_CENTS, PAYMENT_TOKEN_MARGIN};
+use crate::model::{Consumer, Creditor, Limits, NoticeInfo, Service, Transaction, TxKind, TxState};
+use crate::store::{OutboxDraft, StoreError};
+
+/// What `[offline]` allows, and what already waits for the backend's
+/// confirmation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OfflineBudget {
+    pub max_transaction_cents: i64,
+    pub max_total_cents: i64,
+    pub pending_cents: i64,
+}
+
+/// Fill a recharge from the backend's payment code: an active code whose
+/// limits the counter can handle (amount + fee can never overflow).
+pub fn apply_payment_code(t: &mut Transaction, pc: &PaymentCode) -> Result<(), CounterError> {
+    if !pc.is_active() {
+        return Err(CounterError::CodeNotActive);
+    }
+    let bad = CounterError::BadBackendAnswer(BadAnswer::PaymentCode);
+    let (Ok(min), Ok(max)) = (
+        i64::try_from(pc.limits.min_cents),
+        i64::try_from(pc.limits.max_cents),
+    ) else {
+        return Err(bad);
+    };
+    if max < min || max > MAX_AMOUNT_CENTS {
+        return Err(bad);
+    }
+    t.code = Some(pc.code.clone());
+    t.service = Some(Service {
+        id: pc.service.id.clone(),
+        name: pc.service.name.clone(),
+    });
+    t.creditor = Some(Creditor {
+        fiscal_code: pc.creditor.fiscal_code.clone(),
+        name: pc.creditor.name.clone(),
+    });
+    t.consumer = Some(Consumer {
+        display_name: pc.consumer.display_name.clone(),
+        school: pc.consumer.school.clone(),
+    });
+    t.consumer_ref = Some(pc.consumer.consumer_ref.clone());
+    t.limits = Some(Limits {
+        min_cents: min,
+        max_cents: max,
+    });
+    Ok(())
+}
+
+/// An app token accepted while the backend cannot be reached: its signature
+/// is enough to take the cash within `1 cent ..= offline.max_transaction_cents`
+/// (the token carries no limits), and the recharge says it was offline.
+pub fn accept_offline(
+    t: &mut Transaction,
+    token: &pos_codes::AppToken,
+    max_transaction_cents: i64,
+) {
+    t.offline = true;
+    t.code = Some(token.as_str().to_string());
+    t.service = Some(Service {
+        id: token.service().to_string(),
+        name: crate::receipts::service_name(token.service()).to_string(),
+    });
+    t.creditor = Some(Creditor {
+        fiscal_code: token.creditor().as_str().to_string(),
+        name: String::new(),
+    });
+    t.consumer_ref = Some(token.consumer_ref().to_string());
+    t.limits = Some(Limits {
+        min_cents: 1,
+        max_cents: max_transaction_cents,
+    });
+}
+
+/// A notice the creditor verified: only `payable` goes on, at the verified
+/// amount (1 cent to the 11 digits of the notice's amount field) plus the
+/// notice fee, straight to `amount_set`.
+pub fn apply_verified_notice(
+    t: &mut Transaction,
+    n: &pos_codes::Notice,
+    v: &pos_backend::NoticeVerifyResponse,
+    fee_cents: i64,
+) -> Result<(), CounterError> {
+    if v.status != pos_backend::NoticeStatus::Payable {
+        return Err(CounterError::NoticeNotPayable { status: v.status });
+    }
+    let amount = i64::try_from(v.amount_cents)
+        .ok()
+        .filter(|a| (1..=MAX_AMOUNT_CENTS).contains(a))
+        .ok_or(CounterError::BadBackendAnswer(BadAnswer::NoticeAmount))?;
+    t.kind = TxKind::Notice;
+    t.creditor = Some(Creditor {
+        fiscal_code: v.creditor.fiscal_code.clone(),
+        name: v.creditor.name.clone(),
+    });
+    t.notice = Some(NoticeInfo {
+        notice_number: n.notice_number.as_str().to_string(),
+        iuv: n.notice_number.iuv().to_string(),
+        description: Some(v.description.clone()).filter(|d| !d.is_empty()),
+        due_date: v.due_date.map(|d| d.to_string()),
+    });
+    t.amount_cents = Some(amount);
+    t.fee_cents = fee_cents;
+    t.state = TxState::AmountSet;
+    Ok(())
+}
+
+/// A payer's codes: the transaction waits in `choose_code`; the API shows
+/// each code without the backend's consumer reference.
+pub fn offer_choices(t: &mut Transaction, codes: Vec<PaymentCode>) {
+    t.state = TxState::ChooseCode;
+    for code in codes {
+        let mut shown = serde_json::to_value(&code).unwrap_or(Value::Null);
+        if let Some(c) = shown.get_mut("consumer").and_then(Value::as_object_mut) {
+            c.remove("ref");
+        }
+        t.choices.push(shown);
+        t.resolved_choices.push(code);
+    }
+}
+
+/// `choose_code` → `identified` with one of the payer's codes.
+pub fn choose(t: &mut Transaction, code: &str) -> Result<(), CounterError> {
+    check_choose(t)?;
+    let picked = t
+        .resolved_choices
+        .iter()
+        .find(|c| c.code == code)
+        .cloned()
+        .ok_or(CounterError::UnknownChoice)?;
+    apply_payment_code(t, &picked)?;
+    t.state = TxState::Identified;
+    Ok(())
+}
+
+/// The activation of a notice: the same bytes every time, so a replay
+/// gets the first answer back.
+pub fn activate_request(
+    id: &str,
+    n: &NoticeInfo,
+    c: &Creditor,
+    amount: i64,
+) -> pos_backend::PreparedRequest {
+    pos_backend::PreparedRequest::activate(
+        id,
+        &pos_backend::ActivateRequest {
+            creditor_fiscal_code: c.fiscal_code.clone(),
+            notice_number: n.notice_number.clone(),
+            amount_cents: amount.max(0) as u64,
+        },
+    )
+}
+
+/// The request that tells the backend about a payment: the recharge, or
+/// the notice's `OK` outcome. Built once, stored in the outbox with the
+/// payment, and replayed byte for byte.
+pub fn payment_draft(t: &Transaction) -> Result<OutboxDraft, StoreError> {
+    let missing = |what: &str| StoreError::Corrupt(format!("payment without {what}"));
+    let paid_at = t.paid_at.ok_or_else(|| missing("paid_at"))?;
+    let receipt_number = t.receipt_number.clone().ok_or_else(|| missing("receipt"))?;
+    let (purpose, req) = match t.kind {
+        TxKind::Recharge => (
+            "recharge",
+            pos_backend::PreparedRequest::recharge(&pos_backend::RechargeRequest {
+                transaction_id: t.id.clone(),
+                code: t.code.clone().ok_or_else(|| missing("code"))?,
+                service_id: t
+                    .service
+                    .as_ref()
+                    .map(|s| s.id.clone())
+                    .ok_or_else(|| missing("service"))?,
+                consumer_ref: t.consumer_ref.clone().ok_or_else(|| missing("consumer"))?,
+                creditor_fiscal_code: t
+                    .creditor
+                    .as_ref()
+                    .map(|c| c.fiscal_code.clone())
+                    .ok_or_else(|| missing("creditor"))?,
+                amount_cents: t.amount_cents.ok_or_else(|| missing("amount"))?.max(0) as u64,
+                fee_cents: t.fee_cents.max(0) as u64,
+                paid_at,
+                receipt_number,
+                operator_id: t.operator.clone(),
+                offline: t.offline,
+            }),
+        ),
+        TxKind::Notice => (
+            "outcome_ok",
+            pos_backend::PreparedRequest::outcome(
+                &t.id,
+                &pos_backend::OutcomeRequest::Ok {
+                    payment_token: t
+                        .payment_token
+                        .clone()
+                        .ok_or_else(|| missing("payment token"))?,
+                    paid_at,
+                    receipt_number,
+                    fee_cents: t.fee_cents.max(0) as u64,
+                },
+            ),
+        ),
+    };
+    Ok(OutboxDraft::from_request(purpose, req))
+}
+
+/// What a void owes the backend, queued with it: a notice's KO outcome
+/// for its payment token (every activation gets an outcome), or, when the
+/// activation's answer was lost, the activation replayed (same key and
+/// bytes) so its KO can follow. Nothing for a recharge.
+pub fn void_requests(t: &Transaction, reason: Option<&str>) -> Vec<OutboxDraft> {
+    let mut queued = vec![];
+    if let (TxKind::Notice, Some(token)) = (t.kind, t.payment_token.clone()) {
+        // Every activation gets an outcome (pagoPA): the KO is queued with
+        // the void and retried until the backend answers.
+        let req = pos_backend::PreparedRequest::outcome(
+            &t.id,
+            &pos_backend::OutcomeRequest::Ko {
+                payment_token: token,
+                reason: reason.filter(|r| !r.is_empty()).map(str::to_string),
+            },
+        );
+        queued.push(OutboxDraft::from_request("outcome_ko", req));
+    }
+    if let (TxKind::Notice, None, true, Some(n), Some(c), Some(amount)) = (
+        t.kind,
+        &t.payment_token,
+        t.activation_sent,
+        &t.notice,
+        &t.creditor,
+        t.amount_cents,
+    ) {
+        // The activation's answer was lost: replay it from the outbox
+        // (same key and bytes: the backend answers with the first
+        // activation, if it applied one), then the KO follows.
+        let req = activate_request(&t.id, n, c, amount);
+        queued.push(OutboxDraft::from_request("activate_for_ko", req));
+    }
+    queued
+}
+
+/// Whether `amount` may be set now: a recharge (a notice's amount is the
+/// creditor's), not paid or voided, within the code's limits.
+pub fn check_amount(t: &Transaction, amount_cents: i64) -> Result<(), CounterError> {
+    if t.kind != TxKind::Recharge {
+        return Err(WrongState::NoticeAmountFixed.into());
+    }
+    if !matches!(
+        t.state,
+        TxState::Identified | TxState::AmountSet | TxState::AwaitingCash
+    ) {
+        return Err(WrongState::AmountLocked(t.state).into());
+    }
+    let limits = t.limits.unwrap_or(Limits {
+        min_cents: 1,
+        max_cents: i64::MAX,
+    });
+    if amount_cents < limits.min_cents || amount_cents > limits.max_cents {
+        return Err(CounterError::AmountOutOfLimits {
+            amount_cents,
+            limits,
+        });
+    }
+    Ok(())
+}
+
+/// An offline recharge stays within `[offline]`: per recharge, and in total
+/// with what already waits for confirmation.
+pub fn check_offline_amount(
+    amount_cents: i64,
+    fee_cents: i64,
+    budget: OfflineBudget,
+) -> Result<(), CounterError> {
+    let total = amount_cents.saturating_add(fee_cents);
+    if total > budget.max_transaction_cents
+        || budget.pending_cents.saturating_add(total) > budget.max_total_cents
+    {
+        return Err(CounterError::OfflineLimitExceeded {
+            max_transaction_cents: budget.max_transaction_cents,
+            max_total_cents: budget.max_total_cents,
+            pending_cents: budget.pending_cents,
+        });
+    }
+    Ok(())
+}
+
+/// `identified`/`amount_set`/`awaiting_cash` → `amount_set` with the amount
+/// and its fee (a new amount needs a new pre-receipt).
+pub fn apply_amount(t: &mut Transaction, amount_cents: i64, fee_cents: i64) {
+    t.amount_cents = Some(amount_cents);
+    t.fee_cents = fee_cents;
+    t.state = TxState::AmountSet;
+}
+
+/// Whether the pre-receipt can be printed now.
+pub fn check_pre_receipt(t: &Transaction) -> Result<(), CounterError> {
+    match t.state {
+        TxState::AmountSet | TxState::AwaitingCash => Ok(()),
+        TxState::Identified | TxState::ChooseCode => Err(WrongState::AmountMissing.into()),
+        TxState::Voided => Err(WrongState::Voided.into()),
+        s => Err(WrongState::PreReceiptUnavailable(s).into()),
+    }
+}
+
+/// Whether `tendered_cents` pays `t` now; the total to pay when it does. A
+/// paid transaction is the caller's (a repeated `pay` answers the first).
+pub fn check_payment(t: &Transaction, tendered_cents: i64) -> Result<i64, CounterError> {
+    if t.state != TxState::AwaitingCash {
+        return Err(match t.state {
+            TxState::Voided => WrongState::Voided,
+            _ => WrongState::PreReceiptFirst,
+        }
+        .into());
+    }
+    let total = t.total_cents().ok_or(WrongState::AmountMissing)?;
+    if tendered_cents < total {
+        return Err(CounterError::TenderedTooLow {
+            total_cents: total,
+            tendered_cents,
+        });
+    }
+    if tendered_cents - total > MAX_CHANGE_CENTS {
+        return Err(CounterError::TenderedTooHigh {
+            total_cents: total,
+            tendered_cents,
+        });
+    }
+    Ok(total)
+}
+
+/// Paying an offline recharge keeps what waits for confirmation within
+/// `offline.max_total_cents`.
+pub fn check_offline_total(total_cents: i64, budget: OfflineBudget) -> Result<(), CounterError> {
+    if budget.pending_cents.saturating_add(total_cents) > budget.max_total_cents {
+        return Err(CounterError::OfflineTotalExceeded {
+            max_total_cents: budget.max_total_cents,
+            pending_cents: budget.pending_cents,
+        });
+    }
+    Ok(())
+}
+
+/// A notice's payment token must outlive the OK outcome's delivery: expired,
+/// or less than [`PAYMENT_TOKEN_MARGIN`] left, refuses the cash.
+pub fn check_payment_token(t: &Transaction, now: OffsetDateTime) -> Result<(), CounterError> {
+    let Some(exp) = t.payment_token_expires_at else {
+        return Ok(());
+    };
+    let left = exp - now;
+    if !left.is_positive() {
+        return Err(CounterError::PaymentTokenExpired);
+    }
+    if left < PAYMENT_TOKEN_MARGIN {
+        // The OK outcome must reach the backend before the token
+        // expires, or the payment is refused after the cash is in
+        // the drawer and the parent must be refunded.
+        return Err(CounterError::PaymentTokenExpiring { expires_at: exp });
+    }
+    Ok(())
+}
+
+/// A paid transaction cannot be voided (the cash is in the drawer and the
+/// backend is told); any other can, a voided one again (nothing happens).
+pub fn check_void(t: &Transaction) -> Result<(), CounterError> {
+    if t.state == TxState::Paid {
+        return Err(WrongState::AlreadyPaid.into());
+    }
+    Ok(())
+}
+
+/// `choose` is for a payer's transaction still waiting for its code.
+pub fn check_choose(t: &Transaction) -> Result<(), CounterError> {
+    if t.state != TxState::ChooseCode {
+        return Err(WrongState::AlreadyChosen.into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tx(kind: TxKind, state: TxState) -> Transaction {
+        let mut t = Transaction::new("t".into(), kind, "op", OffsetDateTime::UNIX_EPOCH);
+        t.state = state;
+        t
+    }
+
+    fn recharge(state: TxState, amount: Option<i64>, fee: i64) -> Transaction {
+        let mut t = tx(TxKind::Recharge, state);
+        t.limits = Some(Limits {
+            min_cents: 500,
+            max_cents: 30_000,
+        });
+        t.amount_cents = amount;
+        t.fee_cents = fee;
+        t
+    }
+
+    fn code(code: &str, max_cents: u64) -> PaymentCode {
+        serde_json::from_value(serde_json::json!({"code": code, "status": "active",
+            "service": {"id": "mensa", "name": "Refezione scolastica"},
+            "creditor": {"fiscal_code": "00514490010", "name": "Comune di Balangero"},
+            "consumer": {"ref": format!("ref_{code}"), "display_name": "M*** R***"},
+            "balance_cents": 0, "limits": {"min_cents": 500, "max_cents": max_cents}}))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_payers_codes_are_shown_without_the_reference_and_one_is_chosen() {
+        let mut t = tx(TxKind::Recharge, TxState::Identified);
+        offer_choices(&mut t, vec![code("A1", 30_000), code("B2", 20_000)]);
+        assert_eq!(t.state, TxState::ChooseCode);
+        assert_eq!(t.choices.len(), 2);
+        assert!(t.choices.iter().all(|c| c["consumer"].get("ref").is_none()));
+        assert_eq!(t.choices[1]["code"], "B2");
+        assert_eq!(t.resolved_choices[1].consumer.consumer_ref, "ref_B2");
+
+        assert!(matches!(
+            choose(&mut t.clone(), "C3"),
+            Err(CounterError::UnknownChoice)
+        ));
+        choose(&mut t, "B2").unwrap();
+        assert_eq!(t.state, TxState::Identified);
+        assert_eq!(t.consumer_ref.as_deref(), Some("ref_B2"));
+        assert_eq!(t.limits.map(|l| l.max_cents), Some(20_000));
+        assert!(matches!(
+            choose(&mut t, "A1"),
+            Err(CounterError::InvalidState(WrongState::AlreadyChosen))
+        ));
+        // A stored transaction reads back with its typed choices.
+        let mut waiting = tx(TxKind::Recharge, TxState::Identified);
+        offer_choices(&mut waiting, vec![code("A1", 30_000)]);
+        let back: Transaction =
+            serde_json::from_value(serde_json::to_value(&waiting).unwrap()).unwrap();
+        assert_eq!(back, waiting);
+    }
+
+    fn notice(token: Option<&str>, activation_sent: bool) -> Transaction {
+        let mut t = tx(TxKind::Notice, TxState::AwaitingCash);
+        t.notice = Some(NoticeInfo {
+            notice_number: "301000000000000012".into(),
+            iuv: "01000000000000012".into(),
+            description: None,
+            due_date: None,
+        });
+        t.creditor = Some(Creditor {
+            fiscal_code: "00514490010".into(),
+            name: "Comune".into(),
+        });
+        t.amount_cents = Some(12_345);
+        t.payment_token = token.map(str::to_string);
+        t.activation_sent = activation_sent;
+        t
+    }
+
+    #[test]
+    fn a_void_owes_a_ko_for_every_activation_and_nothing_for_a_recharge() {
+        assert!(void_requests(&recharge(TxState::AwaitingCash, Some(1), 0), Some("x")).is_empty());
+        assert!(
+            void_requests(&notice(None, false), None).is_empty(),
+            "never activated: nothing owed"
+        );
+
+        let ko = void_requests(&notice(Some("pt_1"), true), Some("cambiato idea"));
+        assert_eq!(ko.len(), 1);
+        assert_eq!(
+            (
+                ko[0].purpose.as_str(),
+                ko[0].path.as_str(),
+                ko[0].idempotency_key.as_str()
+            ),
+            ("outcome_ko", pos_backend::OUTCOME_PATH, "t:outcome")
+        );
+        let body: Value = serde_json::from_slice(&ko[0].body).unwrap();
+        assert_eq!(body["payment_token"], "pt_1");
+        assert_eq!(body["reason"], "cambiato idea");
+        let no_reason = void_requests(&notice(Some("pt_1"), true), Some(""));
+        let body: Value = serde_json::from_slice(&no_reason[0].body).unwrap();
+        assert!(
+            body.get("reason").is_none(),
+            "an empty reason is not sent: {body}"
+        );
+
+        // The activation's answer was lost: it is replayed, byte for byte.
+        let lost = notice(None, true);
+        let replay = void_requests(&lost, None);
+        assert_eq!(replay.len(), 1);
+        assert_eq!(replay[0].purpose, "activate_for_ko");
+        let first = activate_request(
+            &lost.id,
+            lost.notice.as_ref().unwrap(),
+            lost.creditor.as_ref().unwrap(),
+            12_345,
+        );
+        assert_eq!(
+            (replay[0].idempotency_key.as_str(), &replay[0].body),
+            (first.idempotency_key.as_str(), &first.body)
+        );
+    }
+
+    #[test]
+    fn the_payment_request_is_the_recharge_or_the_notices_ok() {
+        let mut t = recharge(TxState::Paid, Some(2_000), 50);
+        assert!(
+            payment_draft(&t).is_err(),
+            "a payment without its receipt and time is refused"
+        );
+        t.paid_at = Some(OffsetDateTime::UNIX_EPOCH);
+        t.receipt_number = Some("T-1/2026/000001".into());
+        t.code = Some("1234".into());
+        t.consumer_ref = Some("c_1".into());
+        t.service = Some(Service {
+            id: "mensa".into(),
+            name: "Mensa".into(),
+        });
+        t.creditor = Some(Creditor {
+            fiscal_code: "00514490010".into(),
+            name: String::new(),
+        });
+        let d = payment_draft(&t).unwrap();
+        assert_eq!(
+            (
+                d.purpose.as_str(),
+                d.path.as_str(),
+                d.idempotency_key.as_str()
+            ),
+            ("recharge", pos_backend::RECHARGES_PATH, "t")
+        );
+        let body: Value = serde_json::from_slice(&d.body).unwrap();
+        assert_eq!(
+            (body["amount_cents"].as_u64(), body["fee_cents"].as_u64()),
+            (Some(2_000), Some(50))
+        );
+
+        let mut n = notice(Some("pt_9"), true);
+        n.paid_at = t.paid_at;
+        n.receipt_number = t.receipt_number.clone();
+        let d = payment_draft(&n).unwrap();
+        assert_eq!(
+            (d.purpose.as_str(), d.idempotency_key.as_str()),
+            ("outcome_ok", "t:outcome")
+        );
+        let body: Value = serde_json::from_slice(&d.body).unwrap();
+        assert_eq!(body["payment_token"], "pt_9");
+    }
+
+    #[test]
+    fn the_amount_is_a_recharges_within_its_limits_until_paid() {
+        let t = recharge(TxState::Identified, None, 0);
+        assert!(check_amount(&t, 500).is_ok());
+        assert!(check_amount(&t, 30_000).is_ok());
+        assert!(matches!(
+            check_amount(&t, 499),
+            Err(CounterError::AmountOutOfLimits {
+                amount_cents: 499,
+                ..
+            })
+        ));
+        assert!(matches!(
+            check_amount(&t, 30_001),
+            Err(CounterError::AmountOutOfLimits { .. })
+        ));
+        for state in [TxState::AmountSet, TxState::AwaitingCash] {
+            assert!(check_amount(&recharge(state, Some(900), 0), 1000).is_ok());
+        }
+        for state in [TxState::Paid, TxState::Voided, TxState::ChooseCode] {
+            assert!(matches!(
+                check_amount(&recharge(state, Some(900), 0), 1000),
+                Err(CounterError::InvalidState(WrongState::AmountLocked(s))) if s == state
+            ));
+        }
+        assert!(matches!(
+            check_amount(&tx(TxKind::Notice, TxState::AmountSet), 1000),
+            Err(CounterError::InvalidState(WrongState::NoticeAmountFixed))
+        ));
+        // Without limits (never from the backend), at least one cent.
+        let mut open = recharge(TxState::Identified, None, 0);
+        open.limits = None;
+        assert!(check_amount(&open, 0).is_err());
+        assert!(check_amount(&open, i64::MAX).is_ok());
+
+        let mut t = recharge(TxState::AwaitingCash, Some(900), 0);
+        apply_amount(&mut t, 1000, 50);
+        assert_eq!(
+            (t.state, t.amount_cents, t.total_cents()),
+            (TxState::AmountSet, Some(1000), Some(1050)),
+            "a new amount needs a new pre-receipt"
+        );
+    }
+
+    #[test]
+    fn offline_amounts_stay_within_both_limits() {
+        let budget = OfflineBudget {
+            max_transaction_cents: 5_000,
+            max_total_cents: 20_000,
+            pending_cents: 14_000,
+        };
+        assert!(check_offline_amount(4_950, 50, budget).is_ok());
+        assert!(matches!(
+            check_offline_amount(4_951, 50, budget),
+            Err(CounterError::OfflineLimitExceeded {
+                max_transaction_cents: 5_000,
+                max_total_cents: 20_000,
+                pending_cents: 14_000
+            })
+        ));
+        let full = OfflineBudget {
+            pending_cents: 16_000,
+            ..budget
+        };
+        assert!(check_offline_amount(4_000, 0, full).is_ok());
+        assert!(check_offline_amount(4_001, 0, full).is_err());
+        assert!(check_offline_total(4_000, full).is_ok());
+        assert!(matches!(
+            check_offline_total(4_001, full),
+            Err(CounterError::OfflineTotalExceeded {
+                max_total_cents: 20_000,
+                pending_cents: 16_000
+            })
+        ));
+    }
+
+    #[test]
+    fn the_pre_receipt_needs_an_amount_and_a_live_transaction() {
+        for ok in [TxState::AmountSet, TxState::AwaitingCash] {
+            assert!(check_pre_receipt(&recharge(ok, Some(1000), 0)).is_ok());
+        }
+        let refused = |s| check_pre_receipt(&recharge(s, None, 0)).unwrap_err();
+        assert!(matches!(
+            refused(TxState::Identified),
+            CounterError::InvalidState(WrongState::AmountMissing)
+        ));
+        assert!(matches!(
+            refused(TxState::ChooseCode),
+            CounterError::InvalidState(WrongState::AmountMissing)
+        ));
+        assert!(matches!(
+            refused(TxState::Voided),
+            CounterError::InvalidState(WrongState::Voided)
+        ));
+        assert!(matches!(
+            refused(TxState::Paid),
+            CounterError::InvalidState(WrongState::PreReceiptUnavailable(TxState::Paid))
+        ));
+    }
+
+    #[test]
+    fn cash_pays_the_total_after_the_pre_receipt_with_bounded_change() {
+        let t = recharge(TxState::AwaitingCash, Some(1000), 50);
+        assert_eq!(check_payment(&t, 1050).unwrap(), 1050);
+        assert_eq!(check_payment(&t, 1050 + MAX_CHANGE_CENTS).unwrap(), 1050);
+        assert!(matches!(
+            check_payment(&t, 1049),
+            Err(CounterError::TenderedTooLow {
+                total_cents: 1050,
+                tendered_cents: 1049
+            })
+        ));
+        assert!(matches!(
+            check_payment(&t, 1051 + MAX_CHANGE_CENTS),
+            Err(CounterError::TenderedTooHigh {
+                total_cents: 1050,
+                ..
+            })
+        ));
+        assert!(matches!(
+            check_payment(&recharge(TxState::AmountSet, Some(1000), 0), 2000),
+            Err(CounterError::InvalidState(WrongState::PreReceiptFirst))
+        ));
+        assert!(matches!(
+            check_payment(&recharge(TxState::Voided, Some(1000), 0), 2000),
+            Err(CounterError::InvalidState(WrongState::Voided))
+        ));
+        assert!(matches!(
+            check_payment(&recharge(TxState::AwaitingCash, None, 0), 2000),
+            Err(CounterError::InvalidState(WrongState::AmountMissing))
+        ));
+    }
+
+    #[test]
+    fn a_notice_token_must_have_five_minutes_left() {
+        let now = OffsetDateTime::UNIX_EPOCH + time::Duration::days(1);
+        let mut t = tx(TxKind::Notice, TxState::AwaitingCash);
+        assert!(check_payment_token(&t, now).is_ok(), "no token, no check");
+        t.payment_token_expires_at = Some(now + PAYMENT_TOKEN_MARGIN);
+        assert!(check_payment_token(&t, now).is_ok());
+        let soon = now + PAYMENT_TOKEN_MARGIN - time::Duration::SECOND;
+        t.payment_token_expires_at = Some(soon);
+        assert!(matches!(
+            check_payment_token(&t, now),
+            Err(CounterError::PaymentTokenExpiring { expires_at }) if expires_at == soon
+        ));
+        t.payment_token_expires_at = Some(now);
+        assert!(matches!(
+            check_payment_token(&t, now),
+            Err(CounterError::PaymentTokenExpired)
+        ));
+    }
+
+    #[test]
+    fn only_unpaid_transactions_are_voided_and_only_payers_choose() {
+        assert!(matches!(
+            check_void(&recharge(TxState::Paid, Some(1000), 0)),
+            Err(CounterError::InvalidState(WrongState::AlreadyPaid))
+        ));
+        for s in [
+            TxState::ChooseCode,
+            TxState::Identified,
+            TxState::AmountSet,
+            TxState::AwaitingCash,
+            TxState::Voided,
+        ] {
+            assert!(check_void(&recharge(s, None, 0)).is_ok(), "{s:?}");
+        }
+        assert!(check_choose(&recharge(TxState::ChooseCode, None, 0)).is_ok());
+        assert!(matches!(
+            check_choose(&recharge(TxState::Identified, None, 0)),
+            Err(CounterError::InvalidState(WrongState::AlreadyChosen))
+        ));
+    }
+}
