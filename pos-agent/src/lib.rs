@@ -21,6 +21,7 @@ pub mod error;
 pub mod events;
 pub mod export;
 pub mod inspect;
+mod journal_verify;
 pub mod model;
 pub mod print_queue;
 pub mod printing;
