@@ -37,6 +37,9 @@ const ESC: char = '\u{e00c}';
 const F4: char = '\u{e034}';
 const F5: char = '\u{e035}';
 const F6: char = '\u{e036}';
+const F8: char = '\u{e038}';
+const ARROW_UP: char = '\u{e013}';
+const ARROW_DOWN: char = '\u{e015}';
 
 /// One browser at a time: each test holds this while its Chromium runs.
 fn turn() -> &'static tokio::sync::Mutex<()> {
@@ -768,5 +771,208 @@ async fn health_card_choose_a_code_then_void_with_the_keyboard() {
     b.wait_screen("idle").await;
     let token = env.login().await;
     assert_eq!(env.tx(&token, &id).await["state"], "voided");
+    b.close().await;
+}
+
+/// The text of a PDF (`pdftotext` from poppler-utils, which
+/// scripts/install-deps.sh installs).
+fn pdf_text(pdf: &Path) -> String {
+    let out = Command::new("pdftotext")
+        .args(["-layout"])
+        .arg(pdf)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils, installed by scripts/install-deps.sh)");
+    assert!(
+        out.status.success(),
+        "pdftotext: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The `n`th download the console started (counted by the hooks the test
+/// put into the page): its file name is the receipt's, its bytes a PDF;
+/// returns the PDF's text.
+async fn downloaded(b: &mut Browser, n: usize, receipt: &str, dir: &Path) -> String {
+    b.wait_js(
+        &format!("window.__downloads.length === {n}"),
+        &format!("download {n}"),
+    )
+    .await;
+    let name = b
+        .js(&format!("return window.__downloads[{}].name;", n - 1))
+        .await;
+    assert_eq!(
+        name,
+        json!(format!("ricevuta-{}.pdf", receipt.replace('/', "-")))
+    );
+    let bytes = b
+        .client
+        .execute_async(
+            &format!(
+                "const done = arguments[arguments.length - 1];
+                 window.__downloads[{}].blob.arrayBuffer()
+                   .then((a) => done(Array.from(new Uint8Array(a))), (e) => done(String(e)));",
+                n - 1
+            ),
+            vec![],
+        )
+        .await
+        .expect("the downloaded bytes");
+    let bytes: Vec<u8> = serde_json::from_value(bytes).expect("bytes");
+    assert!(bytes.starts_with(b"%PDF-"), "download {n} is not a PDF");
+    let path = dir.join(format!("{n}.pdf"));
+    std::fs::write(&path, bytes).expect("write the PDF");
+    pdf_text(&path)
+}
+
+/// Issue 17: today's list offers the copy of every paid receipt as a PDF
+/// download (touch: the row's button; keyboard: arrows and Enter), and
+/// nothing for a transaction that has no receipt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn todays_list_downloads_the_pdf_copy_of_each_paid_receipt() {
+    let _turn = turn().lock().await;
+    let (env, mut b) = agent_and_browser("today_pdf").await;
+    let token = env.login().await;
+    // Two payments, then a transaction voided before any payment.
+    let mut paid = Vec::new();
+    for (code, cents) in [
+        (demo::MANUAL_CODE_MENSA_1, 2000),
+        (demo::MANUAL_CODE_MENSA_2, 3500),
+    ] {
+        let id = env.ready_to_pay(&token, code, cents).await;
+        let p = env.pay(&token, &id, 5000).await;
+        let receipt = p["receipt_number"].as_str().expect("receipt").to_string();
+        paid.push((id, receipt));
+    }
+    let (s, t) = env
+        .call(
+            "POST",
+            "/api/v1/transactions",
+            Some(&token),
+            Some(json!({"input": demo::MANUAL_CODE_MENSA_3})),
+        )
+        .await;
+    assert_eq!(s, 201, "{t}");
+    let voided = t["id"].as_str().expect("id").to_string();
+    let (s, v) = env
+        .call(
+            "POST",
+            &format!("/api/v1/transactions/{voided}/void"),
+            Some(&token),
+            Some(json!({"reason": "test"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+
+    log_in(&mut b).await;
+    b.keys(&F8.to_string()).await;
+    b.wait_screen("today").await;
+    b.wait_js(
+        "document.querySelectorAll('#today-list tr[data-tx]').length === 3",
+        "today's three transactions",
+    )
+    .await;
+    b.shot("today").await;
+    // Each row: [transaction, its text, its button's text and URL].
+    let rows = b
+        .js("return Array.from(document.querySelectorAll('#today-list tr[data-tx]')).map((tr) => {
+               const b = tr.querySelector('button.copy-pdf');
+               return [tr.dataset.tx, tr.innerText, b ? b.innerText : null, b ? b.dataset.url : null];
+             });")
+        .await;
+    let rows = rows.as_array().expect("rows").clone();
+    let row_of = |id: &str| {
+        rows.iter()
+            .find(|r| r[0] == json!(id))
+            .unwrap_or_else(|| panic!("no row for {id}: {rows:?}"))
+            .clone()
+    };
+    let row = row_of(&voided);
+    assert!(
+        row[1].as_str().unwrap_or_default().contains("Annullata"),
+        "{row:?}"
+    );
+    assert_eq!(row[2], Value::Null, "a voided transaction has no receipt");
+    for (id, receipt) in &paid {
+        let row = row_of(id);
+        let text = row[1].as_str().unwrap_or_default();
+        assert!(text.contains(receipt.as_str()), "{text}");
+        assert!(text.contains("Pagata"), "{text}");
+        assert_eq!(row[2], json!("Copia PDF"), "{row:?}");
+        assert_eq!(
+            row[3],
+            json!(format!(
+                "/api/v1/receipts/{}/copy.pdf",
+                receipt.replace('/', "%2F")
+            )),
+            "{row:?}"
+        );
+    }
+
+    // What the console hands to the browser's download: the file's name
+    // and its bytes (a download is not a file the test can wait for).
+    b.js("window.__downloads = [];
+          const blobs = new Map();
+          const make = URL.createObjectURL.bind(URL);
+          URL.createObjectURL = (blob) => { const u = make(blob); blobs.set(u, blob); return u; };
+          HTMLAnchorElement.prototype.click = function () {
+            window.__downloads.push({ name: this.download, blob: blobs.get(this.href) });
+          };
+          return null;")
+        .await;
+    let dir = tempfile::tempdir().expect("temp dir");
+
+    // Touch: the older receipt's own button.
+    let (id1, r1) = &paid[0];
+    let (_, r2) = &paid[1];
+    b.click(&format!("#today-list tr[data-tx='{id1}'] button.copy-pdf"))
+        .await;
+    let text = downloaded(&mut b, 1, r1, dir.path()).await;
+    assert!(text.contains(r1.as_str()), "{text}");
+    assert!(!text.contains(r2.as_str()), "{text}");
+    assert!(text.contains("COPIA - DUPLICATO"), "{text}");
+    assert!(text.contains("€ 20,00"), "{text}");
+    b.wait_text(
+        "toast",
+        |t| t.contains(r1.as_str()) && t.contains("scaricata"),
+        "the download said",
+    )
+    .await;
+
+    // Keyboard: up to the newest receipt, Enter; down again, Enter.
+    b.keys(&ARROW_UP.to_string()).await;
+    b.wait_js(
+        &format!(
+            "document.querySelector('#today-list tr.sel').dataset.tx === '{}'",
+            paid[1].0
+        ),
+        "the newest receipt chosen",
+    )
+    .await;
+    b.keys(&ENTER.to_string()).await;
+    let text = downloaded(&mut b, 2, r2, dir.path()).await;
+    assert!(text.contains(r2.as_str()), "{text}");
+    assert!(text.contains("€ 35,00"), "{text}");
+    b.keys(&format!("{ARROW_DOWN}{ENTER}")).await;
+    let text = downloaded(&mut b, 3, r1, dir.path()).await;
+    assert!(text.contains(r1.as_str()), "{text}");
+    b.shot("downloaded").await;
+
+    // F8 again: any receipt by its number.
+    b.keys(&F8.to_string()).await;
+    b.wait_js(
+        "!document.getElementById('modal').hidden",
+        "the receipt number dialog",
+    )
+    .await;
+    b.keys(&format!("{r2}{ENTER}")).await;
+    let text = downloaded(&mut b, 4, r2, dir.path()).await;
+    assert!(text.contains(r2.as_str()), "{text}");
+
+    // Esc: back to the counter.
+    b.keys(&ESC.to_string()).await;
+    b.wait_screen("idle").await;
     b.close().await;
 }

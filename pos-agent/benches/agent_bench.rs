@@ -22,7 +22,9 @@
 //!
 //! Knobs (environment): `BENCH_PAYMENTS` (600), `BENCH_DRAIN` (10000),
 //! `BENCH_JOURNAL_ENTRIES` (650000), `BENCH_JOURNAL_DIR` (where to build it,
-//! default /dev/shm when present), `BENCH_FLEET_AGENTS` (500),
+//! default /dev/shm when present), `BENCH_JOURNAL_KEEP` (a file: the journal
+//! built is copied there, and reused by the next runs instead of building
+//! one; delete it when done), `BENCH_FLEET_AGENTS` (500),
 //! `BENCH_FLEET_BACKLOG` (10), `BENCH_FLEET_OUTAGE_S` (30).
 
 #[path = "../../tests/support/mod.rs"]
@@ -388,13 +390,26 @@ fn bench_journal() {
         fs_type(&base)
     );
     let build = tempfile::tempdir_in(&base).expect("temp dir");
-    let path = build.path().join("journal.sqlite");
-    let t = Instant::now();
-    {
-        let mut store = Store::open(&path).expect("store");
-        fill_days(&mut store, "T-000123", payments);
+    let mut path = build.path().join("journal.sqlite");
+    // A journal kept from an earlier run (building one takes minutes).
+    let keep = std::env::var_os("BENCH_JOURNAL_KEEP").map(PathBuf::from);
+    match &keep {
+        Some(kept) if kept.is_file() => {
+            println!("  reusing {}", kept.display());
+            path = kept.clone();
+        }
+        _ => {
+            let t = Instant::now();
+            {
+                let mut store = Store::open(&path).expect("store");
+                fill_days(&mut store, "T-000123", payments);
+            }
+            println!("  built in {:.1} s", t.elapsed().as_secs_f64());
+            if let Some(kept) = &keep {
+                std::fs::copy(&path, kept).expect("keep the journal");
+            }
+        }
     }
-    println!("  built in {:.1} s", t.elapsed().as_secs_f64());
     // Verify on the ordinary disk, as on a counter.
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");

@@ -25,6 +25,7 @@ pub mod day;
 pub mod device_state;
 pub mod error;
 pub mod events;
+mod journal_verify;
 pub mod model;
 pub mod printing;
 pub mod runtime;

@@ -123,6 +123,8 @@ const state = {
   events: null,
   busy: false,
   report: null,
+  today: [], // today's transactions, newest first (the today screen)
+  todaySel: -1, // index in `today` of the chosen paid receipt
   syncSeen: {}, // transaction id -> last sync state seen in the events
 };
 
@@ -338,7 +340,7 @@ function focusScreen() {
 /** The action bar of each screen: [key, label, handler, primary?]. */
 function actionsFor(screen) {
   const common = [['F2', 'Ristampa ultima ricevuta', reprintLast], ['F3', 'Ristampa per numero', reprintByNumber],
-    ['F4', 'Chiusura giornata', askDayClose], ['F8', 'Copia PDF', pdfByNumber], ['F9', 'Esci', logout]];
+    ['F4', 'Chiusura giornata', askDayClose], ['F8', 'Copia PDF', openToday], ['F9', 'Esci', logout]];
   switch (screen) {
     case 'idle': return [['Invio', 'Avvia', () => run(startFromField), true], ...common];
     case 'choose': return [['Esc', 'Annulla operazione', askVoid]];
@@ -346,7 +348,13 @@ function actionsFor(screen) {
     case 'cash': return [['Invio', 'Incassa', () => run(pay), true], ['F2', 'Ristampa pre-scontrino', () => run(printPreReceipt)],
       ['Esc', 'Annulla operazione', askVoid]];
     case 'done': return [['Invio', 'Nuova operazione', newOperation, true], ['F2', 'Ristampa ricevuta', reprintLast],
-      ['F3', 'Ristampa per numero', reprintByNumber], ['F4', 'Chiusura giornata', askDayClose], ['F8', 'Copia PDF', pdfByNumber], ['F9', 'Esci', logout]];
+      ['F3', 'Ristampa per numero', reprintByNumber], ['F4', 'Chiusura giornata', askDayClose], ['F8', 'Copia PDF', openToday],
+      ['F9', 'Esci', logout]];
+    case 'today': {
+      const a = [['Esc', 'Torna alla cassa', newOperation]];
+      if (todaySelected()) a.unshift(['Invio', 'Copia PDF della ricevuta scelta', () => run(() => downloadPdf(todaySelected())), true]);
+      return a.concat([['F5', 'Aggiorna', () => run(loadToday)], ['F8', 'Copia PDF per numero', pdfByNumber]]);
+    }
     case 'close': {
       const a = [['Invio', 'Torna alla cassa', newOperation, true]];
       if (state.report && state.report.status === 'pending') a.push(['F5', 'Aggiorna esito', () => run(dayClose)]);
@@ -780,9 +788,14 @@ function reprintByNumber() {
   });
 }
 
+/** Where the PDF copy of a receipt is (GET, with the session's token). */
+function copyPdfUrl(number) {
+  return '/api/v1/receipts/' + encodeURIComponent(number) + '/copy.pdf';
+}
+
 /** The copy of a receipt as a PDF (for a parent who asks for it by e-mail). */
 async function downloadPdf(number) {
-  const r = await fetch('/api/v1/receipts/' + encodeURIComponent(number) + '/copy.pdf', {
+  const r = await fetch(copyPdfUrl(number), {
     headers: { Authorization: 'Bearer ' + state.token },
   }).catch(() => null);
   if (!r) throw new ApiError(0, { error: { code: 'network', message: 'Nessuna risposta dal programma di cassa.' } });
@@ -810,6 +823,112 @@ function pdfByNumber() {
       run(() => downloadPdf(receiptNumber(v)));
     },
   });
+}
+
+// ---------------------------------------------------------------- today's list
+
+/** F8: today's transactions, each paid one with its "Copia PDF"; F8 again
+ *  asks for any other receipt by its number. */
+function openToday() {
+  if (state.tx) { localError('C\'è un\'operazione in corso.', 'Finirla o annullarla (Esc) prima di aprire le operazioni di oggi.'); return; }
+  run(async () => {
+    await loadToday();
+    show('today');
+  });
+}
+
+/** Today's transactions (the counter's calendar day: `GET /api/v1/transactions`
+ *  without a date), newest first. */
+async function loadToday() {
+  const keep = todaySelected();
+  const r = await api('GET', '/api/v1/transactions');
+  // Newest first; within one second (the times' precision) by receipt.
+  const key = (t) => (t.created_at || '') + ' ' + (t.receipt_number || '');
+  state.today = (r.transactions || []).slice().sort((a, b) => (key(a) < key(b) ? 1 : key(a) > key(b) ? -1 : 0));
+  state.todaySel = state.today.findIndex((t) => hasCopy(t) && (!keep || t.receipt_number === keep));
+  if (state.todaySel < 0) state.todaySel = state.today.findIndex(hasCopy);
+  renderToday();
+  if (state.screen === 'today') renderActions();
+}
+
+/** Only a paid transaction has a receipt, hence a copy. */
+function hasCopy(t) {
+  return t.state === 'paid' && !!t.receipt_number;
+}
+
+function todaySelected() {
+  const t = state.today[state.todaySel];
+  return t && hasCopy(t) ? t.receipt_number : null;
+}
+
+const TODAY_STATES = {
+  paid: 'Pagata', voided: 'Annullata', choose_code: 'In corso', identified: 'In corso', amount_set: 'In corso', awaiting_cash: 'In corso',
+};
+const TODAY_SYNC = { confirmed: 'confermata', pending: 'in attesa del Comune', rejected: 'RIFIUTATA: rimborsare' };
+
+function renderToday() {
+  const table = $('today-list');
+  table.textContent = '';
+  $('today-date').textContent = new Date().toLocaleDateString('it-IT');
+  $('today-empty').hidden = state.today.length > 0;
+  if (!state.today.length) return;
+  row(table, ['Ora', 'Ricevuta', 'Operazione', 'Totale', 'Stato', ''], true);
+  state.today.forEach((t, i) => {
+    const tr = document.createElement('tr');
+    tr.dataset.tx = t.id;
+    if (i === state.todaySel) tr.className = 'sel';
+    const cell = (text, cls) => {
+      const td = document.createElement('td');
+      td.textContent = text;
+      if (cls) td.className = cls;
+      tr.append(td);
+      return td;
+    };
+    cell(hhmm(new Date(t.paid_at || t.created_at)));
+    cell(t.receipt_number || '–', 'rn');
+    const who = t.kind === 'notice'
+      ? 'Avviso pagoPA' + (t.notice && t.notice.description ? ' — ' + t.notice.description : '')
+      : [(t.service && t.service.name) || '', (t.consumer && t.consumer.display_name) || ''].filter(Boolean).join(' — ');
+    cell(who);
+    cell(eur(t.total_cents), 'n');
+    cell((TODAY_STATES[t.state] || t.state) + (t.state === 'paid' && t.sync ? ', ' + (TODAY_SYNC[t.sync] || t.sync) : ''),
+      t.state === 'paid' && t.sync === 'rejected' ? 'bad' : '');
+    const act = cell('');
+    if (hasCopy(t)) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'copy-pdf';
+      b.textContent = 'Copia PDF';
+      b.tabIndex = -1;
+      b.dataset.receipt = t.receipt_number;
+      b.dataset.url = copyPdfUrl(t.receipt_number);
+      b.addEventListener('click', (e) => {
+        e.preventDefault();
+        chooseToday(i);
+        run(() => downloadPdf(t.receipt_number));
+      });
+      act.append(b);
+    }
+    table.append(tr);
+  });
+  const sel = table.querySelector('tr.sel');
+  if (sel) sel.scrollIntoView({ block: 'nearest' });
+}
+
+/** Choose the paid receipt at `i` (arrows: the next one up or down). */
+function chooseToday(i) {
+  if (!state.today[i] || !hasCopy(state.today[i])) return;
+  state.todaySel = i;
+  for (const tr of $('today-list').querySelectorAll('tr[data-tx]')) tr.classList.toggle('sel', tr.dataset.tx === state.today[i].id);
+  const sel = $('today-list').querySelector('tr.sel');
+  if (sel) sel.scrollIntoView({ block: 'nearest' });
+  renderActions();
+}
+
+function moveToday(step) {
+  for (let i = state.todaySel + step; i >= 0 && i < state.today.length; i += step) {
+    if (hasCopy(state.today[i])) { chooseToday(i); return; }
+  }
 }
 
 function askDayClose() {
@@ -969,6 +1088,11 @@ document.addEventListener('keydown', (e) => {
     e.preventDefault();
     const b = document.querySelector('#cash-quick button[data-key="' + key + '"]');
     if (b) setCash(parseInt(b.dataset.cents, 10));
+    return;
+  }
+  if (state.screen === 'today' && (e.key === 'ArrowDown' || e.key === 'ArrowUp')) {
+    e.preventDefault();
+    moveToday(e.key === 'ArrowDown' ? 1 : -1);
     return;
   }
   if (state.screen === 'choose' && /^[1-9]$/.test(e.key)) {

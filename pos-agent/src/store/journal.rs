@@ -228,9 +228,10 @@ impl Store {
     }
 
     /// The walk: this thread reads the rows (and checks their numbering),
-    /// a second one hashes them, batch by batch (each entry is checked
+    /// the other cores hash them, batch by batch (each entry is checked
     /// against the stored hash of the entry before it, so the work splits;
-    /// the first entry that does not fit is still the one reported).
+    /// the first entry that does not fit is still the one reported; see
+    /// `journal_verify.rs`).
     fn verify_in_read_tx(&self, walked: impl FnOnce()) -> Result<VerifyReport, ChainError> {
         let sql_err = |e: rusqlite::Error| ChainError::Other(e.to_string());
         // Read `meta` first: it starts the read snapshot the walk then sees.
@@ -240,21 +241,10 @@ impl Store {
             .prepare("SELECT seq, at, kind, tx_id, body, hash FROM journal ORDER BY seq")
             .map_err(sql_err)?;
         let mut rows = st.query([]).map_err(sql_err)?;
-        let (to_hasher, batches) = std::sync::mpsc::sync_channel::<HashBatch>(4);
-        let (to_reader, verdicts) = std::sync::mpsc::channel::<Option<i64>>();
-        let (read, last) = std::thread::scope(|scope| {
-            scope.spawn(move || {
-                for batch in batches {
-                    let bad = batch.first_mismatch();
-                    let stop = bad.is_some();
-                    if to_reader.send(bad).is_err() || stop {
-                        break;
-                    }
-                }
-            });
+        let ((read, last), bad) = crate::journal_verify::hash_in_parallel(|hasher| {
             let mut expected_seq = 1;
             let mut prev = [0u8; 32];
-            let mut batch = HashBatch::default();
+            let mut batch = hasher.batch();
             let read = (|| -> Result<(), ChainError> {
                 while let Some(r) = rows.next().map_err(sql_err)? {
                     let seq: i64 = r.get(0).map_err(sql_err)?;
@@ -266,55 +256,44 @@ impl Store {
                             ),
                         });
                     }
-                    let wrong = || ChainError::Entry {
-                        seq,
-                        reason: "a field has the wrong type: the entry was edited".into(),
-                    };
-                    let text = |i: usize| -> Result<&[u8], ChainError> {
-                        match r.get_ref(i).map_err(sql_err)? {
-                            rusqlite::types::ValueRef::Text(t) => Ok(t),
-                            rusqlite::types::ValueRef::Null => Ok(b""),
-                            _ => Err(wrong()),
-                        }
-                    };
                     let stored = match r.get_ref(5).map_err(sql_err)? {
                         rusqlite::types::ValueRef::Blob(b) => hash_bytes(b),
                         _ => None,
                     };
-                    let start = batch.buf.len();
-                    batch.buf.extend_from_slice(seq.to_string().as_bytes());
+                    let start = batch.begin_entry(seq);
                     for i in 1..=4 {
-                        batch.buf.push(b'|');
-                        batch.buf.extend_from_slice(text(i)?);
+                        match r.get_ref(i).map_err(sql_err)? {
+                            rusqlite::types::ValueRef::Text(t) => batch.field(t),
+                            rusqlite::types::ValueRef::Null => batch.field(b""),
+                            _ => {
+                                return Err(ChainError::Entry {
+                                    seq,
+                                    reason: "a field has the wrong type: the entry was edited"
+                                        .into(),
+                                })
+                            }
+                        }
                     }
-                    batch.buf.push(b'|');
-                    batch.rows.push(HashRow {
-                        seq,
-                        end: batch.buf.len(),
-                        start,
-                        prev,
-                        stored,
-                    });
+                    batch.end_entry(seq, start, prev, stored);
                     // An unreadable hash: the next entry is checked
                     // against zeros, and fails too; this one fails first.
                     prev = stored.unwrap_or([0; 32]);
                     expected_seq += 1;
-                    if batch.rows.len() == HashBatch::ROWS {
-                        let full = std::mem::take(&mut batch);
-                        if to_hasher.send(full).is_err() {
+                    if batch.is_full() {
+                        let full = std::mem::replace(&mut batch, hasher.batch());
+                        if !hasher.submit(full) {
                             break;
                         }
                     }
                 }
                 Ok(())
             })();
-            let _ = to_hasher.send(batch);
-            drop(to_hasher);
+            hasher.submit(batch);
             (read, (expected_seq - 1, prev))
         });
         // The first entry whose content does not match its hash comes
         // before any numbering problem the reader stopped at.
-        if let Some(seq) = verdicts.iter().flatten().next() {
+        if let Some(seq) = bad {
             return Err(ChainError::Entry {
                 seq,
                 reason: "its content does not match its hash: the entry was edited".into(),
@@ -338,43 +317,6 @@ impl Store {
             )));
         }
         Ok(VerifyReport { entries, head })
-    }
-}
-
-/// Entries read by `verify`, waiting to be hashed: each one's hash input
-/// but the previous hash (`seq|at|kind|tx_id|body|`, in `buf`), the stored
-/// hash of the entry before it, and its own stored hash.
-#[derive(Default)]
-struct HashBatch {
-    buf: Vec<u8>,
-    rows: Vec<HashRow>,
-}
-
-struct HashRow {
-    seq: i64,
-    start: usize,
-    end: usize,
-    prev: [u8; 32],
-    stored: Option<[u8; 32]>,
-}
-
-impl HashBatch {
-    const ROWS: usize = 4096;
-
-    /// The first entry whose hash is not what [`entry_hash`] gives.
-    fn first_mismatch(&self) -> Option<i64> {
-        let mut prev_hex = [0u8; 64];
-        for row in &self.rows {
-            let _ = hex::encode_to_slice(row.prev, &mut prev_hex);
-            let mut h = Sha256::new();
-            h.update(&self.buf[row.start..row.end]);
-            h.update(prev_hex);
-            let computed: [u8; 32] = h.finalize().into();
-            if row.stored != Some(computed) {
-                return Some(row.seq);
-            }
-        }
-        None
     }
 }
 
@@ -407,6 +349,31 @@ mod tests {
                 reason: "its content does not match its hash: the entry was edited".into()
             }
         );
+    }
+
+    #[test]
+    fn verify_names_the_first_of_several_edited_entries_across_batches() {
+        // Test batches hold 2 entries: 9 entries make 5 batches, hashed on
+        // several threads; the first edited entry is reported, whichever
+        // batch was hashed first.
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("j.sqlite")).unwrap();
+        for i in 0..9 {
+            pay(&mut s, &format!("t{i}"));
+        }
+        assert_eq!(s.verify_journal().unwrap().entries, 9);
+        s.conn
+            .execute(
+                "UPDATE journal SET body = replace(body, '5000', '9000') WHERE seq IN (8, 3, 6)",
+                [],
+            )
+            .unwrap();
+        for _ in 0..10 {
+            assert!(matches!(
+                s.verify_journal(),
+                Err(ChainError::Entry { seq: 3, .. })
+            ));
+        }
     }
 
     #[test]
