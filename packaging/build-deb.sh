@@ -108,7 +108,7 @@ Version: $version
 Architecture: $arch
 Maintainer: pos-agent maintainers <pos-agent@localhost>
 Installed-Size: $installed_size
-Depends: $libc_dep, libgcc-s1, adduser
+Depends: $libc_dep, libgcc-s1, libstdc++6, adduser
 Recommends: systemd, udev
 Section: misc
 Priority: optional

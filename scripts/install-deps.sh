@@ -5,8 +5,10 @@ set -euo pipefail
 # chromium, chromium-driver and the font the console names: the headless
 # browser of the console's browser tests (tests/console_e2e.rs). The agent
 # itself does not need them. poppler-utils: pdftotext, which turns the PDF
-# copy of a receipt back into text in tests/records_e2e.rs.
-PKGS=(libudev-dev pkg-config libclang-dev sqlite3 ca-certificates chromium chromium-driver fonts-dejavu-core poppler-utils)
+# copy of a receipt back into text in tests/records_e2e.rs. cmake and g++:
+# the zxing-cpp crate builds the C++ library of the camera's first decoder
+# from source (drivers/src/camera/zxing.rs).
+PKGS=(libudev-dev pkg-config libclang-dev sqlite3 ca-certificates chromium chromium-driver fonts-dejavu-core poppler-utils cmake g++)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

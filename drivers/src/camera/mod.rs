@@ -5,8 +5,8 @@
 //!   through nokhwa (`index:N`, `v4l:/dev/videoN`, see [`webcam`]) or a
 //!   directory of image files (`dir:PATH`, see [`dir`]).
 //! - [`GrayFrame`]: what every source delivers, luminance only.
-//! - [`QrDecoder`]: the decoding pipeline around rqrr (see [`qr`] for its
-//!   passes and why).
+//! - [`QrDecoder`]: the decoding pipeline: zxing-cpp first, then our own
+//!   locator and rqrr (see [`qr`] for its passes and why).
 //! - [`Debounce`]: one report per code held in front of the camera.
 //!
 //! All calls block; the agent runs them on dedicated threads.
@@ -37,6 +37,7 @@ mod finder;
 mod frame;
 pub mod qr;
 pub mod webcam;
+mod zxing;
 
 pub use debounce::Debounce;
 pub use dir::DirSource;
