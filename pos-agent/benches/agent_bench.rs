@@ -239,24 +239,23 @@ fn fill_payments(store: &mut Store, terminal_id: &str, n: usize, settle: bool) {
         t.consumer_ref = Some(c.consumer_ref.into());
         t.amount_cents = Some(500 + (i as i64 % 100) * 10);
         let paid_at = OffsetDateTime::now_utc();
-        store
-            .commit_payment(&mut t, terminal_id, paid_at, 5000, |p| {
-                let body = json!({
-                    "transaction_id": p.id, "code": p.code, "service_id": c.service_id,
-                    "consumer_ref": p.consumer_ref, "creditor_fiscal_code": demo::CREDITOR_CF,
-                    "amount_cents": p.amount_cents, "fee_cents": 0,
-                    "paid_at": pos_backend::format_timestamp(paid_at),
-                    "receipt_number": p.receipt_number, "operator_id": "op1", "offline": false,
-                });
-                Ok(vec![OutboxDraft {
-                    purpose: "recharge".into(),
-                    method: "POST".into(),
-                    path: "/v1/recharges".into(),
-                    idempotency_key: p.id.clone(),
-                    body: serde_json::to_vec(&body).unwrap_or_default(),
-                }])
-            })
-            .expect("commit_payment");
+        pos_agent::counter::commit_payment(store, &mut t, terminal_id, paid_at, 5000, |p| {
+            let body = json!({
+                "transaction_id": p.id, "code": p.code, "service_id": c.service_id,
+                "consumer_ref": p.consumer_ref, "creditor_fiscal_code": demo::CREDITOR_CF,
+                "amount_cents": p.amount_cents, "fee_cents": 0,
+                "paid_at": pos_backend::format_timestamp(paid_at),
+                "receipt_number": p.receipt_number, "operator_id": "op1", "offline": false,
+            });
+            Ok(vec![OutboxDraft {
+                purpose: "recharge".into(),
+                method: "POST".into(),
+                path: "/v1/recharges".into(),
+                idempotency_key: p.id.clone(),
+                body: serde_json::to_vec(&body).unwrap_or_default(),
+            }])
+        })
+        .expect("commit_payment");
         if settle {
             let entry = store
                 .next_pending()

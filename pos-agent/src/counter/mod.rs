@@ -12,7 +12,8 @@
 //! the other: the second finds the transaction paid and returns the same
 //! answer. Each step is written to SQLite before it is answered; `pay` writes
 //! the transaction, its receipt number, its journal entry and its outbox
-//! entry in one SQLite transaction (see `store.rs`).
+//! entry in one SQLite transaction (see [`commit_payment`] and
+//! `store/transactions.rs`).
 //!
 //! The rules themselves (what each state allows, the limits, the change,
 //! the token's margin) are functions of the transaction in `rules.rs`, with
@@ -33,6 +34,7 @@ use tracing::{info, instrument, warn};
 
 use crate::agent::Agent;
 use crate::model::{SyncState, Transaction, TxKind, TxState};
+use crate::store::{OutboxDraft, Payment, Store, StoreError};
 use crate::time_fmt::rfc3339;
 
 /// Below this much free space in `data_dir` the counter refuses new work
@@ -57,6 +59,33 @@ pub const PAYMENT_TOKEN_MARGIN: time::Duration = time::Duration::minutes(5);
 pub enum CreateInput {
     Text(String),
     ScanId(String),
+}
+
+/// Pay `t` in `store`: the counter's rules decide what the payment is
+/// ([`rules::mark_paid`], with the receipt number the store draws in the
+/// same SQLite transaction) and which requests the backend is owed
+/// (`make_outbox`); [`Store::commit_payment`] writes it all in ONE SQLite
+/// transaction. On Ok, `t` is the paid transaction, durable, and the
+/// receipt's print job id is returned; on an error nothing was written and
+/// `t` is untouched. The caller checked the payment
+/// ([`rules::check_payment`]) under the counter lock.
+pub fn commit_payment(
+    store: &mut Store,
+    t: &mut Transaction,
+    terminal_id: &str,
+    paid_at: OffsetDateTime,
+    tendered_cents: i64,
+    make_outbox: impl FnOnce(&Transaction) -> Result<Vec<OutboxDraft>, StoreError>,
+) -> Result<i64, StoreError> {
+    let year = rules::receipt_year(paid_at);
+    let (paid, job) = store.commit_payment(year, |number| {
+        let receipt = rules::receipt_number(terminal_id, year, number);
+        let paid = rules::mark_paid(t, receipt, paid_at, tendered_cents)?;
+        let outbox = make_outbox(&paid)?;
+        Ok(Payment { paid, outbox })
+    })?;
+    *t = paid;
+    Ok(job)
 }
 
 impl Agent {
@@ -325,7 +354,8 @@ impl Agent {
         let (paid, receipt_job) = self
             .db(move |s| {
                 let mut t = t;
-                s.commit_payment(
+                commit_payment(
+                    s,
                     &mut t,
                     &terminal_id,
                     OffsetDateTime::now_utc(),

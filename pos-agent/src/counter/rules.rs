@@ -287,7 +287,7 @@ pub fn mark_paid(
             .ok_or_else(|| StoreError::Corrupt("change out of range".into()))?,
     );
     paid.sync = Some(crate::model::SyncState::Pending);
-    paid.utc_offset = Some(crate::store::offset_text(
+    paid.utc_offset = Some(crate::time_fmt::offset_text(
         crate::time_fmt::local(paid_at).offset(),
     ));
     Ok(paid)

@@ -425,11 +425,15 @@ mod tests {
             .unwrap();
         let mut t = sample("d");
         s.save_unpaid(&t).unwrap();
-        let err = s
-            .commit_payment(&mut t, "T-000001", OffsetDateTime::now_utc(), 5000, |p| {
-                Ok(vec![draft(&p.id)])
-            })
-            .unwrap_err();
+        let err = crate::counter::commit_payment(
+            &mut s,
+            &mut t,
+            "T-000001",
+            OffsetDateTime::now_utc(),
+            5000,
+            |p| Ok(vec![draft(&p.id)]),
+        )
+        .unwrap_err();
         assert!(matches!(err, StoreError::JournalTampered(_)), "{err}");
         assert_eq!(t.state, TxState::AwaitingCash, "the payment was not taken");
         // Also with the count rewritten to match: the head gives it away.

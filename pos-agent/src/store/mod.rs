@@ -56,10 +56,8 @@ pub use operators::OperatorRow;
 pub use outbox::{OutboxDraft, OutboxEntry, OutboxResult, StuckEntry};
 pub use print_jobs::{PrintJob, PrintKind};
 pub use records::ReceiptRecord;
-pub use transactions::offset_of_payment;
 pub(crate) use transactions::COLUMN_FIELDS;
-// At their paths of store.rs: the counter's rules use `offset_text`.
-pub use transactions::{offset_text, parse_offset};
+pub use transactions::{offset_of_payment, Payment};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -195,14 +193,20 @@ pub(crate) mod testing {
         }
     }
 
+    /// `sample(id)` paid with 50 € through the counter's own rules, with
+    /// one outbox entry keyed by its id.
     pub(crate) fn pay(store: &mut Store, id: &str) -> Transaction {
         let mut t = sample(id);
         store.save_unpaid(&t).unwrap();
-        store
-            .commit_payment(&mut t, "T-000001", OffsetDateTime::now_utc(), 5000, |p| {
-                Ok(vec![draft(&p.id)])
-            })
-            .unwrap();
+        crate::counter::commit_payment(
+            store,
+            &mut t,
+            "T-000001",
+            OffsetDateTime::now_utc(),
+            5000,
+            |p| Ok(vec![draft(&p.id)]),
+        )
+        .unwrap();
         t
     }
 }
