@@ -16,9 +16,9 @@ use crate::datadir::{DataDir, InstanceLock};
 use crate::device_state::{DeviceCell, ScanSink};
 use crate::events::EventBus;
 use crate::model::Transaction;
-use crate::printing::PrintService;
-use crate::receipts::Header;
-use crate::store::Store;
+use crate::printing::receipts::Header;
+use crate::printing::{PrintQueue, PrintService};
+use crate::store::{Store, StoreHandle};
 
 /// What `status.backend` reports.
 #[derive(Debug, Clone, Default)]
@@ -80,11 +80,14 @@ pub struct Agent {
     pub config: pos_config::Config,
     pub data: DataDir,
     pub terminal_id: String,
-    pub store: Arc<Mutex<Store>>,
+    pub store: StoreHandle,
     pub backend: pos_backend::BackendClient,
     pub events: EventBus,
     pub sessions: Sessions,
     pub printer: PrintService,
+    /// The durable print queue (`printing/queue.rs`); its retry loop is a
+    /// runtime task.
+    pub print_queue: PrintQueue,
     /// The card reader's state, kept by its thread (`card_reader.rs`).
     pub card_reader: DeviceCell,
     /// The camera's state, kept by its threads (`camera.rs`).
@@ -154,6 +157,12 @@ impl Agent {
         let card_reader = DeviceCell::card_reader(&config.card_reader.device, events.clone());
         let camera = DeviceCell::camera(&config.camera.device, events.clone());
         let printer = PrintService::new(printer, events.clone());
+        let store = StoreHandle::new(store);
+        let print_queue = PrintQueue::new(
+            store.clone(),
+            printer.clone(),
+            Header::from_config(&config, &terminal.terminal_id),
+        );
         let keys = std::fs::read_to_string(data.keys_path())
             .ok()
             .and_then(|text| pos_codes::KeySet::from_json(&text).ok());
@@ -167,11 +176,12 @@ impl Agent {
             config,
             data,
             terminal_id: terminal.terminal_id,
-            store: Arc::new(Mutex::new(store)),
+            store,
             backend,
             events,
             sessions,
             printer,
+            print_queue,
             card_reader,
             camera,
             counter_lock: tokio::sync::Mutex::new(()),
@@ -191,24 +201,12 @@ impl Agent {
         F: FnOnce(&mut Store) -> T + Send + 'static,
         T: Send + 'static,
     {
-        let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || {
-            let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut guard)
-        })
-        .await
-        {
-            Ok(v) => v,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        }
+        self.store.run(f).await
     }
 
+    /// The shop and terminal printed at the top of every document.
     pub fn receipt_header(&self) -> Header {
-        Header {
-            shop_name: self.config.terminal.shop_name.clone(),
-            address: self.config.terminal.address.clone(),
-            terminal_id: self.terminal_id.clone(),
-        }
+        self.print_queue.header().clone()
     }
 
     /// Keep `status.backend` true to the last answer.

@@ -40,15 +40,6 @@ pub fn open_store_read_only(
     crate::backup::open_existing_read_only(&config.data_dir.join("journal.sqlite"), &hint)
 }
 
-/// The shop as the config describes it (the header of every document).
-pub fn receipt_header(config: &pos_config::Config, terminal_id: &str) -> crate::receipts::Header {
-    crate::receipts::Header {
-        shop_name: config.terminal.shop_name.clone(),
-        address: config.terminal.address.clone(),
-        terminal_id: terminal_id.to_string(),
-    }
-}
-
 /// `pos-agent receipt show NUMBER [--format pdf|png|txt] [--output FILE]`.
 pub fn receipt_show(
     config: &pos_config::Config,
@@ -60,7 +51,12 @@ pub fn receipt_show(
     let format: crate::receipt_copy::Format = format.parse()?;
     crate::receipt_copy::check_number(number)?;
     let store = open_store_read_only(config, config_arg)?;
-    let bytes = crate::receipt_copy::render(&store, &receipt_header(config, ""), number, format)?;
+    let bytes = crate::receipt_copy::render(
+        &store,
+        &crate::printing::receipts::Header::from_config(config, ""),
+        number,
+        format,
+    )?;
     match output {
         Some(path) => {
             std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?
@@ -73,17 +69,6 @@ pub fn receipt_show(
         }
     }
     Ok(())
-}
-
-pub fn printer_profile(config: &pos_config::Config) -> pos_drivers::PrinterProfile {
-    pos_drivers::PrinterProfile {
-        columns: config.printer.paper_width_mm.columns(),
-        code_page_table: config.printer.code_page_table,
-        euro: match config.printer.euro {
-            pos_config::EuroMode::Glyph => pos_drivers::EuroStyle::Glyph,
-            pos_config::EuroMode::Eur => pos_drivers::EuroStyle::Text,
-        },
-    }
 }
 
 pub fn add_operator(config: &pos_config::Config, name: &str, pin: &str) -> anyhow::Result<()> {
@@ -169,7 +154,7 @@ pub fn open_agent(config: pos_config::Config, tuning: Tuning) -> anyhow::Result<
     let store = Store::open(&data.journal_path())?;
     let printer = pos_drivers::open_printer(
         &config.printer.device,
-        printer_profile(&config),
+        crate::printing::printer_profile(&config),
         Duration::from_secs(3),
     );
     Agent::new(AgentParts {

@@ -72,11 +72,9 @@ impl Runtime {
         let camera = DeviceLink::new(agent.camera.clone(), sink, intake.clone());
         threads.extend(crate::camera::spawn(&agent.config.camera, camera));
 
-        // Print jobs left by a previous run (paper out, crash) are retried;
-        // the loop holds the agent weakly and ends when it is dropped.
-        agent.start_print_queue();
-
         let mut tasks = JoinSet::new();
+        // Print jobs left by a previous run (paper out, crash) are retried.
+        tasks.spawn(agent.print_queue.clone().run(tasks_stop.clone()));
         tasks.spawn(crate::sync::run(agent.clone(), tasks_stop.clone()));
         tasks.spawn(refresh_keys(Arc::downgrade(&agent), tasks_stop.clone()));
         tasks.spawn(probe_health(Arc::downgrade(&agent), tasks_stop.clone()));

@@ -104,7 +104,7 @@ impl Agent {
         self.sync_wake.notify_one();
         self.emit_outbox().await;
         // The report's print job was committed with the closure.
-        self.print_committed_job().await;
+        self.print_queue.drain().await;
         // Give the backend a moment to answer so the operator sees matched/mismatch.
         let id = report["closure_id"]
             .as_str()

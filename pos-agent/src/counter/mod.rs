@@ -34,7 +34,8 @@ use tracing::{info, instrument, warn};
 
 use crate::agent::Agent;
 use crate::model::{SyncState, Transaction, TxKind, TxState};
-use crate::store::{OutboxDraft, Payment, Store, StoreError};
+use crate::printing::queue::HeldJob;
+use crate::store::{OutboxDraft, Payment, PrintKind, Store, StoreError};
 use crate::time_fmt::rfc3339;
 
 /// Below this much free space in `data_dir` the counter refuses new work
@@ -271,8 +272,7 @@ impl Agent {
         // Printed outside the counter lock: a printer that hangs until its
         // timeout must not hold up the next payment.
         drop(guard);
-        self.print_job(crate::print_queue::PrintKind::PreReceipt, &t.id)
-            .await;
+        self.print_queue.print(PrintKind::PreReceipt, &t.id).await;
         Ok(t)
     }
 
@@ -379,7 +379,7 @@ impl Agent {
     /// for `pay` went away (axum then drops the request's future).
     fn after_payment(&self, paid: &Transaction, receipt_job: i64) {
         // Hold the receipt back at once: it waits a moment for the backend.
-        let held = self.hold_existing_print_job(receipt_job);
+        let held = self.print_queue.hold(receipt_job);
         self.emit_tx(paid);
         self.sync_wake.notify_one();
         let Some(agent) = self.me.upgrade() else {
@@ -397,10 +397,9 @@ impl Agent {
 
     /// Print the receipt once the sync had a moment to confirm it, so that a
     /// counter with a working network prints `CONFERMATO`.
-    async fn print_receipt_when_confirmed(&self, tx_id: String, job: crate::print_queue::HeldJob) {
+    async fn print_receipt_when_confirmed(&self, tx_id: String, job: HeldJob) {
         // The job is on disk with the payment (printed later by the retry
         // loop if this task never gets to it).
-        let job = Some(job);
         let mut rx = self.events.subscribe();
         let deadline = tokio::time::Instant::now() + self.receipt_wait;
         loop {
@@ -416,7 +415,7 @@ impl Agent {
                 _ => break,
             }
         }
-        self.print_held(job).await;
+        self.print_queue.print_held(job).await;
     }
 
     /// `POST /api/v1/transactions/{id}/void`.
@@ -472,8 +471,7 @@ impl Agent {
             .db(move |s| s.transaction_by_receipt(&rn))
             .await?
             .ok_or(CounterError::UnknownReceipt)?;
-        self.print_job(crate::print_queue::PrintKind::Duplicate, &t.id)
-            .await;
+        self.print_queue.print(PrintKind::Duplicate, &t.id).await;
         let (id, rn) = (t.id.clone(), receipt_number.to_string());
         if let Err(e) = self
             .db(move |s| s.journal_event("reprint", Some(&id), &json!({"receipt_number": rn})))

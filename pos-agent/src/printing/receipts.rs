@@ -20,6 +20,17 @@ pub struct Header {
     pub terminal_id: String,
 }
 
+impl Header {
+    /// The shop as the config describes it, and the terminal.
+    pub fn from_config(config: &pos_config::Config, terminal_id: &str) -> Header {
+        Header {
+            shop_name: config.terminal.shop_name.clone(),
+            address: config.terminal.address.clone(),
+            terminal_id: terminal_id.to_string(),
+        }
+    }
+}
+
 /// `2000` → `20,00`; negative amounts keep their sign.
 pub fn eur(cents: i64) -> String {
     let sign = if cents < 0 { "-" } else { "" };

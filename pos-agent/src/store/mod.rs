@@ -26,6 +26,7 @@
 //! | `schema.rs` | the migrations (`PRAGMA user_version`) |
 //! | `transactions.rs` | `transactions`, `receipt_counters`: a payment and a void committed |
 //! | `journal.rs` | `journal`: append, head, `journal verify` |
+//! | `handle.rs` | `StoreHandle`: the one open store shared by the running agent's parts, each operation on a blocking thread |
 //! | `export.rs` | the reads of `journal export` (journal and sync state, one snapshot) |
 //! | `outbox.rs` | `outbox`: what waits for the backend, settled answers |
 //! | `closures.rs` | `closures`: day closes |
@@ -36,6 +37,7 @@
 mod backup;
 mod closures;
 mod export;
+mod handle;
 mod journal;
 mod operators;
 mod outbox;
@@ -50,6 +52,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 pub use closures::ClosureRow;
 pub use export::ExportedEntry;
+pub use handle::StoreHandle;
 pub(crate) use journal::entry_hash;
 pub use journal::{ChainError, JournalEntry, VerifyReport};
 pub use operators::OperatorRow;
