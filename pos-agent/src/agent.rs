@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::json;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
+use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::auth::Sessions;
@@ -105,6 +106,11 @@ pub struct Agent {
     pub scans: crate::scans::ScanStore,
     pub receipt_wait: Duration,
     pub tuning: Tuning,
+    /// The work that follows a commit and must not be cut short by a
+    /// client that goes away (`pay` and `day/close` themselves, the drawer
+    /// kick and the receipt after a payment): spawned here, and waited for
+    /// by the runtime's shutdown before the background tasks stop.
+    pub to_the_end: TaskTracker,
     _lock: Option<InstanceLock>,
 }
 
@@ -191,6 +197,7 @@ impl Agent {
             backend_status: Mutex::new(BackendStatus::default()),
             keys: Mutex::new(keys),
             scans: crate::scans::ScanStore::default(),
+            to_the_end: TaskTracker::new(),
             _lock: lock,
         }))
     }

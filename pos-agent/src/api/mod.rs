@@ -145,14 +145,20 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .route("/api/v1/transactions/{id}/pre-receipt", post(pre_receipt))
         .route(
             "/api/v1/transactions/{id}/pay",
-            post(pay).layer(axum::middleware::from_fn(to_the_end)),
+            post(pay).layer(axum::middleware::from_fn_with_state(
+                agent.clone(),
+                to_the_end,
+            )),
         )
         .route("/api/v1/transactions/{id}/void", post(void))
         .route("/api/v1/receipts/{receipt}/reprint", post(reprint))
         .route("/api/v1/receipts/{receipt}/copy.pdf", get(receipt_copy_pdf))
         .route(
             "/api/v1/day/close",
-            post(day_close).layer(axum::middleware::from_fn(to_the_end)),
+            post(day_close).layer(axum::middleware::from_fn_with_state(
+                agent.clone(),
+                to_the_end,
+            )),
         )
         .route("/api/v1/scans", post(scan))
         .fallback(|| async { ApiError::not_found("Risorsa") })
@@ -168,9 +174,14 @@ pub fn router(agent: Arc<Agent>) -> Router {
 /// runs on a task of its own from the moment it is received: when the client
 /// goes away, axum drops the request's future, but the call still runs to
 /// its end, extractors, counter lock, commit, drawer, receipt and outbox
-/// included.
-async fn to_the_end(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    match tokio::spawn(next.run(req)).await {
+/// included. The task is the agent's (`Agent::to_the_end`): the runtime's
+/// shutdown waits for it.
+async fn to_the_end(
+    State(agent): State<Arc<Agent>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match agent.to_the_end.spawn(next.run(req)).await {
         Ok(response) => response,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(_) => ApiError::internal("the agent is stopping").into_response(),

@@ -375,8 +375,9 @@ impl Agent {
 
     /// What follows a committed payment belongs to the agent, not to the
     /// request: the outbox is woken, and the drawer kick and the receipt run
-    /// on a task of their own, so they happen even if the client that asked
-    /// for `pay` went away (axum then drops the request's future).
+    /// on a task of their own (`Agent::to_the_end`, which the runtime waits
+    /// for at shutdown), so they happen even if the client that asked for
+    /// `pay` went away (axum then drops the request's future).
     fn after_payment(&self, paid: &Transaction, receipt_job: i64) {
         // Hold the receipt back at once: it waits a moment for the backend.
         let held = self.print_queue.hold(receipt_job);
@@ -386,7 +387,8 @@ impl Agent {
             return;
         };
         let tx_id = paid.id.clone();
-        tokio::spawn(async move {
+        let to_the_end = agent.to_the_end.clone();
+        to_the_end.spawn(async move {
             agent.emit_outbox().await;
             if agent.config.drawer.kick == pos_config::DrawerKick::Printer {
                 agent.printer.open_drawer().await;

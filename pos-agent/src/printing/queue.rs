@@ -348,3 +348,66 @@ impl PrintQueue {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue(dir: &std::path::Path) -> PrintQueue {
+        let store = crate::store::Store::open(&dir.join("j.sqlite")).unwrap();
+        let events = crate::events::EventBus::new();
+        let printer = PrintService::new(Box::new(pos_drivers::NullPrinter), events);
+        let header = Header {
+            shop_name: "Tabaccheria".into(),
+            address: "Via Roma 1".into(),
+            terminal_id: "T-000001".into(),
+        };
+        PrintQueue::new(StoreHandle::new(store), printer, header)
+    }
+
+    /// The retry loop is a runtime task like the others: it ends when its
+    /// token is cancelled (a bounded wait, not a timing).
+    #[tokio::test]
+    async fn the_retry_loop_ends_when_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let stop = CancellationToken::new();
+        let looping = tokio::spawn(queue(dir.path()).run(stop.clone()));
+        tokio::task::yield_now().await;
+        assert!(!looping.is_finished());
+        stop.cancel();
+        tokio::time::timeout(Duration::from_secs(10), looping)
+            .await
+            .expect("the loop ended")
+            .unwrap();
+    }
+
+    /// A held job is printed by `print_held`, not by a drain meanwhile;
+    /// a job whose transaction is gone is closed as failed, not retried.
+    #[tokio::test]
+    async fn a_held_job_waits_for_its_release() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = queue(dir.path());
+        let id = q
+            .store
+            .run(|s| s.enqueue_print_job(PrintKind::Receipt, "tx-gone", OffsetDateTime::now_utc()))
+            .await
+            .unwrap();
+        let held = q.hold(id);
+        q.drain().await;
+        let job = q
+            .store
+            .run(move |s| s.print_job(id))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(job.state, "pending", "held back");
+        assert!(!q.print_held(held).await, "its transaction does not exist");
+        let job = q
+            .store
+            .run(move |s| s.print_job(id))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(job.state, "failed");
+    }
+}
