@@ -409,3 +409,25 @@ async fn closures_count_items_and_keep_the_journal_witness() {
     assert_eq!(state["recharges"][1]["item"], 2);
     assert_eq!(state["notice_outcomes"][0]["item"], 3);
 }
+
+#[tokio::test]
+async fn the_demo_family_is_one_health_card_with_two_children() {
+    let (_backend, _running, client) = start().await;
+    let a = client
+        .post(
+            "/v1/payers/lookup",
+            &json!({"fiscal_code": demo::PAYER_FISCAL_CODE}),
+            "unused",
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let codes = a.body["codes"].as_array().expect("codes");
+    let family = demo::payer_codes();
+    assert_eq!(codes.len(), family.len());
+    for (got, want) in codes.iter().zip(&family) {
+        assert_eq!(got["code"], want.manual_code);
+        assert_eq!(got["consumer"]["ref"], want.consumer_ref);
+        assert_eq!(got["service"]["id"], demo::SERVICE_MENSA);
+    }
+    assert_ne!(codes[0]["consumer"]["ref"], codes[1]["consumer"]["ref"]);
+}
