@@ -29,6 +29,11 @@ pub mod rfc3339_utc {
 
 time::serde::format_description!(iso_date, Date, "[year]-[month]-[day]");
 
+/// The item number of a request written before transactions had items.
+fn first_item() -> u32 {
+    1
+}
+
 /// `GET /v1/health`. The server's clock is exposed so the agent can report
 /// skew (the server refuses signatures more than 300 s off).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -213,10 +218,31 @@ pub enum NoticeStatus {
     Unknown,
 }
 
-/// `POST /v1/recharges` request. Idempotency-Key: `transaction_id`.
+/// `POST /v1/recharges` request: credits one item of a transaction.
+///
+/// Idempotency-Key: `transaction_id` for item 1, `<transaction_id>:<item>`
+/// for item 2 and up ([`crate::idempotency_key`]; [`crate::PreparedRequest::recharge`]
+/// picks it). The fields go on the wire in this order, `item` right after
+/// `transaction_id` as in the spec's example:
+///
+/// ```text
+/// {"transaction_id":"0b7c..","item":1,"code":"..","service_id":"mensa",
+///  "consumer_ref":"c_8f3a9b21","creditor_fiscal_code":"00514490010",
+///  "amount_cents":2000,"fee_cents":0,"paid_at":"2026-11-22T10:16:03Z",
+///  "receipt_number":"T-000123/2026/000042","operator_id":"op1","offline":false}
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RechargeRequest {
+    /// The agent's UUID for the whole transaction; every item of it sends
+    /// the same one. The server credits each (`transaction_id`, `item`)
+    /// once, however late a repeat comes.
     pub transaction_id: String,
+    /// The item's number in its transaction: 1 for a one-item transaction,
+    /// 1 to 5 otherwise, never reused (a removed item leaves a hole). Always
+    /// sent; a body stored before items existed has none and reads as 1,
+    /// which is what it was.
+    #[serde(default = "first_item")]
+    pub item: u32,
     pub code: String,
     pub service_id: String,
     pub consumer_ref: String,
@@ -291,19 +317,50 @@ pub struct OutcomeResponse {
     pub status: String,
 }
 
-/// `POST /v1/closures` request. Idempotency-Key: `closure_id`.
-/// `first_receipt`/`last_receipt` are sent as `null` when none.
+/// `POST /v1/closures` request: the counter's account of a period, so the
+/// municipality can reconcile. Idempotency-Key: `closure_id`.
+///
+/// Counts are of **items**, not transactions: a transaction that paid two
+/// recharges and a notice counts 3 (`backend-api.md`, `POST /v1/closures`).
+/// The server counts the credits and OK outcomes it received the same way,
+/// which is what makes `matched` possible.
+///
+/// ```text
+/// {"closure_id":"T-000123/2026-11-22/1","from":"..","to":"..","count":37,
+///  "total_cents":91500,"first_receipt":"T-000123/2026/000006",
+///  "last_receipt":"T-000123/2026/000042","journal_entries":1204,"journal_head":"9f2c..e1"}
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClosureRequest {
+    /// `<terminal id>/<local date>/<number in that day>`, e.g.
+    /// `T-000123/2026-11-22/1`: a counter may close more than once a day.
     pub closure_id: String,
+    /// Start of the period, included: the previous closure's `to`, or the
+    /// creation time of the first transaction ever.
     #[serde(with = "rfc3339_utc")]
     pub from: OffsetDateTime,
+    /// End of the period, excluded: the moment of the close.
     #[serde(with = "rfc3339_utc")]
     pub to: OffsetDateTime,
+    /// Items paid in the period that the municipality should receive:
+    /// recharges credited or still pending, and paid notices. Rejected
+    /// items (to refund) and voided transactions are not counted.
     pub count: u64,
+    /// Sum of the counted items' `amount_cents`; fees excluded (they stay
+    /// with the counter).
     pub total_cents: u64,
+    /// Lowest receipt number issued in the period, rejected items' receipts
+    /// included; sent as `null` when none.
     pub first_receipt: Option<String>,
+    /// Highest receipt number issued in the period; `null` when none.
     pub last_receipt: Option<String>,
+    /// The agent's journal length just before the closure's own journal
+    /// entry: with `journal_head`, a witness the municipality keeps, so a
+    /// journal later cut short or rewritten no longer matches it.
+    pub journal_entries: u64,
+    /// Lowercase hex hash of the journal's last entry just before the
+    /// closure's own entry.
+    pub journal_head: String,
 }
 
 /// `POST /v1/closures` answer.
@@ -409,6 +466,8 @@ mod tests {
             total_cents: 0,
             first_receipt: None,
             last_receipt: None,
+            journal_entries: 1204,
+            journal_head: "9f2c00e1".into(),
         };
         let v = serde_json::to_value(&c).unwrap();
         assert_eq!(v["first_receipt"], serde_json::Value::Null);
