@@ -324,7 +324,7 @@ impl Agent {
     pub fn emit_tx(&self, t: &Transaction) {
         self.events.emit(
             "transaction",
-            json!({"id": t.id, "state": t.state, "sync": t.sync, "receipt_number": t.receipt_number}),
+            json!({"id": t.id, "state": t.state, "sync": t.sync(), "receipt_number": t.receipt_number}),
         );
     }
 

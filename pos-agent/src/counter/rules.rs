@@ -2,6 +2,10 @@
 //! they need: no lock, no SQLite, no backend, no HTTP. `counter/mod.rs`
 //! loads the transaction, reads what a rule needs (the offline total, the
 //! clock), applies the rule and saves the result.
+//!
+//! A transaction holds 1 to [`MAX_ITEMS`] items (agent-api.md, "Several
+//! items in one payment"); rules about one code or notice take the
+//! [`Item`], rules about the cash take the [`Transaction`].
 
 use time::OffsetDateTime;
 
@@ -10,7 +14,10 @@ use serde_json::Value;
 
 use super::error::{BadAnswer, CounterError, WrongState};
 use super::{MAX_AMOUNT_CENTS, MAX_CHANGE_CENTS, PAYMENT_TOKEN_MARGIN};
-use crate::model::{Consumer, Creditor, Limits, NoticeInfo, Service, Transaction, TxKind, TxState};
+use crate::model::{
+    Consumer, Creditor, Item, Limits, NoticeInfo, Service, SyncState, Transaction, TxKind,
+    TxState, MAX_ITEMS,
+};
 use crate::store::{OutboxDraft, StoreError};
 
 /// What `[offline]` allows, and what already waits for the backend's
@@ -22,9 +29,9 @@ pub struct OfflineBudget {
     pub pending_cents: i64,
 }
 
-/// Fill a recharge from the backend's payment code: an active code whose
-/// limits the counter can handle (amount + fee can never overflow).
-pub fn apply_payment_code(t: &mut Transaction, pc: &PaymentCode) -> Result<(), CounterError> {
+/// Fill a recharge item from the backend's payment code: an active code
+/// whose limits the counter can handle (amount + fee can never overflow).
+pub fn apply_payment_code(item: &mut Item, pc: &PaymentCode) -> Result<(), CounterError> {
     if !pc.is_active() {
         return Err(CounterError::CodeNotActive);
     }
@@ -38,47 +45,50 @@ pub fn apply_payment_code(t: &mut Transaction, pc: &PaymentCode) -> Result<(), C
     if max < min || max > MAX_AMOUNT_CENTS {
         return Err(bad);
     }
-    t.code = Some(pc.code.clone());
-    t.service = Some(Service {
+    item.kind = TxKind::Recharge;
+    item.code = Some(pc.code.clone());
+    item.service = Some(Service {
         id: pc.service.id.clone(),
         name: pc.service.name.clone(),
     });
-    t.creditor = Some(Creditor {
+    item.creditor = Some(Creditor {
         fiscal_code: pc.creditor.fiscal_code.clone(),
         name: pc.creditor.name.clone(),
     });
-    t.consumer = Some(Consumer {
+    item.consumer = Some(Consumer {
         display_name: pc.consumer.display_name.clone(),
         school: pc.consumer.school.clone(),
     });
-    t.consumer_ref = Some(pc.consumer.consumer_ref.clone());
-    t.limits = Some(Limits {
+    item.consumer_ref = Some(pc.consumer.consumer_ref.clone());
+    item.limits = Some(Limits {
         min_cents: min,
         max_cents: max,
     });
+    // The balance as the portal shows it ("Saldo"); a balance the counter
+    // could not add to is left out rather than printed wrong.
+    item.balance_cents = i64::try_from(pc.balance_cents)
+        .ok()
+        .filter(|b| *b <= MAX_AMOUNT_CENTS);
     Ok(())
 }
 
 /// An app token accepted while the backend cannot be reached: its signature
 /// is enough to take the cash within `1 cent ..= offline.max_transaction_cents`
 /// (the token carries no limits), and the recharge says it was offline.
-pub fn accept_offline(
-    t: &mut Transaction,
-    token: &pos_codes::AppToken,
-    max_transaction_cents: i64,
-) {
-    t.offline = true;
-    t.code = Some(token.as_str().to_string());
-    t.service = Some(Service {
+pub fn accept_offline(item: &mut Item, token: &pos_codes::AppToken, max_transaction_cents: i64) {
+    item.kind = TxKind::Recharge;
+    item.offline = true;
+    item.code = Some(token.as_str().to_string());
+    item.service = Some(Service {
         id: token.service().to_string(),
-        name: crate::receipts::service_name(token.service()).to_string(),
+        name: crate::printing::receipts::service_name(token.service()).to_string(),
     });
-    t.creditor = Some(Creditor {
+    item.creditor = Some(Creditor {
         fiscal_code: token.creditor().as_str().to_string(),
         name: String::new(),
     });
-    t.consumer_ref = Some(token.consumer_ref().to_string());
-    t.limits = Some(Limits {
+    item.consumer_ref = Some(token.consumer_ref().to_string());
+    item.limits = Some(Limits {
         min_cents: 1,
         max_cents: max_transaction_cents,
     });
@@ -86,9 +96,9 @@ pub fn accept_offline(
 
 /// A notice the creditor verified: only `payable` goes on, at the verified
 /// amount (1 cent to the 11 digits of the notice's amount field) plus the
-/// notice fee, straight to `amount_set`.
+/// notice fee.
 pub fn apply_verified_notice(
-    t: &mut Transaction,
+    item: &mut Item,
     n: &pos_codes::Notice,
     v: &pos_backend::NoticeVerifyResponse,
     fee_cents: i64,
@@ -100,27 +110,87 @@ pub fn apply_verified_notice(
         .ok()
         .filter(|a| (1..=MAX_AMOUNT_CENTS).contains(a))
         .ok_or(CounterError::BadBackendAnswer(BadAnswer::NoticeAmount))?;
-    t.kind = TxKind::Notice;
-    t.creditor = Some(Creditor {
+    item.kind = TxKind::Notice;
+    item.creditor = Some(Creditor {
         fiscal_code: v.creditor.fiscal_code.clone(),
         name: v.creditor.name.clone(),
     });
-    t.notice = Some(NoticeInfo {
+    item.notice = Some(NoticeInfo {
         notice_number: n.notice_number.as_str().to_string(),
         iuv: n.notice_number.iuv().to_string(),
         description: Some(v.description.clone()).filter(|d| !d.is_empty()),
         due_date: v.due_date.map(|d| d.to_string()),
     });
-    t.amount_cents = Some(amount);
-    t.fee_cents = fee_cents;
-    t.state = TxState::AmountSet;
+    item.amount_cents = Some(amount);
+    item.fee_cents = fee_cents;
     Ok(())
+}
+
+/// Room for one more item: at most [`MAX_ITEMS`] (pagoPA's five notices
+/// per payment).
+pub fn check_room(t: &Transaction, adding: usize) -> Result<(), CounterError> {
+    if t.items.len() + adding > MAX_ITEMS {
+        return Err(CounterError::TooManyItems { max: MAX_ITEMS });
+    }
+    Ok(())
+}
+
+/// The same consumer's service, or the same notice, is paid once per
+/// transaction: twice is a double scan, not a wish to pay twice.
+pub fn check_not_duplicate(t: &Transaction, candidate: &Item) -> Result<(), CounterError> {
+    let same = |i: &Item| match (&i.notice, &candidate.notice) {
+        (Some(a), Some(b)) => a.notice_number == b.notice_number,
+        (None, None) => {
+            i.consumer_ref.is_some()
+                && i.consumer_ref == candidate.consumer_ref
+                && i.service.as_ref().map(|s| &s.id) == candidate.service.as_ref().map(|s| &s.id)
+        }
+        _ => false,
+    };
+    match t.items.iter().find(|i| same(i)) {
+        Some(i) => Err(CounterError::DuplicateItem { n: i.n }),
+        None => Ok(()),
+    }
+}
+
+/// Add a resolved item: room for it, not a duplicate; it gets the next
+/// number, and the transaction's state follows its items ([`settle_state`]).
+pub fn add_item(t: &mut Transaction, mut item: Item) -> Result<u32, CounterError> {
+    check_room(t, 1)?;
+    check_not_duplicate(t, &item)?;
+    t.last_item += 1;
+    item.n = t.last_item;
+    t.items.push(item);
+    settle_state(t);
+    Ok(t.last_item)
+}
+
+/// `amount_set` while every item has its amount, `identified` otherwise
+/// (a changed cart needs a new pre-receipt).
+pub fn settle_state(t: &mut Transaction) {
+    t.state = if !t.items.is_empty() && t.items.iter().all(|i| i.amount_cents.is_some()) {
+        TxState::AmountSet
+    } else {
+        TxState::Identified
+    };
+}
+
+/// Whether items may be added now: before the pre-receipt's cash is taken.
+pub fn check_can_add(t: &Transaction) -> Result<(), CounterError> {
+    match t.state {
+        TxState::Identified | TxState::AmountSet => Ok(()),
+        TxState::Voided => Err(WrongState::Voided.into()),
+        TxState::Paid => Err(WrongState::AlreadyPaid.into()),
+        s => Err(WrongState::ItemsLocked(s).into()),
+    }
 }
 
 /// A payer's codes: the transaction waits in `choose_code`; the API shows
 /// each code without the backend's consumer reference.
 pub fn offer_choices(t: &mut Transaction, codes: Vec<PaymentCode>) {
     t.state = TxState::ChooseCode;
+    t.choices.clear();
+    t.resolved_choices.clear();
     for code in codes {
         let mut shown = serde_json::to_value(&code).unwrap_or(Value::Null);
         if let Some(c) = shown.get_mut("consumer").and_then(Value::as_object_mut) {
@@ -131,123 +201,177 @@ pub fn offer_choices(t: &mut Transaction, codes: Vec<PaymentCode>) {
     }
 }
 
-/// `choose_code` → `identified` with one of the payer's codes.
-pub fn choose(t: &mut Transaction, code: &str) -> Result<(), CounterError> {
+/// `choose_code` → `identified` with one item per chosen code of the
+/// payer's, all or nothing.
+pub fn choose(t: &mut Transaction, codes: &[&str]) -> Result<(), CounterError> {
     check_choose(t)?;
-    let picked = t
-        .resolved_choices
-        .iter()
-        .find(|c| c.code == code)
-        .cloned()
-        .ok_or(CounterError::UnknownChoice)?;
-    apply_payment_code(t, &picked)?;
-    t.state = TxState::Identified;
+    if codes.is_empty() {
+        return Err(CounterError::UnknownChoice);
+    }
+    check_room(t, codes.len())?;
+    let mut next = t.clone();
+    for code in codes {
+        let picked = next
+            .resolved_choices
+            .iter()
+            .find(|c| c.code == *code)
+            .cloned()
+            .ok_or(CounterError::UnknownChoice)?;
+        let mut item = Item::new(0, TxKind::Recharge);
+        apply_payment_code(&mut item, &picked)?;
+        add_item(&mut next, item)?;
+    }
+    next.choices.clear();
+    next.resolved_choices.clear();
+    settle_state(&mut next);
+    *t = next;
     Ok(())
 }
 
-/// The activation of a notice: the same bytes every time, so a replay
-/// gets the first answer back.
+/// The activation of notice item `item`: the same bytes and key every
+/// time, so a replay gets the first answer back.
 pub fn activate_request(
-    id: &str,
-    n: &NoticeInfo,
-    c: &Creditor,
-    amount: i64,
-) -> pos_backend::PreparedRequest {
-    pos_backend::PreparedRequest::activate(
-        id,
+    tx_id: &str,
+    item: &Item,
+) -> Result<pos_backend::PreparedRequest, CounterError> {
+    let (Some(n), Some(c), Some(amount)) = (&item.notice, &item.creditor, item.amount_cents) else {
+        return Err(CounterError::IncompleteNotice);
+    };
+    Ok(pos_backend::PreparedRequest::activate_item(
+        tx_id,
+        item.n,
         &pos_backend::ActivateRequest {
             creditor_fiscal_code: c.fiscal_code.clone(),
             notice_number: n.notice_number.clone(),
             amount_cents: amount.max(0) as u64,
         },
-    )
+    ))
 }
 
-/// The request that tells the backend about a payment: the recharge, or
-/// the notice's `OK` outcome. Built once, stored in the outbox with the
-/// payment, and replayed byte for byte.
-pub fn payment_draft(t: &Transaction) -> Result<OutboxDraft, StoreError> {
+/// The requests that tell the backend about a payment, one per item: the
+/// recharge, or the notice's `OK` outcome. Built once, stored in the outbox
+/// with the payment, and replayed byte for byte.
+pub fn payment_drafts(t: &Transaction) -> Result<Vec<OutboxDraft>, StoreError> {
+    t.items.iter().map(|i| payment_draft(t, i)).collect()
+}
+
+fn payment_draft(t: &Transaction, item: &Item) -> Result<OutboxDraft, StoreError> {
     let missing = |what: &str| StoreError::Corrupt(format!("payment without {what}"));
     let paid_at = t.paid_at.ok_or_else(|| missing("paid_at"))?;
     let receipt_number = t.receipt_number.clone().ok_or_else(|| missing("receipt"))?;
-    let (purpose, req) = match t.kind {
+    let (purpose, req) = match item.kind {
         TxKind::Recharge => (
             "recharge",
             pos_backend::PreparedRequest::recharge(&pos_backend::RechargeRequest {
                 transaction_id: t.id.clone(),
-                item: 1,
-                code: t.code.clone().ok_or_else(|| missing("code"))?,
-                service_id: t
+                item: item.n,
+                code: item.code.clone().ok_or_else(|| missing("code"))?,
+                service_id: item
                     .service
                     .as_ref()
                     .map(|s| s.id.clone())
                     .ok_or_else(|| missing("service"))?,
-                consumer_ref: t.consumer_ref.clone().ok_or_else(|| missing("consumer"))?,
-                creditor_fiscal_code: t
+                consumer_ref: item
+                    .consumer_ref
+                    .clone()
+                    .ok_or_else(|| missing("consumer"))?,
+                creditor_fiscal_code: item
                     .creditor
                     .as_ref()
                     .map(|c| c.fiscal_code.clone())
                     .ok_or_else(|| missing("creditor"))?,
-                amount_cents: t.amount_cents.ok_or_else(|| missing("amount"))?.max(0) as u64,
-                fee_cents: t.fee_cents.max(0) as u64,
+                amount_cents: item.amount_cents.ok_or_else(|| missing("amount"))?.max(0) as u64,
+                fee_cents: item.fee_cents.max(0) as u64,
                 paid_at,
                 receipt_number,
                 operator_id: t.operator.clone(),
-                offline: t.offline,
+                offline: item.offline,
             }),
         ),
         TxKind::Notice => (
             "outcome_ok",
-            pos_backend::PreparedRequest::outcome(
+            pos_backend::PreparedRequest::outcome_item(
                 &t.id,
+                item.n,
                 &pos_backend::OutcomeRequest::Ok {
-                    payment_token: t
+                    payment_token: item
                         .payment_token
                         .clone()
                         .ok_or_else(|| missing("payment token"))?,
                     paid_at,
                     receipt_number,
-                    fee_cents: t.fee_cents.max(0) as u64,
+                    fee_cents: item.fee_cents.max(0) as u64,
                 },
             ),
         ),
     };
-    Ok(OutboxDraft::from_request(purpose, req))
+    Ok(OutboxDraft::from_request(purpose, req).for_item(item.n))
 }
 
-/// What a void owes the backend, queued with it: a notice's KO outcome
-/// for its payment token (every activation gets an outcome), or, when the
-/// activation's answer was lost, the activation replayed (same key and
-/// bytes) so its KO can follow. Nothing for a recharge.
+/// What a void owes the backend, queued with it: every notice item's KO
+/// ([`item_void_requests`]). Nothing for recharges.
 pub fn void_requests(t: &Transaction, reason: Option<&str>) -> Vec<OutboxDraft> {
+    t.items
+        .iter()
+        .flat_map(|i| item_void_requests(&t.id, i, reason))
+        .collect()
+}
+
+/// What dropping one notice item owes the backend: the KO outcome for its
+/// payment token (every activation gets an outcome), or, when the
+/// activation's answer was lost, the activation replayed (same key and
+/// bytes) so its KO can follow. Nothing for a recharge or a notice never
+/// activated.
+pub fn item_void_requests(tx_id: &str, item: &Item, reason: Option<&str>) -> Vec<OutboxDraft> {
     let mut queued = vec![];
-    if let (TxKind::Notice, Some(token)) = (t.kind, t.payment_token.clone()) {
-        // Every activation gets an outcome (pagoPA): the KO is queued with
-        // the void and retried until the backend answers.
-        let req = pos_backend::PreparedRequest::outcome(
-            &t.id,
+    if item.kind != TxKind::Notice {
+        return queued;
+    }
+    if let Some(token) = item.payment_token.clone() {
+        let req = pos_backend::PreparedRequest::outcome_item(
+            tx_id,
+            item.n,
             &pos_backend::OutcomeRequest::Ko {
                 payment_token: token,
                 reason: reason.filter(|r| !r.is_empty()).map(str::to_string),
             },
         );
-        queued.push(OutboxDraft::from_request("outcome_ko", req));
-    }
-    if let (TxKind::Notice, None, true, Some(n), Some(c), Some(amount)) = (
-        t.kind,
-        &t.payment_token,
-        t.activation_sent,
-        &t.notice,
-        &t.creditor,
-        t.amount_cents,
-    ) {
+        queued.push(OutboxDraft::from_request("outcome_ko", req).for_item(item.n));
+    } else if item.activation_sent {
         // The activation's answer was lost: replay it from the outbox
         // (same key and bytes: the backend answers with the first
         // activation, if it applied one), then the KO follows.
-        let req = activate_request(&t.id, n, c, amount);
-        queued.push(OutboxDraft::from_request("activate_for_ko", req));
+        if let Ok(req) = activate_request(tx_id, item) {
+            queued.push(OutboxDraft::from_request("activate_for_ko", req).for_item(item.n));
+        }
     }
     queued
+}
+
+/// Item `n` leaves unpaid `t`: the transaction without it (back to
+/// `identified` or `amount_set`: a new pre-receipt is needed) and what that
+/// owes the backend (an activated notice's KO). The last item cannot be
+/// removed: that is a void.
+pub fn remove_item(
+    t: &Transaction,
+    n: u32,
+) -> Result<(Transaction, Vec<OutboxDraft>), CounterError> {
+    match t.state {
+        TxState::Paid => return Err(WrongState::AlreadyPaid.into()),
+        TxState::Voided => return Err(WrongState::Voided.into()),
+        _ => {}
+    }
+    let item = t.item(n).ok_or(CounterError::UnknownItem { n })?;
+    if t.items.len() == 1 {
+        return Err(WrongState::LastItem.into());
+    }
+    let queued = item_void_requests(&t.id, item, Some("voce tolta dal pagamento"));
+    let mut next = t.clone();
+    next.items.retain(|i| i.n != n);
+    if next.state != TxState::ChooseCode {
+        settle_state(&mut next);
+    }
+    Ok((next, queued))
 }
 
 /// The receipt series is per year of the counter's own calendar: a
@@ -265,9 +389,9 @@ pub fn receipt_number(terminal_id: &str, year: i32, number: i64) -> String {
 
 /// `awaiting_cash` → `paid`: the receipt number, the time (whole seconds)
 /// and the counter's UTC offset then (a copy shows the time the original
-/// showed), the cash and the change, `sync: pending`. The caller checked
-/// the payment ([`check_payment`]); a transaction without an amount, or
-/// change that does not fit, is a corrupt record.
+/// showed), the cash and the change, every item `sync: pending`. The caller
+/// checked the payment ([`check_payment`]); a transaction without an
+/// amount, or change that does not fit, is a corrupt record.
 pub fn mark_paid(
     t: &Transaction,
     receipt_number: String,
@@ -287,26 +411,48 @@ pub fn mark_paid(
             .checked_sub(total)
             .ok_or_else(|| StoreError::Corrupt("change out of range".into()))?,
     );
-    paid.sync = Some(crate::model::SyncState::Pending);
+    for item in &mut paid.items {
+        item.sync = Some(SyncState::Pending);
+    }
     paid.utc_offset = Some(crate::time_fmt::offset_text(
         crate::time_fmt::local(paid_at).offset(),
     ));
     Ok(paid)
 }
 
-/// Whether `amount` may be set now: a recharge (a notice's amount is the
-/// creditor's), not paid or voided, within the code's limits.
-pub fn check_amount(t: &Transaction, amount_cents: i64) -> Result<(), CounterError> {
-    if t.kind != TxKind::Recharge {
-        return Err(WrongState::NoticeAmountFixed.into());
+/// Which item an `amount` call sets: the one named, or, when none is, the
+/// only item, or the only item without an amount yet.
+pub fn amount_target(t: &Transaction, item: Option<u32>) -> Result<u32, CounterError> {
+    if let Some(n) = item {
+        return t
+            .item(n)
+            .map(|i| i.n)
+            .ok_or(CounterError::UnknownItem { n });
     }
+    if let [only] = t.items.as_slice() {
+        return Ok(only.n);
+    }
+    let mut without = t.items.iter().filter(|i| i.amount_cents.is_none());
+    match (without.next(), without.next()) {
+        (Some(i), None) => Ok(i.n),
+        _ => Err(CounterError::ItemRequired),
+    }
+}
+
+/// Whether item `n`'s amount may be set now: a recharge (a notice's amount
+/// is the creditor's), not paid or voided, within the code's limits.
+pub fn check_amount(t: &Transaction, n: u32, amount_cents: i64) -> Result<(), CounterError> {
     if !matches!(
         t.state,
         TxState::Identified | TxState::AmountSet | TxState::AwaitingCash
     ) {
         return Err(WrongState::AmountLocked(t.state).into());
     }
-    let limits = t.limits.unwrap_or(Limits {
+    let item = t.item(n).ok_or(CounterError::UnknownItem { n })?;
+    if item.kind != TxKind::Recharge {
+        return Err(WrongState::NoticeAmountFixed.into());
+    }
+    let limits = item.limits.unwrap_or(Limits {
         min_cents: 1,
         max_cents: i64::MAX,
     });
@@ -319,16 +465,12 @@ pub fn check_amount(t: &Transaction, amount_cents: i64) -> Result<(), CounterErr
     Ok(())
 }
 
-/// An offline recharge stays within `[offline]`: per recharge, and in total
-/// with what already waits for confirmation.
-pub fn check_offline_amount(
-    amount_cents: i64,
-    fee_cents: i64,
-    budget: OfflineBudget,
-) -> Result<(), CounterError> {
-    let total = amount_cents.saturating_add(fee_cents);
-    if total > budget.max_transaction_cents
-        || budget.pending_cents.saturating_add(total) > budget.max_total_cents
+/// The items accepted offline stay within `[offline]`: their sum in one
+/// transaction (`offline_cents`, amount and fee), and in total with what
+/// already waits for confirmation.
+pub fn check_offline_amount(offline_cents: i64, budget: OfflineBudget) -> Result<(), CounterError> {
+    if offline_cents > budget.max_transaction_cents
+        || budget.pending_cents.saturating_add(offline_cents) > budget.max_total_cents
     {
         return Err(CounterError::OfflineLimitExceeded {
             max_transaction_cents: budget.max_transaction_cents,
@@ -339,12 +481,14 @@ pub fn check_offline_amount(
     Ok(())
 }
 
-/// `identified`/`amount_set`/`awaiting_cash` → `amount_set` with the amount
-/// and its fee (a new amount needs a new pre-receipt).
-pub fn apply_amount(t: &mut Transaction, amount_cents: i64, fee_cents: i64) {
-    t.amount_cents = Some(amount_cents);
-    t.fee_cents = fee_cents;
-    t.state = TxState::AmountSet;
+/// Item `n` gets its amount and fee; the transaction is `amount_set` once
+/// every item has one (a new amount needs a new pre-receipt).
+pub fn apply_amount(t: &mut Transaction, n: u32, amount_cents: i64, fee_cents: i64) {
+    if let Some(item) = t.item_mut(n) {
+        item.amount_cents = Some(amount_cents);
+        item.fee_cents = fee_cents;
+    }
+    settle_state(t);
 }
 
 /// Whether the pre-receipt can be printed now.
@@ -383,10 +527,10 @@ pub fn check_payment(t: &Transaction, tendered_cents: i64) -> Result<i64, Counte
     Ok(total)
 }
 
-/// Paying an offline recharge keeps what waits for confirmation within
+/// Paying the offline items keeps what waits for confirmation within
 /// `offline.max_total_cents`.
-pub fn check_offline_total(total_cents: i64, budget: OfflineBudget) -> Result<(), CounterError> {
-    if budget.pending_cents.saturating_add(total_cents) > budget.max_total_cents {
+pub fn check_offline_total(offline_cents: i64, budget: OfflineBudget) -> Result<(), CounterError> {
+    if budget.pending_cents.saturating_add(offline_cents) > budget.max_total_cents {
         return Err(CounterError::OfflineTotalExceeded {
             max_total_cents: budget.max_total_cents,
             pending_cents: budget.pending_cents,
@@ -395,21 +539,21 @@ pub fn check_offline_total(total_cents: i64, budget: OfflineBudget) -> Result<()
     Ok(())
 }
 
-/// A notice's payment token must outlive the OK outcome's delivery: expired,
-/// or less than [`PAYMENT_TOKEN_MARGIN`] left, refuses the cash.
+/// Every notice item's payment token must outlive the OK outcome's
+/// delivery: expired, or less than [`PAYMENT_TOKEN_MARGIN`] left, refuses
+/// the cash.
 pub fn check_payment_token(t: &Transaction, now: OffsetDateTime) -> Result<(), CounterError> {
-    let Some(exp) = t.payment_token_expires_at else {
-        return Ok(());
-    };
-    let left = exp - now;
-    if !left.is_positive() {
-        return Err(CounterError::PaymentTokenExpired);
-    }
-    if left < PAYMENT_TOKEN_MARGIN {
-        // The OK outcome must reach the backend before the token
-        // expires, or the payment is refused after the cash is in
-        // the drawer and the parent must be refunded.
-        return Err(CounterError::PaymentTokenExpiring { expires_at: exp });
+    for exp in t.items.iter().filter_map(|i| i.payment_token_expires_at) {
+        let left = exp - now;
+        if !left.is_positive() {
+            return Err(CounterError::PaymentTokenExpired);
+        }
+        if left < PAYMENT_TOKEN_MARGIN {
+            // The OK outcome must reach the backend before the token
+            // expires, or the payment is refused after the cash is in
+            // the drawer and the parent must be refunded.
+            return Err(CounterError::PaymentTokenExpiring { expires_at: exp });
+        }
     }
     Ok(())
 }

@@ -10,7 +10,7 @@
 use pos_drivers::{Align, Document, TextSize};
 use time::{OffsetDateTime, UtcOffset};
 
-use crate::model::{SyncState, Transaction, TxKind};
+use crate::model::{Item, SyncState, Transaction, TxKind};
 
 /// The shop and terminal printed at the top of every document.
 #[derive(Debug, Clone)]
@@ -76,13 +76,31 @@ fn header(doc: Document, h: &Header) -> Document {
     doc.center(format!("Terminale {}", h.terminal_id)).rule()
 }
 
+/// Every item's block: what is paid, and, with several items, each item's
+/// own amount and fee (the TOTALE follows in [`amounts`]).
 fn what_is_paid(mut doc: Document, t: &Transaction, with_creditor_cf: bool) -> Document {
-    match t.kind {
+    let several = t.items.len() > 1;
+    for (k, item) in t.items.iter().enumerate() {
+        if several && k > 0 {
+            doc = doc.rule();
+        }
+        doc = item_block(doc, item, with_creditor_cf);
+        if several {
+            doc = doc
+                .columns("Importo", money(item.amount_cents.unwrap_or(0)))
+                .columns("Commissione", money(item.fee_cents));
+        }
+    }
+    doc
+}
+
+fn item_block(mut doc: Document, item: &Item, with_creditor_cf: bool) -> Document {
+    match item.kind {
         TxKind::Recharge => {
-            if let Some(s) = &t.service {
+            if let Some(s) = &item.service {
                 doc = doc.columns("Servizio", s.name.clone());
             }
-            if let Some(c) = &t.creditor {
+            if let Some(c) = &item.creditor {
                 if !c.name.is_empty() {
                     doc = doc.columns("Ente", c.name.clone());
                 }
@@ -90,20 +108,20 @@ fn what_is_paid(mut doc: Document, t: &Transaction, with_creditor_cf: bool) -> D
                     doc = doc.columns("C.F. ente", c.fiscal_code.clone());
                 }
             }
-            if let Some(c) = &t.consumer {
+            if let Some(c) = &item.consumer {
                 if !c.display_name.is_empty() {
                     doc = doc.columns("Utente", c.display_name.clone());
                 }
             }
         }
         TxKind::Notice => {
-            if let Some(c) = &t.creditor {
+            if let Some(c) = &item.creditor {
                 doc = doc.columns("Ente", c.name.clone());
                 if with_creditor_cf {
                     doc = doc.columns("C.F. ente", c.fiscal_code.clone());
                 }
             }
-            if let Some(n) = &t.notice {
+            if let Some(n) = &item.notice {
                 doc = doc.columns("Avviso", n.notice_number.clone());
                 if with_creditor_cf {
                     doc = doc.columns("IUV", n.iuv.clone());
@@ -117,17 +135,15 @@ fn what_is_paid(mut doc: Document, t: &Transaction, with_creditor_cf: bool) -> D
     doc
 }
 
+/// The sums: one item's amount and fee, or, with several items (whose own
+/// amounts are in their blocks), the sums; then TOTALE.
 fn amounts(doc: Document, t: &Transaction) -> Document {
-    let amount = t.amount_cents.unwrap_or(0);
+    let amount = t.amount_cents().unwrap_or(0);
+    let fee = t.fee_cents();
     doc.rule()
         .columns("Importo", money(amount))
-        .columns("Commissione", money(t.fee_cents))
-        .columns_with(
-            "TOTALE",
-            money(amount + t.fee_cents),
-            true,
-            TextSize::DoubleHeight,
-        )
+        .columns("Commissione", money(fee))
+        .columns_with("TOTALE", money(amount + fee), true, TextSize::DoubleHeight)
 }
 
 /// The counter's UTC offset now (UTC when it cannot be told).
@@ -216,7 +232,7 @@ pub fn receipt_in(h: &Header, t: &Transaction, duplicate: bool, offset: UtcOffse
         .columns("Operatore", t.operator.clone())
         .rule();
     let doc = what_is_paid(doc, t, true);
-    let sync = match t.sync {
+    let sync = match t.sync() {
         Some(SyncState::Confirmed) => "CONFERMATO",
         Some(SyncState::Rejected) => "RIFIUTATO - DA RIMBORSARE",
         _ => "IN ATTESA DI CONFERMA",

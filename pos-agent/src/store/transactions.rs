@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::journal::append_journal;
 use super::outbox::{insert_outbox, OutboxDraft};
 use super::{map_full, Store, StoreError};
-use crate::model::{Transaction, TxState};
+use crate::model::{SyncState, Transaction, TxState};
 use crate::time_fmt::rfc3339;
 
 fn tx_to_row(t: &Transaction) -> Result<String, StoreError> {
@@ -113,7 +113,7 @@ pub(super) fn upsert_tx(conn: &Connection, t: &Transaction) -> Result<(), StoreE
             rfc3339(t.created_at),
             t.paid_at.map(rfc3339),
             t.receipt_number,
-            t.sync.map(|s| s.as_str()),
+            t.sync().map(|s| s.as_str()),
             tx_to_row(t)?
         ],
     )
@@ -202,14 +202,17 @@ impl Store {
     pub fn offline_unconfirmed_total(&self) -> Result<i64, StoreError> {
         let mut st = self
             .conn
-            .prepare("SELECT data FROM transactions WHERE state = 'paid' AND sync = 'pending'")?;
+            .prepare("SELECT data FROM transactions WHERE state = 'paid' AND sync IN ('pending', 'rejected')")?;
         let rows = st.query_map([], |r| r.get::<_, String>(0))?;
         let mut total = 0;
         for r in rows {
             let t = row_to_tx(r?)?;
-            if t.offline {
-                total += t.total_cents().unwrap_or(0);
-            }
+            total += t
+                .items
+                .iter()
+                .filter(|i| i.offline && i.sync == Some(SyncState::Pending))
+                .map(|i| i.total_cents().unwrap_or(0))
+                .sum::<i64>();
         }
         Ok(total)
     }
@@ -299,13 +302,37 @@ impl Store {
             &tx,
             "voided",
             Some(&voided.id),
-            &serde_json::json!({"reason": voided.void_reason, "kind": voided.kind, "amount_cents": voided.amount_cents}),
+            &serde_json::json!({"reason": voided.void_reason, "kind": voided.kind(), "amount_cents": voided.amount_cents()}),
         )?;
         for d in &outbox {
             insert_outbox(&tx, Some(&voided.id), d)?;
         }
         tx.commit().map_err(map_full)?;
         *t = voided;
+        Ok(())
+    }
+
+    /// Item `n` was removed from unpaid `t` (already without it): the
+    /// transaction, a journal entry and what the removal owes the backend
+    /// (an activated notice's KO), in ONE SQLite transaction.
+    pub fn commit_item_removal(
+        &mut self,
+        t: &Transaction,
+        n: u32,
+        outbox: Vec<OutboxDraft>,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().map_err(map_full)?;
+        upsert_tx(&tx, t)?;
+        append_journal(
+            &tx,
+            "item_removed",
+            Some(&t.id),
+            &serde_json::json!({"item": n}),
+        )?;
+        for d in &outbox {
+            insert_outbox(&tx, Some(&t.id), d)?;
+        }
+        tx.commit().map_err(map_full)?;
         Ok(())
     }
 }
