@@ -609,3 +609,127 @@ fn journal_tools_never_create_a_journal_in_a_mistyped_data_dir() {
         assert!(!missing.exists(), "{args:?} created {}", missing.display());
     }
 }
+
+/// Where the journal written by schema 5's code is kept (issue 15: a
+/// journal from before items must open, migrate, verify and send).
+fn schema5_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/journal-schema5.sqlite")
+}
+
+/// What the schema-5 fixture holds, as the generator below wrote it: one
+/// recharge confirmed, one notice confirmed, two recharges still pending in
+/// the outbox (the backend refused them with 503), one voided transaction.
+const FIXTURE_PENDING_CENTS: [i64; 2] = [1100, 1200];
+
+/// Writes `tests/fixtures/journal-schema5.sqlite` with the binary of the
+/// moment. It was run once, on schema 5 (before items); running it again on
+/// a later schema would defeat its purpose, so it is ignored:
+/// `cargo test -p pos-agent --test records_e2e -- --ignored write_the_schema5_fixture`.
+#[ignore]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_the_schema5_fixture() {
+    let mut env = Env::new().await;
+    env.start_agent();
+    let token = env.login().await;
+    let (confirmed, _) = pay_one(&env, &token, demo::MANUAL_CODE_MENSA_1, 1000).await;
+    env.wait_sync(&token, &confirmed, "confirmed", SYNC_WAIT)
+        .await;
+    let qr = format!(
+        "PAGOPA|002|{}|{}|0000002550",
+        demo::NOTICE_PAYABLE,
+        demo::CREDITOR_CF
+    );
+    let (s, t) = env
+        .call(
+            "POST",
+            "/api/v1/transactions",
+            Some(&token),
+            Some(serde_json::json!({ "input": qr })),
+        )
+        .await;
+    assert_eq!(s, 201, "{t}");
+    let notice = t["id"].as_str().unwrap().to_string();
+    let (s, t) = env.act(&token, &notice, "pre-receipt", None).await;
+    assert_eq!(s, 200, "{t}");
+    env.pay(&token, &notice, 3000).await;
+    env.wait_sync(&token, &notice, "confirmed", SYNC_WAIT).await;
+    env.mock.inject(
+        Route::prefix("/v1/recharges"),
+        Fault::unavailable(),
+        100_000,
+    );
+    pay_one(
+        &env,
+        &token,
+        demo::MANUAL_CODE_MENSA_2,
+        FIXTURE_PENDING_CENTS[0],
+    )
+    .await;
+    pay_one(
+        &env,
+        &token,
+        demo::MANUAL_CODE_TRASPORTO_1,
+        FIXTURE_PENDING_CENTS[1],
+    )
+    .await;
+    let voided = env
+        .ready_to_pay(&token, demo::MANUAL_CODE_MENSA_3, 700)
+        .await;
+    let (s, t) = env.act(&token, &voided, "void", None).await;
+    assert_eq!(s, 200, "{t}");
+    let (out, copy) = backup(&env, &env.dir.path().join("usb"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::create_dir_all(schema5_fixture().parent().unwrap()).unwrap();
+    std::fs::copy(&copy, schema5_fixture()).unwrap();
+}
+
+/// Issue 15, promise 5: a journal written before items (schema 5) opens,
+/// verifies, and its pending recharges are sent with the keys they were
+/// queued with (the transaction id), each credited once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_written_by_schema_5_opens_verifies_and_sends_its_pending_entries() {
+    let mut env = Env::new().await;
+    std::fs::create_dir_all(&env.data_dir).unwrap();
+    std::fs::copy(schema5_fixture(), env.journal_path()).unwrap();
+    let conn = rusqlite::Connection::open(env.journal_path()).unwrap();
+    let pending: Vec<(String, String)> = conn
+        .prepare("SELECT tx_id, idempotency_key FROM outbox WHERE state = 'pending' ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    drop(conn);
+    assert_eq!(pending.len(), 2, "the fixture holds two pending recharges");
+    for (tx, key) in &pending {
+        assert_eq!(key, tx, "schema 5 keyed a recharge by its transaction id");
+    }
+    env.start_agent();
+    env.wait_outbox_drained(SYNC_WAIT).await;
+    let token = env.login().await;
+    for ((tx, key), cents) in pending.iter().zip(FIXTURE_PENDING_CENTS) {
+        let t = env.wait_sync(&token, tx, "confirmed", SYNC_WAIT).await;
+        assert_eq!(t["amount_cents"], cents, "{t}");
+        assert_eq!(env.mock.credits_for(tx), 1, "{tx} credited once");
+        let sent: Vec<_> = env
+            .mock
+            .request_log()
+            .into_iter()
+            .filter(|r| r.path.starts_with("/v1/recharges"))
+            .filter(|r| r.idempotency_key.as_deref() == Some(key.as_str()))
+            .collect();
+        assert_eq!(sent.len(), 1, "{tx} sent once with its own key");
+    }
+    env.kill_agent();
+    let rows = env.db_transactions();
+    let count = |state: &str| rows.iter().filter(|r| r.1 == state).count();
+    assert_eq!(count("paid"), 4, "{rows:?}");
+    assert_eq!(count("voided"), 1, "{rows:?}");
+    assert!(
+        rows.iter()
+            .filter(|r| r.1 == "paid")
+            .all(|r| r.3.as_deref() == Some("confirmed")),
+        "every paid transaction confirmed: {rows:?}"
+    );
+    env.assert_journal_verifies();
+}
