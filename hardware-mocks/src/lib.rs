@@ -24,6 +24,10 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
+// documented on branch items-wire
+#[allow(missing_docs)]
 pub mod backend;
 pub mod camera;
 pub mod error;
