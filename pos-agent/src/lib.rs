@@ -17,7 +17,6 @@ pub mod api;
 pub mod auth;
 pub mod camera;
 pub mod card_reader;
-pub mod cli;
 pub mod commands;
 pub mod counter;
 pub mod datadir;
@@ -34,9 +33,3 @@ pub mod status;
 pub mod store;
 pub mod sync;
 pub mod time_fmt;
-
-// Modules at their old paths, for the code that names them there
-// (agent.rs, cli.rs, counter.rs, the tests); new code uses the rooms'
-// paths (`commands::...`, `printing::...`).
-pub use commands::{backup, export, inspect};
-pub use printing::{queue as print_queue, receipt_copy, receipts};

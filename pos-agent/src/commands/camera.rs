@@ -4,12 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::cli;
-
 /// Opens the configured camera, reads for `seconds`, saves the last frame.
 pub fn test(config_arg: Option<&Path>, seconds: u64, save: &Path) -> anyhow::Result<ExitCode> {
     let config = super::load_config(config_arg)?;
-    cli::init_logging(&config);
+    super::init_logging(&config);
     crate::camera::camera_test(&config, seconds, save, &mut std::io::stdout())?;
     Ok(ExitCode::SUCCESS)
 }

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use super::CounterError;
 use crate::agent::Agent;
 use crate::day::build_report;
-use crate::receipts::eur;
+use crate::printing::receipts::eur;
 use crate::store::{ClosureRow, OutboxDraft};
 use crate::time_fmt::{local, parse_rfc3339, rfc3339};
 

@@ -71,7 +71,7 @@ pub fn accept_offline(
     t.code = Some(token.as_str().to_string());
     t.service = Some(Service {
         id: token.service().to_string(),
-        name: crate::receipts::service_name(token.service()).to_string(),
+        name: crate::printing::receipts::service_name(token.service()).to_string(),
     });
     t.creditor = Some(Creditor {
         fiscal_code: token.creditor().as_str().to_string(),
