@@ -43,7 +43,7 @@ use pos_drivers::camera::{open_camera, Debounce, FrameSource, GrayFrame, QrDecod
 use pos_drivers::DeviceState;
 use tracing::{debug, info, warn};
 
-use crate::device_state::{DeviceCell, DeviceLink};
+use super::device_state::{DeviceCell, DeviceLink};
 use crate::events::EventBus;
 
 /// Retry delays after the camera failed to open or broke: first, and at most.
