@@ -20,7 +20,6 @@ pub mod counter;
 pub mod datadir;
 pub mod day;
 pub mod devices;
-pub mod error;
 pub mod events;
 mod journal_verify;
 pub mod model;

@@ -488,7 +488,7 @@ impl Agent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ApiError;
+    use crate::api::error::ApiError;
     use crate::model::Limits;
 
     #[test]
