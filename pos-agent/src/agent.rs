@@ -89,9 +89,9 @@ pub struct Agent {
     /// The durable print queue (`printing/queue.rs`); its retry loop is a
     /// runtime task.
     pub print_queue: PrintQueue,
-    /// The card reader's state, kept by its thread (`card_reader.rs`).
+    /// The card reader's state, kept by its thread (`devices/card_reader.rs`).
     pub card_reader: DeviceCell,
-    /// The camera's state, kept by its threads (`camera.rs`).
+    /// The camera's state, kept by its threads (`devices/camera.rs`).
     pub camera: DeviceCell,
     pub counter_lock: tokio::sync::Mutex<()>,
     /// Serializes logins (see `api::login`).
@@ -102,7 +102,7 @@ pub struct Agent {
     pub retry_now: std::sync::atomic::AtomicBool,
     pub backend_status: Mutex<BackendStatus>,
     pub keys: Mutex<Option<pos_codes::KeySet>>,
-    /// The reads behind `scan_id`s, bounded (`scans.rs`).
+    /// The reads behind `scan_id`s, bounded (`devices/scans.rs`).
     pub scans: crate::devices::scans::ScanStore,
     pub receipt_wait: Duration,
     pub tuning: Tuning,

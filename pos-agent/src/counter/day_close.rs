@@ -4,7 +4,8 @@
 //!
 //! A close with nothing paid since the previous one, and no refund to list,
 //! returns that closure again and sends nothing, so pressing the button
-//! twice is harmless. The report's numbers and layout are `day.rs`.
+//! twice is harmless. The report's numbers are `crate::day`, its printed
+//! layout `printing/day_report.rs`.
 
 use serde_json::{json, Value};
 use time::OffsetDateTime;

@@ -231,7 +231,7 @@ impl Store {
     /// the other cores hash them, batch by batch (each entry is checked
     /// against the stored hash of the entry before it, so the work splits;
     /// the first entry that does not fit is still the one reported; see
-    /// `journal_verify.rs`).
+    /// `store/journal_verify.rs`).
     fn verify_in_read_tx(&self, walked: impl FnOnce()) -> Result<VerifyReport, ChainError> {
         let sql_err = |e: rusqlite::Error| ChainError::Other(e.to_string());
         // Read `meta` first: it starts the read snapshot the walk then sees.
@@ -241,7 +241,7 @@ impl Store {
             .prepare("SELECT seq, at, kind, tx_id, body, hash FROM journal ORDER BY seq")
             .map_err(sql_err)?;
         let mut rows = st.query([]).map_err(sql_err)?;
-        let ((read, last), bad) = crate::journal_verify::hash_in_parallel(|hasher| {
+        let ((read, last), bad) = super::journal_verify::hash_in_parallel(|hasher| {
             let mut expected_seq = 1;
             let mut prev = [0u8; 32];
             let mut batch = hasher.batch();

@@ -26,6 +26,7 @@
 //! | `schema.rs` | the migrations (`PRAGMA user_version`) |
 //! | `transactions.rs` | `transactions`, `receipt_counters`: a payment and a void committed |
 //! | `journal.rs` | `journal`: append, head, `journal verify` |
+//! | `journal_verify.rs` | the hashing half of `journal verify`: batches hashed on every core |
 //! | `handle.rs` | `StoreHandle`: the one open store shared by the running agent's parts, each operation on a blocking thread |
 //! | `export.rs` | the reads of `journal export` (journal and sync state, one snapshot) |
 //! | `outbox.rs` | `outbox`: what waits for the backend, settled answers |
@@ -39,6 +40,7 @@ mod closures;
 mod export;
 mod handle;
 mod journal;
+mod journal_verify;
 mod operators;
 mod outbox;
 mod print_jobs;
