@@ -324,7 +324,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::model::TxState;
-    use crate::store::testing::{draft, pay, sample};
+    use crate::store::testing::{pay, sample, try_pay};
 
     #[test]
     fn verify_names_the_edited_entry() {
@@ -425,15 +425,7 @@ mod tests {
             .unwrap();
         let mut t = sample("d");
         s.save_unpaid(&t).unwrap();
-        let err = crate::counter::commit_payment(
-            &mut s,
-            &mut t,
-            "T-000001",
-            OffsetDateTime::now_utc(),
-            5000,
-            |p| Ok(vec![draft(&p.id)]),
-        )
-        .unwrap_err();
+        let err = try_pay(&mut s, &mut t, "d").unwrap_err();
         assert!(matches!(err, StoreError::JournalTampered(_)), "{err}");
         assert_eq!(t.state, TxState::AwaitingCash, "the payment was not taken");
         // Also with the count rewritten to match: the head gives it away.

@@ -203,16 +203,26 @@ pub(crate) mod testing {
     pub(crate) fn pay(store: &mut Store, id: &str) -> Transaction {
         let mut t = sample(id);
         store.save_unpaid(&t).unwrap();
+        let key = t.id.clone();
+        try_pay(store, &mut t, &key).unwrap();
+        t
+    }
+
+    /// Pay `t` (saved unpaid) with 50 € now, its one outbox entry keyed
+    /// `key`, through the counter's own rules.
+    pub(crate) fn try_pay(
+        store: &mut Store,
+        t: &mut Transaction,
+        key: &str,
+    ) -> Result<i64, super::StoreError> {
         crate::counter::commit_payment(
             store,
-            &mut t,
+            t,
             "T-000001",
             OffsetDateTime::now_utc(),
             5000,
-            |p| Ok(vec![draft(&p.id)]),
+            |_| Ok(vec![draft(key)]),
         )
-        .unwrap();
-        t
     }
 }
 
