@@ -7,8 +7,9 @@ set -euo pipefail
 # itself does not need them. poppler-utils: pdftotext, which turns the PDF
 # copy of a receipt back into text in tests/records_e2e.rs. cmake and g++:
 # the zxing-cpp crate builds the C++ library of the camera's first decoder
-# from source (drivers/src/camera/zxing.rs).
-PKGS=(libudev-dev pkg-config libclang-dev sqlite3 ca-certificates chromium chromium-driver fonts-dejavu-core poppler-utils cmake g++)
+# from source (drivers/src/camera/zxing.rs). python3: scripts/module-circles.py,
+# the check that pos-agent's modules import each other in no circle.
+PKGS=(libudev-dev pkg-config libclang-dev sqlite3 ca-certificates chromium chromium-driver fonts-dejavu-core poppler-utils cmake g++ python3)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

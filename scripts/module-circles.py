@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The module graph of pos-agent/src and its circles (issue 13).
 
-An arrow a -> b is a `crate::b` path in a (use lines and paths; tests left
-out), or a call in a of an `Agent` method that only b defines (`impl Agent`
+An arrow a -> b is a `crate::b` path in a (use lines and paths; `#[cfg(test)]`
+modules left out), or a call in a of an `Agent` method that only b defines (`impl Agent`
 blocks spread over files are arrows too). Prints every module's arrows and
 the strongly connected components with more than one module (circles).
 
@@ -27,8 +27,21 @@ for dp, dn, fn in os.walk(root):
         top = parts[0]
         mods.setdefault(top, []).append(p)
 def strip_tests(src):
-    i = src.find('#[cfg(test)]\nmod tests')
-    return src if i < 0 else src[:i]
+    # Every `#[cfg(test)]` module (`mod tests`, a shared `mod testing`):
+    # what tests import is not an arrow of the code.
+    out = []
+    pos = 0
+    for m in re.finditer(r'#\[cfg\(test\)\]\s*(?:pub(?:\([^)]*\))?\s+)?mod \w+\s*\{', src):
+        if m.start() < pos: continue
+        out.append(src[pos:m.start()])
+        depth = 1; i = m.end()
+        while depth and i < len(src):
+            if src[i] == '{': depth += 1
+            elif src[i] == '}': depth -= 1
+            i += 1
+        pos = i
+    out.append(src[pos:])
+    return ''.join(out)
 def clean(src):
     src = strip_tests(src)
     src = re.sub(r'//[^\n]*', '', src)

@@ -9,7 +9,7 @@
 //! - `pay`: latency of `pay` (durable commit) and of a whole transaction's
 //!   API round trip (create → amount → pre-receipt → pay, printer `none`),
 //!   the REAL release binary against the in-process mock backend.
-//! - `drain`: 10,000 recharges queued with `Store::commit_payment`, then the
+//! - `drain`: 10,000 recharges queued with `counter::commit_payment`, then the
 //!   binary started: time until `status.outbox.pending` is 0.
 //! - `journal`: `pos-agent journal verify` on a journal of 650,000 entries
 //!   (325,000 payments, each `paid` + `confirmed`, written with the real
@@ -204,7 +204,7 @@ fn queued_data_dir(dir: &Path, mock: &MockBackend, backend_url: &str, n: usize) 
     config
 }
 
-/// `n` payments through the real `Store::commit_payment`, each with the
+/// `n` payments through the real `counter::commit_payment`, each with the
 /// outbox entry the counter queues; with `settle`, each is also confirmed
 /// through `settle_outbox` (two journal entries per payment).
 fn fill_payments(store: &mut Store, terminal_id: &str, n: usize, settle: bool) {
@@ -239,24 +239,23 @@ fn fill_payments(store: &mut Store, terminal_id: &str, n: usize, settle: bool) {
         t.consumer_ref = Some(c.consumer_ref.into());
         t.amount_cents = Some(500 + (i as i64 % 100) * 10);
         let paid_at = OffsetDateTime::now_utc();
-        store
-            .commit_payment(&mut t, terminal_id, paid_at, 5000, |p| {
-                let body = json!({
-                    "transaction_id": p.id, "code": p.code, "service_id": c.service_id,
-                    "consumer_ref": p.consumer_ref, "creditor_fiscal_code": demo::CREDITOR_CF,
-                    "amount_cents": p.amount_cents, "fee_cents": 0,
-                    "paid_at": pos_backend::format_timestamp(paid_at),
-                    "receipt_number": p.receipt_number, "operator_id": "op1", "offline": false,
-                });
-                Ok(vec![OutboxDraft {
-                    purpose: "recharge".into(),
-                    method: "POST".into(),
-                    path: "/v1/recharges".into(),
-                    idempotency_key: p.id.clone(),
-                    body: serde_json::to_vec(&body).unwrap_or_default(),
-                }])
-            })
-            .expect("commit_payment");
+        pos_agent::counter::commit_payment(store, &mut t, terminal_id, paid_at, 5000, |p| {
+            let body = json!({
+                "transaction_id": p.id, "code": p.code, "service_id": c.service_id,
+                "consumer_ref": p.consumer_ref, "creditor_fiscal_code": demo::CREDITOR_CF,
+                "amount_cents": p.amount_cents, "fee_cents": 0,
+                "paid_at": pos_backend::format_timestamp(paid_at),
+                "receipt_number": p.receipt_number, "operator_id": "op1", "offline": false,
+            });
+            Ok(vec![OutboxDraft {
+                purpose: "recharge".into(),
+                method: "POST".into(),
+                path: "/v1/recharges".into(),
+                idempotency_key: p.id.clone(),
+                body: serde_json::to_vec(&body).unwrap_or_default(),
+            }])
+        })
+        .expect("commit_payment");
         if settle {
             let entry = store
                 .next_pending()

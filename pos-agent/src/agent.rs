@@ -9,16 +9,17 @@ use std::time::Duration;
 use serde_json::json;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
+use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::auth::Sessions;
 use crate::datadir::{DataDir, InstanceLock};
-use crate::device_state::{DeviceCell, ScanSink};
+use crate::devices::device_state::{DeviceCell, ScanSink};
 use crate::events::EventBus;
 use crate::model::Transaction;
-use crate::printing::PrintService;
-use crate::receipts::Header;
-use crate::store::Store;
+use crate::printing::receipts::Header;
+use crate::printing::{PrintQueue, PrintService};
+use crate::store::{Store, StoreHandle};
 
 /// What `status.backend` reports.
 #[derive(Debug, Clone, Default)]
@@ -80,14 +81,17 @@ pub struct Agent {
     pub config: pos_config::Config,
     pub data: DataDir,
     pub terminal_id: String,
-    pub store: Arc<Mutex<Store>>,
+    pub store: StoreHandle,
     pub backend: pos_backend::BackendClient,
     pub events: EventBus,
     pub sessions: Sessions,
     pub printer: PrintService,
-    /// The card reader's state, kept by its thread (`card_reader.rs`).
+    /// The durable print queue (`printing/queue.rs`); its retry loop is a
+    /// runtime task.
+    pub print_queue: PrintQueue,
+    /// The card reader's state, kept by its thread (`devices/card_reader.rs`).
     pub card_reader: DeviceCell,
-    /// The camera's state, kept by its threads (`camera.rs`).
+    /// The camera's state, kept by its threads (`devices/camera.rs`).
     pub camera: DeviceCell,
     pub counter_lock: tokio::sync::Mutex<()>,
     /// Serializes logins (see `api::login`).
@@ -98,10 +102,15 @@ pub struct Agent {
     pub retry_now: std::sync::atomic::AtomicBool,
     pub backend_status: Mutex<BackendStatus>,
     pub keys: Mutex<Option<pos_codes::KeySet>>,
-    /// The reads behind `scan_id`s, bounded (`scans.rs`).
-    pub scans: crate::scans::ScanStore,
+    /// The reads behind `scan_id`s, bounded (`devices/scans.rs`).
+    pub scans: crate::devices::scans::ScanStore,
     pub receipt_wait: Duration,
     pub tuning: Tuning,
+    /// The work that follows a commit and must not be cut short by a
+    /// client that goes away (`pay` and `day/close` themselves, the drawer
+    /// kick and the receipt after a payment): spawned here, and waited for
+    /// by the runtime's shutdown before the background tasks stop.
+    pub to_the_end: TaskTracker,
     _lock: Option<InstanceLock>,
 }
 
@@ -154,6 +163,12 @@ impl Agent {
         let card_reader = DeviceCell::card_reader(&config.card_reader.device, events.clone());
         let camera = DeviceCell::camera(&config.camera.device, events.clone());
         let printer = PrintService::new(printer, events.clone());
+        let store = StoreHandle::new(store);
+        let print_queue = PrintQueue::new(
+            store.clone(),
+            printer.clone(),
+            Header::from_config(&config, &terminal.terminal_id),
+        );
         let keys = std::fs::read_to_string(data.keys_path())
             .ok()
             .and_then(|text| pos_codes::KeySet::from_json(&text).ok());
@@ -167,11 +182,12 @@ impl Agent {
             config,
             data,
             terminal_id: terminal.terminal_id,
-            store: Arc::new(Mutex::new(store)),
+            store,
             backend,
             events,
             sessions,
             printer,
+            print_queue,
             card_reader,
             camera,
             counter_lock: tokio::sync::Mutex::new(()),
@@ -180,7 +196,8 @@ impl Agent {
             retry_now: std::sync::atomic::AtomicBool::new(false),
             backend_status: Mutex::new(BackendStatus::default()),
             keys: Mutex::new(keys),
-            scans: crate::scans::ScanStore::default(),
+            scans: crate::devices::scans::ScanStore::default(),
+            to_the_end: TaskTracker::new(),
             _lock: lock,
         }))
     }
@@ -191,24 +208,12 @@ impl Agent {
         F: FnOnce(&mut Store) -> T + Send + 'static,
         T: Send + 'static,
     {
-        let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || {
-            let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut guard)
-        })
-        .await
-        {
-            Ok(v) => v,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        }
+        self.store.run(f).await
     }
 
+    /// The shop and terminal printed at the top of every document.
     pub fn receipt_header(&self) -> Header {
-        Header {
-            shop_name: self.config.terminal.shop_name.clone(),
-            address: self.config.terminal.address.clone(),
-            terminal_id: self.terminal_id.clone(),
-        }
+        self.print_queue.header().clone()
     }
 
     /// Keep `status.backend` true to the last answer.

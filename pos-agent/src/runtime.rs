@@ -8,10 +8,14 @@
 //! SIGTERM / ctrl-c:
 //!   1. stop taking new work: the API accepts no connection, the devices
 //!      stop reading (`intake` token)
-//!   2. requests in flight get SHUTDOWN_GRACE to finish (a `pay` runs to
-//!      its end on its own task); a console's event stream is then cut
-//!   3. the background tasks stop (`tasks` token): the outbox sender stops
-//!      sending and records the answers in flight (sync::FLUSH)
+//!   2. requests in flight get SHUTDOWN_GRACE to finish; a console's event
+//!      stream is then cut. The work that follows a commit (`pay` and
+//!      `day/close` themselves, the drawer kick and the receipt after a
+//!      payment: `Agent::to_the_end`) runs to its end (STOP_TASKS at most)
+//!   3. the background tasks stop (`tasks` token): the print queue's retry
+//!      loop between two ticks, the keys refresh and the health probe; the
+//!      outbox sender stops sending and records the answers in flight
+//!      (sync::FLUSH)
 //!   4. the device threads are joined (bounded), the agent is dropped:
 //!      SQLite closes, the instance lock is released
 //! ```
@@ -32,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::agent::Agent;
-use crate::device_state::{DeviceLink, ScanSink};
+use crate::devices::device_state::{DeviceLink, ScanSink};
 
 /// How long requests in flight get to finish after SIGTERM/SIGINT.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -65,18 +69,16 @@ impl Runtime {
         let sink: Weak<dyn ScanSink> = Arc::downgrade(&agent) as Weak<dyn ScanSink>;
         let mut threads = Vec::new();
         let card = DeviceLink::new(agent.card_reader.clone(), sink.clone(), intake.clone());
-        threads.extend(crate::card_reader::spawn(
+        threads.extend(crate::devices::card_reader::spawn(
             &agent.config.card_reader.device,
             card,
         ));
         let camera = DeviceLink::new(agent.camera.clone(), sink, intake.clone());
-        threads.extend(crate::camera::spawn(&agent.config.camera, camera));
-
-        // Print jobs left by a previous run (paper out, crash) are retried;
-        // the loop holds the agent weakly and ends when it is dropped.
-        agent.start_print_queue();
+        threads.extend(crate::devices::camera::spawn(&agent.config.camera, camera));
 
         let mut tasks = JoinSet::new();
+        // Print jobs left by a previous run (paper out, crash) are retried.
+        tasks.spawn(agent.print_queue.clone().run(tasks_stop.clone()));
         tasks.spawn(crate::sync::run(agent.clone(), tasks_stop.clone()));
         tasks.spawn(refresh_keys(Arc::downgrade(&agent), tasks_stop.clone()));
         tasks.spawn(probe_health(Arc::downgrade(&agent), tasks_stop.clone()));
@@ -120,8 +122,9 @@ impl Runtime {
         result
     }
 
-    /// Stop in order: intake, requests in flight, background tasks,
-    /// device threads; then the agent (store, lock) is dropped.
+    /// Stop in order: intake, requests in flight and the work after their
+    /// commits, background tasks, device threads; then the agent (store,
+    /// lock) is dropped.
     pub async fn shutdown(mut self) {
         // 1. No new connections, no new scans.
         self.intake.cancel();
@@ -138,6 +141,15 @@ impl Runtime {
                     info!("connections still open after the grace period were closed");
                 }
             }
+        }
+        // 2b. The work that follows a commit runs to its end: a receipt
+        // owed is printed now rather than at the next start.
+        self.agent.to_the_end.close();
+        if tokio::time::timeout(STOP_TASKS, self.agent.to_the_end.wait())
+            .await
+            .is_err()
+        {
+            warn!("the work after a commit did not end in time; what it owes is on disk (a receipt not printed yet is printed at the next start)");
         }
         // 3. Background tasks: the outbox records what is in flight.
         self.tasks_stop.cancel();
@@ -260,5 +272,72 @@ async fn probe_health(agent: Weak<Agent>, stop: CancellationToken) {
             r = a.backend.health() => if r.is_ok() { a.note_backend_healthy() },
             _ = stop.cancelled() => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+    use crate::agent::{AgentParts, Tuning};
+
+    /// An agent on a temporary data directory, no devices, a backend that
+    /// refuses connections, a printer that prints nothing.
+    fn agent(dir: &std::path::Path) -> Arc<Agent> {
+        let mut config = pos_config::Config {
+            data_dir: dir.to_path_buf(),
+            ..Default::default()
+        };
+        config.backend.url = "http://127.0.0.1:9".into();
+        config.camera.device = pos_config::CameraDevice::None;
+        config.card_reader.device = pos_config::CardReaderDevice::None;
+        let data = crate::datadir::DataDir::open(dir).unwrap();
+        let store = crate::store::Store::open(&data.journal_path()).unwrap();
+        use base64::Engine as _;
+        Agent::new(AgentParts {
+            config,
+            data,
+            lock: None,
+            store,
+            terminal: crate::datadir::TerminalFile {
+                terminal_id: "T-000001".into(),
+                secret: base64::engine::general_purpose::STANDARD.encode([7u8; 32]),
+                psp: serde_json::Value::Null,
+                location: serde_json::Value::Null,
+                enrolled_at: None,
+            },
+            printer: Box::new(pos_drivers::NullPrinter),
+            tuning: Tuning::default(),
+        })
+        .unwrap()
+    }
+
+    /// The work that follows a commit (the receipt after a payment) is not
+    /// cut short by SIGTERM: the shutdown waits for it before it stops the
+    /// background tasks and drops the agent.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn shutdown_lets_the_work_after_a_commit_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let agent = agent(dir.path());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let runtime = Runtime::start(agent.clone(), listener).unwrap();
+        let ended = Arc::new(AtomicBool::new(false));
+        let flag = ended.clone();
+        agent.to_the_end.spawn(async move {
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            flag.store(true, Ordering::SeqCst);
+        });
+        runtime.shutdown().await;
+        assert!(
+            ended.load(Ordering::SeqCst),
+            "the shutdown returned before the work after a commit ended"
+        );
+        assert!(agent.to_the_end.is_empty());
+        assert_eq!(
+            Arc::strong_count(&agent),
+            1,
+            "no task of the runtime holds the agent after the shutdown"
+        );
     }
 }

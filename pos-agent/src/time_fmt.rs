@@ -51,17 +51,24 @@ pub fn local_in(t: OffsetDateTime, tz: &jiff::tz::TimeZone) -> OffsetDateTime {
     offset.and_then(|off| t.checked_to_offset(off)).unwrap_or(t)
 }
 
-/// `22/11/2026 11:16`.
-pub fn receipt_datetime(t: OffsetDateTime) -> String {
-    let t = local(t);
-    format!(
-        "{:02}/{:02}/{} {:02}:{:02}",
-        t.day(),
-        u8::from(t.month()),
-        t.year(),
-        t.hour(),
-        t.minute()
-    )
+/// `+01:00`.
+pub fn offset_text(o: time::UtcOffset) -> String {
+    let (h, m, _) = o.as_hms();
+    let sign = if o.is_negative() { '-' } else { '+' };
+    format!("{sign}{:02}:{:02}", h.unsigned_abs(), m.unsigned_abs())
+}
+
+/// The inverse of [`offset_text`].
+pub fn parse_offset(s: &str) -> Option<time::UtcOffset> {
+    let (sign, rest) = match s.as_bytes().first()? {
+        b'+' => (1, &s[1..]),
+        b'-' => (-1, &s[1..]),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':')?;
+    let h: i8 = h.parse().ok()?;
+    let m: i8 = m.parse().ok()?;
+    time::UtcOffset::from_hms(sign * h, sign * m, 0).ok()
 }
 
 #[cfg(test)]

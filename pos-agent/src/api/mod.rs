@@ -7,10 +7,13 @@
 //! mapping and the middleware (JSON errors, the browser guard, requests
 //! that run to their end); one file per resource holds the handlers:
 //! `console.rs`, `login.rs`, `status.rs` (status and events),
-//! `transactions.rs`, `receipts.rs`, `day.rs`, `scans.rs`.
+//! `transactions.rs`, `receipts.rs`, `day.rs`, `scans.rs`. `error.rs` is
+//! `ApiError`, the API's error body, and the one place that turns a
+//! `CounterError` into a status, a code and an Italian message.
 
 mod console;
 mod day;
+pub mod error;
 mod login;
 mod receipts;
 mod scans;
@@ -29,7 +32,7 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 
 use crate::agent::Agent;
-use crate::error::ApiError;
+use error::ApiError;
 
 use console::{console, console_css, console_js};
 use day::day_close;
@@ -145,14 +148,20 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .route("/api/v1/transactions/{id}/pre-receipt", post(pre_receipt))
         .route(
             "/api/v1/transactions/{id}/pay",
-            post(pay).layer(axum::middleware::from_fn(to_the_end)),
+            post(pay).layer(axum::middleware::from_fn_with_state(
+                agent.clone(),
+                to_the_end,
+            )),
         )
         .route("/api/v1/transactions/{id}/void", post(void))
         .route("/api/v1/receipts/{receipt}/reprint", post(reprint))
         .route("/api/v1/receipts/{receipt}/copy.pdf", get(receipt_copy_pdf))
         .route(
             "/api/v1/day/close",
-            post(day_close).layer(axum::middleware::from_fn(to_the_end)),
+            post(day_close).layer(axum::middleware::from_fn_with_state(
+                agent.clone(),
+                to_the_end,
+            )),
         )
         .route("/api/v1/scans", post(scan))
         .fallback(|| async { ApiError::not_found("Risorsa") })
@@ -168,9 +177,14 @@ pub fn router(agent: Arc<Agent>) -> Router {
 /// runs on a task of its own from the moment it is received: when the client
 /// goes away, axum drops the request's future, but the call still runs to
 /// its end, extractors, counter lock, commit, drawer, receipt and outbox
-/// included.
-async fn to_the_end(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    match tokio::spawn(next.run(req)).await {
+/// included. The task is the agent's (`Agent::to_the_end`): the runtime's
+/// shutdown waits for it.
+async fn to_the_end(
+    State(agent): State<Arc<Agent>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match agent.to_the_end.spawn(next.run(req)).await {
         Ok(response) => response,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(_) => ApiError::internal("the agent is stopping").into_response(),

@@ -824,7 +824,7 @@ fn check_printer(r: &mut Report, config: &pos_config::Config) {
     }
     let mut printer = pos_drivers::open_printer(
         device,
-        crate::cli::printer_profile(config),
+        crate::printing::printer_profile(config),
         pos_drivers::DEFAULT_TIMEOUT,
     );
     let state = printer.state();

@@ -3,15 +3,13 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::cli;
-
 pub fn test(
     config_arg: Option<&Path>,
     code_pages: bool,
     tables: Option<Vec<u8>>,
 ) -> anyhow::Result<ExitCode> {
     let config = super::load_config(config_arg)?;
-    cli::init_logging(&config);
+    super::init_logging(&config);
     printer_test(&config, code_pages, tables)
 }
 
@@ -29,7 +27,7 @@ pub fn printer_test(
     code_pages: bool,
     tables: Option<Vec<u8>>,
 ) -> anyhow::Result<ExitCode> {
-    let profile = crate::cli::printer_profile(config);
+    let profile = crate::printing::printer_profile(config);
     let device = config.printer.device.to_string();
     let mut printer = pos_drivers::open_printer(
         &config.printer.device,
@@ -63,11 +61,7 @@ pub fn printer_test(
             .and_then(|d| d.read_terminal().ok())
             .map(|t| t.terminal_id)
             .unwrap_or_else(|| "non registrato".to_string());
-        let header = crate::printing::receipts::Header {
-            shop_name: config.terminal.shop_name.clone(),
-            address: config.terminal.address.clone(),
-            terminal_id,
-        };
+        let header = crate::printing::receipts::Header::from_config(config, &terminal_id);
         let info = crate::printing::receipts::TestPageInfo {
             device: device.clone(),
             paper_width_mm: config.printer.paper_width_mm.mm(),

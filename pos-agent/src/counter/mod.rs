@@ -12,13 +12,14 @@
 //! the other: the second finds the transaction paid and returns the same
 //! answer. Each step is written to SQLite before it is answered; `pay` writes
 //! the transaction, its receipt number, its journal entry and its outbox
-//! entry in one SQLite transaction (see `store.rs`).
+//! entry in one SQLite transaction (see [`commit_payment`] and
+//! `store/transactions.rs`).
 //!
 //! The rules themselves (what each state allows, the limits, the change,
 //! the token's margin) are functions of the transaction in `rules.rs`, with
 //! tests of their own; this file loads, locks, asks the backend, applies
 //! the rules and saves. A refusal is a [`CounterError`]: the counter knows
-//! no HTTP (`error.rs` turns it into the API's answer).
+//! no HTTP (`api/error.rs` turns it into the API's answer).
 
 mod day_close;
 mod error;
@@ -33,6 +34,8 @@ use tracing::{info, instrument, warn};
 
 use crate::agent::Agent;
 use crate::model::{SyncState, Transaction, TxKind, TxState};
+use crate::printing::queue::HeldJob;
+use crate::store::{OutboxDraft, Payment, PrintKind, Store, StoreError};
 use crate::time_fmt::rfc3339;
 
 /// Below this much free space in `data_dir` the counter refuses new work
@@ -57,6 +60,33 @@ pub const PAYMENT_TOKEN_MARGIN: time::Duration = time::Duration::minutes(5);
 pub enum CreateInput {
     Text(String),
     ScanId(String),
+}
+
+/// Pay `t` in `store`: the counter's rules decide what the payment is
+/// ([`rules::mark_paid`], with the receipt number the store draws in the
+/// same SQLite transaction) and which requests the backend is owed
+/// (`make_outbox`); [`Store::commit_payment`] writes it all in ONE SQLite
+/// transaction. On Ok, `t` is the paid transaction, durable, and the
+/// receipt's print job id is returned; on an error nothing was written and
+/// `t` is untouched. The caller checked the payment
+/// ([`rules::check_payment`]) under the counter lock.
+pub fn commit_payment(
+    store: &mut Store,
+    t: &mut Transaction,
+    terminal_id: &str,
+    paid_at: OffsetDateTime,
+    tendered_cents: i64,
+    make_outbox: impl FnOnce(&Transaction) -> Result<Vec<OutboxDraft>, StoreError>,
+) -> Result<i64, StoreError> {
+    let year = rules::receipt_year(paid_at);
+    let (paid, job) = store.commit_payment(year, |number| {
+        let receipt = rules::receipt_number(terminal_id, year, number);
+        let paid = rules::mark_paid(t, receipt, paid_at, tendered_cents)?;
+        let outbox = make_outbox(&paid)?;
+        Ok(Payment { paid, outbox })
+    })?;
+    *t = paid;
+    Ok(job)
 }
 
 impl Agent {
@@ -242,8 +272,7 @@ impl Agent {
         // Printed outside the counter lock: a printer that hangs until its
         // timeout must not hold up the next payment.
         drop(guard);
-        self.print_job(crate::print_queue::PrintKind::PreReceipt, &t.id)
-            .await;
+        self.print_queue.print(PrintKind::PreReceipt, &t.id).await;
         Ok(t)
     }
 
@@ -325,7 +354,8 @@ impl Agent {
         let (paid, receipt_job) = self
             .db(move |s| {
                 let mut t = t;
-                s.commit_payment(
+                commit_payment(
+                    s,
                     &mut t,
                     &terminal_id,
                     OffsetDateTime::now_utc(),
@@ -345,18 +375,20 @@ impl Agent {
 
     /// What follows a committed payment belongs to the agent, not to the
     /// request: the outbox is woken, and the drawer kick and the receipt run
-    /// on a task of their own, so they happen even if the client that asked
-    /// for `pay` went away (axum then drops the request's future).
+    /// on a task of their own (`Agent::to_the_end`, which the runtime waits
+    /// for at shutdown), so they happen even if the client that asked for
+    /// `pay` went away (axum then drops the request's future).
     fn after_payment(&self, paid: &Transaction, receipt_job: i64) {
         // Hold the receipt back at once: it waits a moment for the backend.
-        let held = self.hold_existing_print_job(receipt_job);
+        let held = self.print_queue.hold(receipt_job);
         self.emit_tx(paid);
         self.sync_wake.notify_one();
         let Some(agent) = self.me.upgrade() else {
             return;
         };
         let tx_id = paid.id.clone();
-        tokio::spawn(async move {
+        let to_the_end = agent.to_the_end.clone();
+        to_the_end.spawn(async move {
             agent.emit_outbox().await;
             if agent.config.drawer.kick == pos_config::DrawerKick::Printer {
                 agent.printer.open_drawer().await;
@@ -367,10 +399,9 @@ impl Agent {
 
     /// Print the receipt once the sync had a moment to confirm it, so that a
     /// counter with a working network prints `CONFERMATO`.
-    async fn print_receipt_when_confirmed(&self, tx_id: String, job: crate::print_queue::HeldJob) {
+    async fn print_receipt_when_confirmed(&self, tx_id: String, job: HeldJob) {
         // The job is on disk with the payment (printed later by the retry
         // loop if this task never gets to it).
-        let job = Some(job);
         let mut rx = self.events.subscribe();
         let deadline = tokio::time::Instant::now() + self.receipt_wait;
         loop {
@@ -386,7 +417,7 @@ impl Agent {
                 _ => break,
             }
         }
-        self.print_held(job).await;
+        self.print_queue.print_held(job).await;
     }
 
     /// `POST /api/v1/transactions/{id}/void`.
@@ -442,8 +473,7 @@ impl Agent {
             .db(move |s| s.transaction_by_receipt(&rn))
             .await?
             .ok_or(CounterError::UnknownReceipt)?;
-        self.print_job(crate::print_queue::PrintKind::Duplicate, &t.id)
-            .await;
+        self.print_queue.print(PrintKind::Duplicate, &t.id).await;
         let (id, rn) = (t.id.clone(), receipt_number.to_string());
         if let Err(e) = self
             .db(move |s| s.journal_event("reprint", Some(&id), &json!({"receipt_number": rn})))
@@ -458,7 +488,7 @@ impl Agent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ApiError;
+    use crate::api::error::ApiError;
     use crate::model::Limits;
 
     #[test]

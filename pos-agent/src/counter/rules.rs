@@ -71,7 +71,7 @@ pub fn accept_offline(
     t.code = Some(token.as_str().to_string());
     t.service = Some(Service {
         id: token.service().to_string(),
-        name: crate::receipts::service_name(token.service()).to_string(),
+        name: crate::printing::receipts::service_name(token.service()).to_string(),
     });
     t.creditor = Some(Creditor {
         fiscal_code: token.creditor().as_str().to_string(),
@@ -247,6 +247,50 @@ pub fn void_requests(t: &Transaction, reason: Option<&str>) -> Vec<OutboxDraft> 
         queued.push(OutboxDraft::from_request("activate_for_ko", req));
     }
     queued
+}
+
+/// The receipt series is per year of the counter's own calendar: a
+/// payment at 00:30 on 1 January (CET) belongs to the new year.
+pub fn receipt_year(paid_at: OffsetDateTime) -> i32 {
+    crate::time_fmt::local(paid_at).year()
+}
+
+/// `T-000123/2026/000042`: the terminal, the year of the series, the
+/// number in it (gapless: the store allocates it in the payment's own
+/// SQLite transaction).
+pub fn receipt_number(terminal_id: &str, year: i32, number: i64) -> String {
+    format!("{terminal_id}/{year}/{number:06}")
+}
+
+/// `awaiting_cash` → `paid`: the receipt number, the time (whole seconds)
+/// and the counter's UTC offset then (a copy shows the time the original
+/// showed), the cash and the change, `sync: pending`. The caller checked
+/// the payment ([`check_payment`]); a transaction without an amount, or
+/// change that does not fit, is a corrupt record.
+pub fn mark_paid(
+    t: &Transaction,
+    receipt_number: String,
+    paid_at: OffsetDateTime,
+    tendered_cents: i64,
+) -> Result<Transaction, StoreError> {
+    let total = t
+        .total_cents()
+        .ok_or_else(|| StoreError::Corrupt("paying a transaction without an amount".into()))?;
+    let mut paid = t.clone();
+    paid.state = TxState::Paid;
+    paid.receipt_number = Some(receipt_number);
+    paid.paid_at = Some(paid_at.replace_nanosecond(0).unwrap_or(paid_at));
+    paid.tendered_cents = Some(tendered_cents);
+    paid.change_cents = Some(
+        tendered_cents
+            .checked_sub(total)
+            .ok_or_else(|| StoreError::Corrupt("change out of range".into()))?,
+    );
+    paid.sync = Some(crate::model::SyncState::Pending);
+    paid.utc_offset = Some(crate::time_fmt::offset_text(
+        crate::time_fmt::local(paid_at).offset(),
+    ));
+    Ok(paid)
 }
 
 /// Whether `amount` may be set now: a recharge (a notice's amount is the
@@ -553,6 +597,43 @@ mod tests {
         );
         let body: Value = serde_json::from_slice(&d.body).unwrap();
         assert_eq!(body["payment_token"], "pt_9");
+    }
+
+    #[test]
+    fn paid_means_a_receipt_number_the_change_and_pending_sync() {
+        assert_eq!(receipt_number("T-000123", 2026, 42), "T-000123/2026/000042");
+        assert_eq!(receipt_number("T-1", 2027, 1_234_567), "T-1/2027/1234567");
+        let at = OffsetDateTime::UNIX_EPOCH
+            + time::Duration::days(20_000)
+            + time::Duration::milliseconds(1_500);
+        let t = recharge(TxState::AwaitingCash, Some(2_000), 50);
+        let paid = mark_paid(&t, "T-1/2024/000007".into(), at, 5_000).unwrap();
+        assert_eq!(paid.state, TxState::Paid);
+        assert_eq!(paid.receipt_number.as_deref(), Some("T-1/2024/000007"));
+        assert_eq!(
+            paid.paid_at.map(|p| p.nanosecond()),
+            Some(0),
+            "whole seconds"
+        );
+        assert_eq!(
+            paid.paid_at.map(|p| p.unix_timestamp()),
+            Some(at.unix_timestamp())
+        );
+        assert_eq!(
+            (paid.tendered_cents, paid.change_cents),
+            (Some(5_000), Some(2_950))
+        );
+        assert_eq!(paid.sync, Some(crate::model::SyncState::Pending));
+        assert!(paid.utc_offset.is_some());
+        assert_eq!(t.state, TxState::AwaitingCash, "the original is untouched");
+        assert!(matches!(
+            mark_paid(&recharge(TxState::AwaitingCash, None, 0), "x".into(), at, 1),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            mark_paid(&t, "x".into(), at, i64::MIN),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 
     #[test]

@@ -20,19 +20,25 @@
 //! many jobs wait. Printing happens on blocking threads behind the
 //! printer's mutex and never under the counter lock of `pay`.
 //!
+//! The queue is a [`PrintQueue`] the agent owns: a handle on the store, the
+//! printer service and the documents' header, and nothing of the agent.
+//! Its retry loop ([`PrintQueue::run`]) is one of the runtime's tasks.
+//!
 //! `POS_AGENT_PRINT_RETRY_MS` shortens the loop's interval (tests).
 
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pos_drivers::{DeviceState, Document};
 use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::agent::Agent;
+use super::receipts::Header;
+use super::PrintService;
 use crate::model::TxState;
-pub use crate::store::{PrintJob, PrintKind};
+use crate::store::{PrintJob, PrintKind, StoreHandle};
 use crate::time_fmt::{parse_rfc3339, rfc3339};
 
 /// What rendering a job gave.
@@ -43,20 +49,43 @@ enum Rendered {
 }
 
 /// A job held back from printing until it is dropped or printed with
-/// [`Agent::print_held`]; dropping it lets the retry loop print it.
+/// [`PrintQueue::print_held`]; dropping it lets the retry loop print it.
 pub struct HeldJob {
     pub id: i64,
-    service: crate::printing::PrintService,
+    queue: Arc<Shared>,
 }
 
 impl Drop for HeldJob {
     fn drop(&mut self) {
-        self.service
-            .held
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.id);
+        self.queue.held().remove(&self.id);
     }
+}
+
+/// What the queue's clones share.
+#[derive(Default)]
+struct Shared {
+    /// One drain of the queue at a time, so jobs print in order.
+    drain_lock: tokio::sync::Mutex<()>,
+    /// Jobs being held back for a moment (the receipt waiting for the
+    /// backend's confirmation); ids of `print_jobs`.
+    held: Mutex<HashSet<i64>>,
+}
+
+impl Shared {
+    fn held(&self) -> std::sync::MutexGuard<'_, HashSet<i64>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The durable print queue: print jobs stored in `print_jobs`, rendered
+/// from what is stored at print time, printed in order by the printer
+/// service. Cheap to clone (its clones are one queue).
+#[derive(Clone)]
+pub struct PrintQueue {
+    store: StoreHandle,
+    printer: PrintService,
+    header: Header,
+    shared: Arc<Shared>,
 }
 
 /// The retry loop's interval (`POS_AGENT_PRINT_RETRY_MS`, default 2 s).
@@ -72,16 +101,32 @@ fn retry_interval() -> Duration {
 /// printer does not say it is ready (printers that cannot report a state).
 const FORCE_RETRY_TICKS: u32 = 5;
 
-impl Agent {
+impl PrintQueue {
+    /// The queue of the jobs in `store`, printed on `printer` with
+    /// `header` at the top of every document.
+    pub fn new(store: StoreHandle, printer: PrintService, header: Header) -> Self {
+        PrintQueue {
+            store,
+            printer,
+            header,
+            shared: Arc::default(),
+        }
+    }
+
+    /// The shop and terminal printed at the top of every document.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
     /// Stores a job and prints what is pending, this job included, in order.
     /// True when this job is on paper; otherwise it stays pending and the
     /// retry loop prints it when the printer is back. Never fails: a job
     /// that cannot even be stored is logged and printed once, best effort.
-    pub async fn print_job(&self, kind: PrintKind, ref_id: &str) -> bool {
-        self.ensure_print_queue();
+    pub async fn print(&self, kind: PrintKind, ref_id: &str) -> bool {
         let r = ref_id.to_string();
         let id = match self
-            .db(move |s| s.enqueue_print_job(kind, &r, OffsetDateTime::now_utc()))
+            .store
+            .run(move |s| s.enqueue_print_job(kind, &r, OffsetDateTime::now_utc()))
             .await
         {
             Ok(id) => id,
@@ -103,88 +148,65 @@ impl Agent {
                 };
             }
         };
-        self.drain_print_queue().await;
+        self.drain().await;
         self.job_printed(id).await
     }
 
     /// Holds back a job that is already stored: the receipt's job, written
     /// with the payment itself, waits a moment for the backend's
-    /// confirmation. It is printed by [`Agent::print_held`], or by the retry
-    /// loop once the guard is dropped (or after a restart).
-    pub fn hold_existing_print_job(&self, id: i64) -> HeldJob {
-        self.printer
-            .held
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id);
+    /// confirmation. It is printed by [`PrintQueue::print_held`], or by the
+    /// retry loop once the guard is dropped (or after a restart).
+    pub fn hold(&self, id: i64) -> HeldJob {
+        self.shared.held().insert(id);
         HeldJob {
             id,
-            service: self.printer.clone(),
+            queue: self.shared.clone(),
         }
     }
 
-    /// Prints what is pending, a job committed with other data (the day
-    /// report with its closure) included.
-    pub async fn print_committed_job(&self) {
-        self.ensure_print_queue();
-        self.drain_print_queue().await;
-    }
-
     /// Releases a held job and prints what is pending; true when it is on paper.
-    pub async fn print_held(&self, job: Option<HeldJob>) -> bool {
-        let Some(job) = job else { return false };
+    pub async fn print_held(&self, job: HeldJob) -> bool {
         let id = job.id;
         drop(job);
-        self.drain_print_queue().await;
+        self.drain().await;
         self.job_printed(id).await
     }
 
     async fn job_printed(&self, id: i64) -> bool {
         matches!(
-            self.db(move |s| s.print_job(id)).await,
+            self.store.run(move |s| s.print_job(id)).await,
             Ok(Some(j)) if j.state == "printed"
         )
     }
 
-    /// Starts the retry loop if it is not running (idempotent). Also called
-    /// by the first print job, so a queue left by the previous run is
-    /// printed even if nothing started it explicitly.
-    pub fn start_print_queue(self: &Arc<Self>) {
-        if self.printer.worker_started.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let agent = Arc::downgrade(self);
+    /// The retry loop, until `stop`: polls the printer's state (so
+    /// `status` and the `device` events follow it) and prints what is
+    /// pending when the printer is ready (or every [`FORCE_RETRY_TICKS`]
+    /// ticks, for printers that cannot report a state). Jobs left by a
+    /// previous run (paper out, a crash) are printed from the first tick.
+    /// `stop` is looked at between ticks only, never during a print: a job
+    /// put on paper is always recorded as printed.
+    pub async fn run(self, stop: CancellationToken) {
         let interval = retry_interval();
-        tokio::spawn(async move {
-            let mut ticks_since_try = 0u32;
-            if let Some(a) = agent.upgrade() {
-                a.refresh_pending_count().await;
+        let mut ticks_since_try = 0u32;
+        self.refresh_pending_count().await;
+        loop {
+            let state = self.printer.poll_state().await;
+            ticks_since_try += 1;
+            if ticks_since_try >= FORCE_RETRY_TICKS {
+                // Jobs committed by a request whose own printing never
+                // ran (the client went away, a crash) are found here.
+                self.refresh_pending_count().await;
             }
-            loop {
-                let Some(a) = agent.upgrade() else { return };
-                let state = a.printer.poll_state().await;
-                ticks_since_try += 1;
-                if ticks_since_try >= FORCE_RETRY_TICKS {
-                    // Jobs committed by a request whose own printing never
-                    // ran (the client went away, a crash) are found here.
-                    a.refresh_pending_count().await;
-                }
-                let pending = a.printer.pending_jobs() > 0;
-                let can_print = matches!(state, DeviceState::Ready | DeviceState::Disabled);
-                if pending && (can_print || ticks_since_try >= FORCE_RETRY_TICKS) {
-                    ticks_since_try = 0;
-                    a.drain_print_queue().await;
-                }
-                drop(a);
-                tokio::time::sleep(interval).await;
+            let pending = self.printer.pending_jobs() > 0;
+            let can_print = matches!(state, DeviceState::Ready | DeviceState::Disabled);
+            if pending && (can_print || ticks_since_try >= FORCE_RETRY_TICKS) {
+                ticks_since_try = 0;
+                self.drain().await;
             }
-        });
-    }
-
-    fn ensure_print_queue(&self) {
-        if !self.printer.worker_started.load(Ordering::SeqCst) {
-            if let Some(me) = self.me.upgrade() {
-                me.start_print_queue();
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = stop.cancelled() => return,
             }
         }
     }
@@ -192,17 +214,11 @@ impl Agent {
     /// Pending jobs not held back (a held receipt is not waiting for the
     /// printer, it is waiting for the backend).
     fn waiting(&self, pending: usize) -> usize {
-        let held = self
-            .printer
-            .held
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .len();
-        pending.saturating_sub(held)
+        pending.saturating_sub(self.shared.held().len())
     }
 
     async fn refresh_pending_count(&self) {
-        if let Ok(n) = self.db(|s| s.pending_print_job_count()).await {
+        if let Ok(n) = self.store.run(|s| s.pending_print_job_count()).await {
             let n = self.waiting(n);
             let error = if n == 0 {
                 None
@@ -215,9 +231,9 @@ impl Agent {
 
     /// Prints pending jobs, oldest first, until the printer refuses one.
     /// One drain at a time; held jobs are left for later.
-    pub async fn drain_print_queue(&self) {
-        let _one_at_a_time = self.printer.drain_lock.lock().await;
-        let jobs = match self.db(|s| s.pending_print_jobs()).await {
+    pub async fn drain(&self) {
+        let _one_at_a_time = self.shared.drain_lock.lock().await;
+        let jobs = match self.store.run(|s| s.pending_print_jobs()).await {
             Ok(j) => j,
             Err(e) => {
                 warn!(error = %e, "cannot read the print queue");
@@ -226,26 +242,24 @@ impl Agent {
         };
         let mut error = None;
         for job in jobs {
-            let held = self
-                .printer
-                .held
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .contains(&job.id);
-            if held {
+            if self.shared.held().contains(&job.id) {
                 continue;
             }
             let id = job.id;
             match self.render_job(&job).await {
                 Rendered::Close(state, why) => {
                     info!(job = id, kind = %job.kind, %why, "print job closed without printing");
-                    let _ = self.db(move |s| s.close_print_job(id, state, &why)).await;
+                    let _ = self
+                        .store
+                        .run(move |s| s.close_print_job(id, state, &why))
+                        .await;
                 }
                 Rendered::Doc(doc) => match self.printer.try_print(doc).await {
                     Ok(()) => {
                         info!(job = id, kind = %job.kind, "printed");
                         if let Err(e) = self
-                            .db(move |s| s.mark_print_job_printed(id, OffsetDateTime::now_utc()))
+                            .store
+                            .run(move |s| s.mark_print_job_printed(id, OffsetDateTime::now_utc()))
                             .await
                         {
                             warn!(error = %e, job = id, "printed, but could not record it");
@@ -257,7 +271,8 @@ impl Agent {
                             "print job not printed; kept, it is printed when the printer is back");
                         let m = msg.clone();
                         let _ = self
-                            .db(move |s| s.mark_print_job_attempt_failed(id, &m))
+                            .store
+                            .run(move |s| s.mark_print_job_attempt_failed(id, &m))
                             .await;
                         error = Some(msg);
                         break;
@@ -266,7 +281,8 @@ impl Agent {
             }
         }
         let n = self
-            .db(|s| s.pending_print_job_count())
+            .store
+            .run(|s| s.pending_print_job_count())
             .await
             .map(|n| self.waiting(n))
             .unwrap_or_else(|_| self.printer.pending_jobs());
@@ -285,16 +301,16 @@ impl Agent {
         let Some(kind) = PrintKind::parse(&job.kind) else {
             return Rendered::Close("failed", format!("unknown kind {}", job.kind));
         };
-        let header = self.receipt_header();
+        let header = &self.header;
         let ref_id = job.ref_id.clone();
         if kind == PrintKind::DayReport {
-            return match self.db(move |s| s.closure(&ref_id)).await {
-                Ok(Some(c)) => Rendered::Doc(crate::day::report_document(&header, &c.report)),
+            return match self.store.run(move |s| s.closure(&ref_id)).await {
+                Ok(Some(c)) => Rendered::Doc(super::day_report::report_document(header, &c.report)),
                 Ok(None) => Rendered::Close("failed", "closure not found".into()),
                 Err(e) => Rendered::Close("failed", e.to_string()),
             };
         }
-        let t = match self.db(move |s| s.transaction(&ref_id)).await {
+        let t = match self.store.run(move |s| s.transaction(&ref_id)).await {
             Ok(Some(t)) => t,
             Ok(None) => return Rendered::Close("failed", "transaction not found".into()),
             Err(e) => return Rendered::Close("failed", e.to_string()),
@@ -310,7 +326,7 @@ impl Agent {
                 }
                 let at = parse_rfc3339(&job.created_at).unwrap_or_else(OffsetDateTime::now_utc);
                 Rendered::Doc(crate::printing::receipts::pre_receipt_in(
-                    &header, &t, at, offset,
+                    header, &t, at, offset,
                 ))
             }
             PrintKind::Receipt | PrintKind::Duplicate => {
@@ -321,7 +337,7 @@ impl Agent {
                 // however much later it is printed (issue 14 finding 8).
                 let offset = crate::store::offset_of_payment(&t).unwrap_or(offset);
                 Rendered::Doc(crate::printing::receipts::receipt_in(
-                    &header,
+                    header,
                     &t,
                     kind == PrintKind::Duplicate,
                     offset,
@@ -329,5 +345,60 @@ impl Agent {
             }
             PrintKind::DayReport => Rendered::Close("failed", "unreachable".into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue(dir: &std::path::Path) -> PrintQueue {
+        let store = crate::store::Store::open(&dir.join("j.sqlite")).unwrap();
+        let events = crate::events::EventBus::new();
+        let printer = PrintService::new(Box::new(pos_drivers::NullPrinter), events);
+        let header = Header {
+            shop_name: "Tabaccheria".into(),
+            address: "Via Roma 1".into(),
+            terminal_id: "T-000001".into(),
+        };
+        PrintQueue::new(StoreHandle::new(store), printer, header)
+    }
+
+    /// The retry loop is a runtime task like the others: it ends when its
+    /// token is cancelled (a bounded wait, not a timing).
+    #[tokio::test]
+    async fn the_retry_loop_ends_when_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let stop = CancellationToken::new();
+        let looping = tokio::spawn(queue(dir.path()).run(stop.clone()));
+        tokio::task::yield_now().await;
+        assert!(!looping.is_finished());
+        stop.cancel();
+        tokio::time::timeout(Duration::from_secs(10), looping)
+            .await
+            .expect("the loop ended")
+            .unwrap();
+    }
+
+    /// A held job is printed by `print_held`, not by a drain meanwhile;
+    /// a job whose transaction is gone is closed as failed, not retried.
+    #[tokio::test]
+    async fn a_held_job_waits_for_its_release() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = queue(dir.path());
+        let id = q
+            .store
+            .run(|s| s.enqueue_print_job(PrintKind::Receipt, "tx-gone", OffsetDateTime::now_utc()))
+            .await
+            .unwrap();
+        let state = || async {
+            let job = q.store.run(move |s| s.print_job(id)).await.unwrap();
+            job.map(|j| j.state)
+        };
+        let held = q.hold(id);
+        q.drain().await;
+        assert_eq!(state().await.as_deref(), Some("pending"), "held back");
+        assert!(!q.print_held(held).await, "its transaction does not exist");
+        assert_eq!(state().await.as_deref(), Some("failed"));
     }
 }

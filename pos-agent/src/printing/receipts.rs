@@ -20,6 +20,17 @@ pub struct Header {
     pub terminal_id: String,
 }
 
+impl Header {
+    /// The shop as the config describes it, and the terminal.
+    pub fn from_config(config: &pos_config::Config, terminal_id: &str) -> Header {
+        Header {
+            shop_name: config.terminal.shop_name.clone(),
+            address: config.terminal.address.clone(),
+            terminal_id: terminal_id.to_string(),
+        }
+    }
+}
+
 /// `2000` → `20,00`; negative amounts keep their sign.
 pub fn eur(cents: i64) -> String {
     let sign = if cents < 0 { "-" } else { "" };
@@ -123,10 +134,6 @@ fn amounts(doc: Document, t: &Transaction) -> Document {
 pub fn local_offset() -> UtcOffset {
     crate::time_fmt::local(OffsetDateTime::now_utc()).offset()
 }
-
-/// The counter's UTC offset when a transaction was paid: kept with the
-/// stored transaction, so it lives in the store.
-pub use crate::store::offset_of_payment;
 
 /// `22/11/2026 11:16` at `offset`.
 pub fn datetime_in(t: OffsetDateTime, offset: UtcOffset) -> String {

@@ -8,7 +8,7 @@
 //! how to put one document on paper and what state the printer is in; it
 //! also holds the count of jobs still waiting, so the operator can be told.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use pos_drivers::{DeviceState, Document, Printer, PrinterError};
@@ -25,14 +25,20 @@ pub struct PrintService {
     pending: Arc<AtomicUsize>,
     /// Why the last job could not be printed, until one is.
     last_error: Arc<Mutex<Option<String>>>,
-    /// Set once the retry loop runs (`print_queue::start`).
-    pub(crate) worker_started: Arc<AtomicBool>,
-    /// One drain of the queue at a time, so jobs print in order.
-    pub(crate) drain_lock: Arc<tokio::sync::Mutex<()>>,
-    /// Jobs being held back for a moment (the receipt waiting for the
-    /// backend's confirmation); ids of `print_jobs`.
-    pub(crate) held: Arc<Mutex<std::collections::HashSet<i64>>>,
     events: EventBus,
+}
+
+/// How the config's `[printer]` section says documents are encoded:
+/// columns, code page, how the euro sign is printed.
+pub fn printer_profile(config: &pos_config::Config) -> pos_drivers::PrinterProfile {
+    pos_drivers::PrinterProfile {
+        columns: config.printer.paper_width_mm.columns(),
+        code_page_table: config.printer.code_page_table,
+        euro: match config.printer.euro {
+            pos_config::EuroMode::Glyph => pos_drivers::EuroStyle::Glyph,
+            pos_config::EuroMode::Eur => pos_drivers::EuroStyle::Text,
+        },
+    }
 }
 
 fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -50,9 +56,6 @@ impl PrintService {
             state: Arc::new(Mutex::new(state)),
             pending: Arc::new(AtomicUsize::new(0)),
             last_error: Arc::new(Mutex::new(None)),
-            worker_started: Arc::new(AtomicBool::new(false)),
-            drain_lock: Arc::new(tokio::sync::Mutex::new(())),
-            held: Arc::new(Mutex::new(std::collections::HashSet::new())),
             events,
         }
     }
@@ -138,7 +141,7 @@ impl PrintService {
 
     /// Prints a document once, not durably: nothing is kept when it fails
     /// (it is logged and shows in the device state). Receipts go through
-    /// the print queue instead (`Agent::print_job`).
+    /// the print queue instead ([`crate::printing::PrintQueue::print`]).
     pub async fn print(&self, doc: Document, kick_drawer: bool) -> bool {
         let ok = match self.try_print(doc).await {
             Ok(()) => true,

@@ -26,6 +26,8 @@
 //! | `schema.rs` | the migrations (`PRAGMA user_version`) |
 //! | `transactions.rs` | `transactions`, `receipt_counters`: a payment and a void committed |
 //! | `journal.rs` | `journal`: append, head, `journal verify` |
+//! | `journal_verify.rs` | the hashing half of `journal verify`: batches hashed on every core |
+//! | `handle.rs` | `StoreHandle`: the one open store shared by the running agent's parts, each operation on a blocking thread |
 //! | `export.rs` | the reads of `journal export` (journal and sync state, one snapshot) |
 //! | `outbox.rs` | `outbox`: what waits for the backend, settled answers |
 //! | `closures.rs` | `closures`: day closes |
@@ -36,7 +38,9 @@
 mod backup;
 mod closures;
 mod export;
+mod handle;
 mod journal;
+mod journal_verify;
 mod operators;
 mod outbox;
 mod print_jobs;
@@ -50,16 +54,15 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 pub use closures::ClosureRow;
 pub use export::ExportedEntry;
+pub use handle::StoreHandle;
 pub(crate) use journal::entry_hash;
 pub use journal::{ChainError, JournalEntry, VerifyReport};
 pub use operators::OperatorRow;
 pub use outbox::{OutboxDraft, OutboxEntry, OutboxResult, StuckEntry};
 pub use print_jobs::{PrintJob, PrintKind};
 pub use records::ReceiptRecord;
-pub use transactions::offset_of_payment;
 pub(crate) use transactions::COLUMN_FIELDS;
-// At their paths of store.rs: the counter's rules use `offset_text`.
-pub use transactions::{offset_text, parse_offset};
+pub use transactions::{offset_of_payment, Payment};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -195,15 +198,31 @@ pub(crate) mod testing {
         }
     }
 
+    /// `sample(id)` paid with 50 € through the counter's own rules, with
+    /// one outbox entry keyed by its id.
     pub(crate) fn pay(store: &mut Store, id: &str) -> Transaction {
         let mut t = sample(id);
         store.save_unpaid(&t).unwrap();
-        store
-            .commit_payment(&mut t, "T-000001", OffsetDateTime::now_utc(), 5000, |p| {
-                Ok(vec![draft(&p.id)])
-            })
-            .unwrap();
+        let key = t.id.clone();
+        try_pay(store, &mut t, &key).unwrap();
         t
+    }
+
+    /// Pay `t` (saved unpaid) with 50 € now, its one outbox entry keyed
+    /// `key`, through the counter's own rules.
+    pub(crate) fn try_pay(
+        store: &mut Store,
+        t: &mut Transaction,
+        key: &str,
+    ) -> Result<i64, super::StoreError> {
+        crate::counter::commit_payment(
+            store,
+            t,
+            "T-000001",
+            OffsetDateTime::now_utc(),
+            5000,
+            |_| Ok(vec![draft(key)]),
+        )
     }
 }
 

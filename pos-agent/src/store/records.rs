@@ -271,7 +271,7 @@ mod tests {
         t.code = Some("4001000000186".into());
         t.consumer_ref = Some("c_1".into());
         s.save_unpaid(&t).unwrap();
-        s.commit_payment(&mut t, "T-000001", paid_at, 5000, |p| {
+        crate::counter::commit_payment(s, &mut t, "T-000001", paid_at, 5000, |p| {
             Ok(vec![OutboxDraft {
                 purpose: "recharge".into(),
                 method: "POST".into(),

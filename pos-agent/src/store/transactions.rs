@@ -4,12 +4,11 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
-use time::OffsetDateTime;
 
 use super::journal::append_journal;
 use super::outbox::{insert_outbox, OutboxDraft};
 use super::{map_full, Store, StoreError};
-use crate::model::{SyncState, Transaction, TxState};
+use crate::model::{Transaction, TxState};
 use crate::time_fmt::rfc3339;
 
 fn tx_to_row(t: &Transaction) -> Result<String, StoreError> {
@@ -81,33 +80,21 @@ pub(crate) fn paid_record(t: &Transaction) -> Value {
     v
 }
 
-/// `+01:00`.
-pub fn offset_text(o: time::UtcOffset) -> String {
-    let (h, m, _) = o.as_hms();
-    let sign = if o.is_negative() { '-' } else { '+' };
-    format!("{sign}{:02}:{:02}", h.unsigned_abs(), m.unsigned_abs())
-}
-
-/// The inverse of [`offset_text`].
-pub fn parse_offset(s: &str) -> Option<time::UtcOffset> {
-    let (sign, rest) = match s.as_bytes().first()? {
-        b'+' => (1, &s[1..]),
-        b'-' => (-1, &s[1..]),
-        _ => return None,
-    };
-    let (h, m) = rest.split_once(':')?;
-    let h: i8 = h.parse().ok()?;
-    let m: i8 = m.parse().ok()?;
-    time::UtcOffset::from_hms(sign * h, sign * m, 0).ok()
-}
-
 /// The counter's UTC offset when `t` was paid, as its journal entry
 /// recorded it (`None` for a transaction that is not paid).
 pub fn offset_of_payment(t: &Transaction) -> Option<time::UtcOffset> {
     t.utc_offset
         .as_deref()
-        .and_then(parse_offset)
+        .and_then(crate::time_fmt::parse_offset)
         .or_else(|| t.paid_at.map(|p| crate::time_fmt::local(p).offset()))
+}
+
+/// A payment as the counter decided it, for [`Store::commit_payment`]:
+/// the transaction marked paid and the requests the backend is owed for it.
+#[derive(Debug)]
+pub struct Payment {
+    pub paid: Transaction,
+    pub outbox: Vec<OutboxDraft>,
 }
 
 pub(super) fn row_to_tx(data: String) -> Result<Transaction, StoreError> {
@@ -227,30 +214,28 @@ impl Store {
         Ok(total)
     }
 
-    /// Mark a transaction paid: the receipt number, the transaction, its
-    /// journal entry, its outbox entries and the receipt's print job are
-    /// written in ONE SQLite transaction. When this returns Ok, the payment
-    /// is on disk, and so is the promise to print its receipt. Returns the
-    /// print job's id.
+    /// Store a payment as the counter decided it, in ONE SQLite
+    /// transaction: the next number of the receipt series of
+    /// `receipt_year` (drawn here, so the series is gapless), the paid
+    /// transaction `decide` makes with it, its journal entry, its outbox
+    /// entries and the receipt's print job. When this returns Ok, the
+    /// payment is on disk, and so is the promise to print its receipt.
+    /// An error (from `decide` too) leaves nothing written and the counter
+    /// where it was. Returns the paid transaction and the print job's id.
+    ///
+    /// What a payment is (state, receipt number, time, change) is the
+    /// counter's rule (`counter::rules::mark_paid`); the store only checks
+    /// that it is given a paid transaction with its receipt number.
     pub fn commit_payment(
         &mut self,
-        t: &mut Transaction,
-        terminal_id: &str,
-        paid_at: OffsetDateTime,
-        tendered_cents: i64,
-        make_outbox: impl FnOnce(&Transaction) -> Result<Vec<OutboxDraft>, StoreError>,
-    ) -> Result<i64, StoreError> {
-        let total = t
-            .total_cents()
-            .ok_or_else(|| StoreError::Corrupt("paying a transaction without an amount".into()))?;
+        receipt_year: i32,
+        decide: impl FnOnce(i64) -> Result<Payment, StoreError>,
+    ) -> Result<(Transaction, i64), StoreError> {
         let tx = self.conn.transaction().map_err(map_full)?;
-        // The receipt series is per year of the counter's own calendar: a
-        // payment at 00:30 on 1 January (CET) belongs to the new year.
-        let year = crate::time_fmt::local(paid_at).year();
         let last: i64 = tx
             .query_row(
                 "SELECT last FROM receipt_counters WHERE year = ?1",
-                [year],
+                [receipt_year],
                 |r| r.get(0),
             )
             .optional()?
@@ -259,21 +244,17 @@ impl Store {
         tx.execute(
             "INSERT INTO receipt_counters (year, last) VALUES (?1, ?2)
              ON CONFLICT(year) DO UPDATE SET last = excluded.last",
-            params![year, number],
+            params![receipt_year, number],
         )
         .map_err(map_full)?;
-        let mut paid = t.clone();
-        paid.state = TxState::Paid;
-        paid.receipt_number = Some(format!("{terminal_id}/{year}/{number:06}"));
-        paid.paid_at = Some(paid_at.replace_nanosecond(0).unwrap_or(paid_at));
-        paid.tendered_cents = Some(tendered_cents);
-        paid.change_cents = Some(
-            tendered_cents
-                .checked_sub(total)
-                .ok_or_else(|| StoreError::Corrupt("change out of range".into()))?,
-        );
-        paid.sync = Some(SyncState::Pending);
-        paid.utc_offset = Some(offset_text(crate::time_fmt::local(paid_at).offset()));
+        let Payment { paid, outbox } = decide(number)?;
+        let (TxState::Paid, Some(_), Some(paid_at)) =
+            (paid.state, paid.receipt_number.as_ref(), paid.paid_at)
+        else {
+            return Err(StoreError::Corrupt(
+                "a payment must be paid, with its receipt number and time".into(),
+            ));
+        };
         upsert_tx(&tx, &paid)?;
         let (seq, _) = append_journal(&tx, "paid", Some(&paid.id), &paid_record(&paid)).map_err(
             |e| match e {
@@ -286,8 +267,8 @@ impl Store {
             params![paid.id, seq],
         )
         .map_err(map_full)?;
-        for d in make_outbox(&paid)? {
-            insert_outbox(&tx, Some(&paid.id), &d).map_err(|e| match e {
+        for d in &outbox {
+            insert_outbox(&tx, Some(&paid.id), d).map_err(|e| match e {
                 StoreError::Sqlite(s) => map_full(s),
                 o => o,
             })?;
@@ -299,8 +280,7 @@ impl Store {
         .map_err(map_full)?;
         let print_job = tx.last_insert_rowid();
         tx.commit().map_err(map_full)?;
-        *t = paid;
-        Ok(print_job)
+        Ok((paid, print_job))
     }
 
     /// Void an unpaid transaction; queue the given requests (a notice's KO outcome).
@@ -333,7 +313,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testing::{draft, pay, sample};
+    use crate::store::testing::{draft, pay, sample, try_pay};
+    use time::OffsetDateTime;
 
     #[test]
     fn payment_gets_gapless_receipts_and_one_outbox_entry_each() {
@@ -364,9 +345,7 @@ mod tests {
         let mut t = sample("b");
         s.save_unpaid(&t).unwrap();
         // Same idempotency key as "a": the UNIQUE constraint fails the insert.
-        let err = s.commit_payment(&mut t, "T-000001", OffsetDateTime::now_utc(), 5000, |_| {
-            Ok(vec![draft("a")])
-        });
+        let err = try_pay(&mut s, &mut t, "a");
         assert!(err.is_err());
         assert_eq!(t.state, TxState::AwaitingCash);
         assert_eq!(
@@ -376,6 +355,64 @@ mod tests {
         // The receipt counter did not move: the next payment takes number 2.
         let c = pay(&mut s, "c");
         assert!(c.receipt_number.unwrap().ends_with("/000002"));
+        s.verify_journal().unwrap();
+    }
+
+    #[test]
+    fn the_store_commits_only_a_paid_transaction_and_draws_the_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("j.sqlite")).unwrap();
+        let t = sample("a");
+        s.save_unpaid(&t).unwrap();
+        // What is not a payment (here: the unpaid transaction) is refused
+        // and nothing is written, not even the drawn number.
+        let err = s
+            .commit_payment(2026, |n| {
+                assert_eq!(n, 1, "the first number of the series");
+                Ok(Payment {
+                    paid: t.clone(),
+                    outbox: vec![],
+                })
+            })
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+        assert_eq!(
+            s.transaction("a").unwrap().unwrap().state,
+            TxState::AwaitingCash
+        );
+        // A paid transaction is stored as given; the number drawn is the
+        // next of the year's series, per year.
+        let mut paid = t.clone();
+        paid.state = TxState::Paid;
+        paid.receipt_number = Some("R-2026-1".into());
+        paid.paid_at = Some(OffsetDateTime::now_utc());
+        let (stored, job) = s
+            .commit_payment(2026, |n| {
+                assert_eq!(n, 1, "the refused commit drew nothing");
+                Ok(Payment {
+                    paid,
+                    outbox: vec![draft("a")],
+                })
+            })
+            .unwrap();
+        assert_eq!(stored.receipt_number.as_deref(), Some("R-2026-1"));
+        assert_eq!(
+            s.transaction_by_receipt("R-2026-1").unwrap().unwrap().id,
+            "a"
+        );
+        assert!(s.pending_print_jobs().unwrap().iter().any(|j| j.id == job));
+        let mut b = sample("b");
+        b.state = TxState::Paid;
+        b.receipt_number = Some("R-2027-1".into());
+        b.paid_at = Some(OffsetDateTime::now_utc());
+        s.commit_payment(2027, |n| {
+            assert_eq!(n, 1, "another year, another series");
+            Ok(Payment {
+                paid: b,
+                outbox: vec![],
+            })
+        })
+        .unwrap();
         s.verify_journal().unwrap();
     }
 }
