@@ -33,10 +33,13 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 mod auth;
 mod backoff;
 mod client;
 mod error;
+mod idempotency;
 mod prepared;
 mod types;
 
@@ -48,6 +51,7 @@ pub use client::{
     encode_path_segment, Answer, BackendClient, ClientOptions, RawAnswer, MAX_BODY_BYTES,
 };
 pub use error::{parse_retry_after, BackendError, RETRY_AFTER_CAP};
+pub use idempotency::{idempotency_key, item_of_key, KeyPurpose};
 pub use prepared::{PreparedRequest, ACTIVATE_PATH, CLOSURES_PATH, OUTCOME_PATH, RECHARGES_PATH};
 pub use types::{
     rfc3339_utc, ActivateRequest, ActivateResponse, ClosureRequest, ClosureResponse, Consumer,

@@ -288,6 +288,8 @@ async fn notice_steps_and_closure_answers_parse() {
             total_cents: 91500,
             first_receipt: Some("T-000123/2026/000006".into()),
             last_receipt: Some("T-000123/2026/000042".into()),
+            journal_entries: 1204,
+            journal_head: "9f2c00e1".into(),
         }))
         .await
         .unwrap()
@@ -536,6 +538,8 @@ async fn garbage_json_is_bad_response_without_panic() {
             total_cents: 0,
             first_receipt: None,
             last_receipt: None,
+            journal_entries: 1204,
+            journal_head: "9f2c00e1".into(),
         }))
         .await
         .unwrap();

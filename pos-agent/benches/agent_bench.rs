@@ -761,6 +761,7 @@ async fn fleet_run(
                 let c = codes[(a + i) % codes.len()];
                 pos_backend::PreparedRequest::recharge(&pos_backend::RechargeRequest {
                     transaction_id: uuid::Uuid::new_v4().to_string(),
+                    item: 1,
                     code: c.manual_code.into(),
                     service_id: c.service_id.into(),
                     consumer_ref: c.consumer_ref.into(),

@@ -169,6 +169,7 @@ pub fn payment_code_json(code: &str) -> serde_json::Value {
 pub fn recharge_request() -> RechargeRequest {
     RechargeRequest {
         transaction_id: "0b7c1d2e-0000-4000-8000-00000000002a".into(),
+        item: 1,
         code: "1234567890123".into(),
         service_id: "mensa".into(),
         consumer_ref: "c_8f3a9b21".into(),

@@ -82,13 +82,20 @@ pub const MANUAL_CODE_UNKNOWN: &str = "4009000000122";
 /// One payment code (child + service) of the demo data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DemoCode {
+    /// The 13-digit code (Luhn-valid) the app shows under the QR.
     pub manual_code: &'static str,
+    /// The child; an app token for this child and service resolves to the
+    /// same entry ([`app_token`]).
     pub consumer_ref: &'static str,
     /// Already masked, as the backend sends it.
     pub display_name: &'static str,
+    /// Shown by the backend beside the name, to tell children apart.
     pub school: &'static str,
+    /// [`SERVICE_MENSA`] or [`SERVICE_TRASPORTO`].
     pub service_id: &'static str,
+    /// Balance when the backend starts; recharges add to it.
     pub balance_cents: u64,
+    /// Revoked codes answer 410 `code_revoked` (only [`MANUAL_CODE_REVOKED`]).
     pub revoked: bool,
 }
 
@@ -192,13 +199,43 @@ const fn code(
     }
 }
 
-/// Codice fiscale of the demo payer (valid check letter); owns
-/// [`PAYER_CODES`].
+/// Codice fiscale of the demo payer, read from a Tessera Sanitaria at the
+/// counter (valid check letter, see [`fiscal_code_check_letter`]). The
+/// parent of the demo family: two children, [`CONSUMER_1`] and
+/// [`CONSUMER_2`], each with a canteen code ([`PAYER_CODES`]). It is fake
+/// data, so the sandbox may print it whole; the agent still masks it in
+/// its logs, events and receipts.
 pub const PAYER_FISCAL_CODE: &str = "RSSMRA85T10A562S";
 /// Masked name of the demo payer.
 pub const PAYER_DISPLAY_NAME: &str = "M*** R***";
-/// The codes `POST /v1/payers/lookup` returns for [`PAYER_FISCAL_CODE`].
+/// The codes `POST /v1/payers/lookup` returns for [`PAYER_FISCAL_CODE`]:
+/// the canteen codes of the two children, in this order. Tests pin this
+/// answer (two choices; the bus code of child 1 is not among them), so a
+/// bus service is left out of the family rather than changing it.
 pub const PAYER_CODES: [&str; 2] = [MANUAL_CODE_MENSA_1, MANUAL_CODE_MENSA_2];
+
+/// The demo family's payment codes as [`DemoCode`]s (child, school, service,
+/// starting balance), in [`PAYER_CODES`] order: what a sandbox banner or a
+/// test needs to name each child without looking the codes up.
+pub fn payer_codes() -> Vec<DemoCode> {
+    PAYER_CODES
+        .iter()
+        .filter_map(|code| CODES.iter().find(|c| c.manual_code == *code).copied())
+        .collect()
+}
+
+/// The QR text of [`NOTICE_PAYABLE`] as printed on its pagoPA notice
+/// (`payment-codes.md` §3): a newcomer can type or scan it to try the
+/// notice path, alone or beside the family's codes in one payment.
+pub const NOTICE_PAYABLE_QR: &str = "PAGOPA|002|301000000000012373|00514490010|2550";
+
+/// The QR text of a pagoPA notice owed to [`CREDITOR_CF`]:
+/// `PAGOPA|002|<notice number>|<creditor>|<amount in cents>`. The amount in
+/// a QR is informative (the backend's `verify` answer is charged), so tests
+/// can put any amount here.
+pub fn notice_qr(notice_number: &str, amount_cents: u64) -> String {
+    format!("PAGOPA|002|{notice_number}|{CREDITOR_CF}|{amount_cents}")
+}
 
 /// Payable notice of the spec's example: 2550 cents, "Mensa novembre 2026".
 pub const NOTICE_PAYABLE: &str = "301000000000012373";
@@ -220,9 +257,13 @@ pub const NOTICE_UNKNOWN: &str = "301000000000099919";
 /// State of a demo notice, as `POST /v1/notices/verify` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoticeStatus {
+    /// Can be activated and paid; becomes `Paid` on an `OK` outcome.
     Payable,
+    /// Activation answers 409 `notice_already_paid`.
     Paid,
+    /// Activation answers 409 `notice_expired`.
     Expired,
+    /// Activation answers 409 `notice_cancelled`.
     Cancelled,
 }
 
@@ -241,10 +282,15 @@ impl NoticeStatus {
 /// One pagoPA notice of the demo data (all owed to [`CREDITOR_CF`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DemoNotice {
+    /// 18 digits, aux digit 3, valid mod-93 check.
     pub notice_number: &'static str,
+    /// What `verify` answers and `activate` requires.
     pub amount_cents: u64,
+    /// `verify`'s description, printed on the receipt.
     pub description: &'static str,
+    /// `YYYY-MM-DD`, as `verify` answers it.
     pub due_date: &'static str,
+    /// The status when the backend starts.
     pub status: NoticeStatus,
 }
 
@@ -433,6 +479,41 @@ pub fn is_valid_notice_number(number: &str) -> bool {
         && notice_check_digits(&number[..16]).is_some_and(|c| format!("{c:02}") == number[16..])
 }
 
+/// The check letter of a person's codice fiscale from its first 15
+/// characters (official odd/even tables; omocodia letters count as the
+/// letters they are). `None` unless 15 ASCII letters or digits. Only the
+/// check: month, day and place are the classifier's business (`pos-codes`),
+/// here it keeps the demo data honest.
+pub fn fiscal_code_check_letter(first15: &str) -> Option<char> {
+    /// Values of `0`-`9` / `A`-`Z` in odd positions (1st, 3rd, ...).
+    const ODD: [u32; 26] = [
+        1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8, 12, 14, 16, 10, 22, 25, 24,
+        23,
+    ];
+    if first15.len() != 15 {
+        return None;
+    }
+    let mut sum = 0;
+    for (i, c) in first15.bytes().enumerate() {
+        let v = match c {
+            b'0'..=b'9' => u32::from(c - b'0'),
+            b'A'..=b'Z' => u32::from(c - b'A'),
+            _ => return None,
+        };
+        // 1-based odd positions are the even 0-based indexes.
+        sum += if i % 2 == 0 { ODD[v as usize] } else { v };
+    }
+    char::from_u32(u32::from(b'A') + sum % 26)
+}
+
+/// True when `cf` is 16 characters whose last is the check letter of the
+/// first 15.
+pub fn is_valid_fiscal_code(cf: &str) -> bool {
+    cf.len() == 16
+        && cf.is_ascii()
+        && fiscal_code_check_letter(&cf[..15]).is_some_and(|c| cf.ends_with(c))
+}
+
 /// True when an 11-digit codice fiscale of a legal person (partita IVA
 /// algorithm) carries the right check digit.
 pub fn is_valid_creditor_cf(cf: &str) -> bool {
@@ -499,6 +580,51 @@ mod tests {
             assert!(is_valid_notice_number(ok), "{ok}");
         }
         assert!(!is_valid_notice_number("044012345678901200"));
+    }
+
+    #[test]
+    fn fiscal_code_check_letters() {
+        // The spec's Data Matrix example, and a well-known sample code.
+        assert_eq!(fiscal_code_check_letter("BSCMTT83A12L719"), Some('R'));
+        assert_eq!(fiscal_code_check_letter("MRTMTT25D09F205"), Some('Z'));
+        assert!(is_valid_fiscal_code(PAYER_FISCAL_CODE));
+        assert!(!is_valid_fiscal_code("RSSMRA85T10A562T"));
+        assert!(!is_valid_fiscal_code("RSSMRA85T10A562"));
+        assert!(!is_valid_fiscal_code("rssmra85t10a562s"));
+        assert_eq!(fiscal_code_check_letter("RSSMRA85T10A56è"), None);
+    }
+
+    #[test]
+    fn the_demo_family_is_two_children_each_with_a_canteen_code() {
+        let codes = payer_codes();
+        assert_eq!(codes.len(), PAYER_CODES.len());
+        assert_eq!(codes.len(), 2);
+        assert_ne!(codes[0].consumer_ref, codes[1].consumer_ref);
+        assert_eq!(
+            [codes[0].consumer_ref, codes[1].consumer_ref],
+            [CONSUMER_1, CONSUMER_2]
+        );
+        assert!(codes
+            .iter()
+            .all(|c| c.service_id == SERVICE_MENSA && !c.revoked));
+    }
+
+    #[test]
+    fn the_sandbox_notice_qr_is_a_payable_notice() {
+        assert_eq!(
+            NOTICE_PAYABLE_QR,
+            notice_qr(NOTICE_PAYABLE, NOTICE_PAYABLE_AMOUNT_CENTS)
+        );
+        let fields: Vec<&str> = NOTICE_PAYABLE_QR.split('|').collect();
+        assert_eq!(fields[..2], ["PAGOPA", "002"]);
+        assert!(is_valid_notice_number(fields[2]));
+        assert!(is_valid_creditor_cf(fields[3]));
+        let notice = NOTICES
+            .iter()
+            .find(|n| n.notice_number == fields[2])
+            .expect("a demo notice");
+        assert_eq!(notice.status, NoticeStatus::Payable);
+        assert_eq!(fields[4], notice.amount_cents.to_string());
     }
 
     #[test]

@@ -1,5 +1,11 @@
 //! A mock of the municipal backend: the server side of `backend-api.md`.
 //!
+//! Transactions of several items (issue 15) are served as the spec says:
+//! each `(transaction_id, item)` is credited once (a recharge without
+//! `item` is item 1, as bodies written before items were), activations and
+//! outcomes are matched per item through their keys (`<tx>:<n>:activate`),
+//! and closures count items.
+//!
 //! [`MockBackend`] is a cheap handle on shared state. Tests serve it on
 //! `127.0.0.1:0`, point the agent at [`RunningBackend::url`], inject faults,
 //! and inspect what the backend applied (recharges credited, notice outcomes,
@@ -31,61 +37,114 @@ use tokio::task::JoinHandle;
 pub use faults::{Fault, Route};
 use state::State;
 
-/// A recharge the backend credited.
+/// A recharge the backend credited: one item of one transaction.
+///
+/// Kept whole (every field of the request as received) so that a test can
+/// check what the agent actually sent, not only that something arrived.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RechargeRecord {
     /// The terminal that sent it (from the signature).
     pub terminal_id: String,
+    /// The agent's id for the whole transaction; the items of one
+    /// transaction share it.
     pub transaction_id: String,
+    /// The item's number in its transaction (1 for a one-item transaction,
+    /// and for a body sent without `item`, as before items existed). Each
+    /// (`transaction_id`, `item`) is credited at most once.
+    pub item: u32,
+    /// The manual code or app token, as sent.
     pub code: String,
+    /// `mensa` or `trasporto` in the demo data.
     pub service_id: String,
+    /// The child credited.
     pub consumer_ref: String,
+    /// The municipality the money is owed to.
     pub creditor_fiscal_code: String,
+    /// The credit, in cents; it is what the closure counts.
     pub amount_cents: u64,
+    /// The counter's own fee for this item; never counted in closures.
     pub fee_cents: u64,
-    /// As sent (RFC 3339).
+    /// As sent (RFC 3339); closures pick their period's credits by it.
     pub paid_at: String,
+    /// Shared by every item of the transaction.
     pub receipt_number: String,
+    /// The operator logged in at the counter.
     pub operator_id: String,
+    /// True when the agent accepted an app token without resolving it.
     pub offline: bool,
+    /// The id the backend gave the credit (`R-10001`, ...), also sent back
+    /// in a later `already_credited`.
     pub recharge_id: String,
 }
 
 /// An outcome recorded for an activated notice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NoticeOutcomeRecord {
+    /// The terminal that sent it (from the signature).
     pub terminal_id: String,
+    /// The transaction named by the activation's `Idempotency-Key`
+    /// (`<tx>:activate`, `<tx>:<n>:activate`), or by the outcome's when the
+    /// activation's key had another shape; `None` when neither had the
+    /// spec's shape. The body carries no transaction id: the keys are the
+    /// only place it travels.
+    pub transaction_id: Option<String>,
+    /// The item those keys name: 1 for `<tx>:activate`, n for
+    /// `<tx>:<n>:activate`.
+    pub item: Option<u32>,
+    /// The outcome's `Idempotency-Key` as received, e.g. `<tx>:3:outcome`.
+    pub idempotency_key: String,
+    /// The token the activation gave; the outcome answers it.
     pub payment_token: String,
+    /// The notice activated (18 digits).
     pub notice_number: String,
+    /// The creditor of the notice.
     pub creditor_fiscal_code: String,
     /// The activated amount.
     pub amount_cents: u64,
     /// `"OK"` or `"KO"`.
     pub outcome: String,
+    /// Only on `OK`, as sent; closures pick their period's notices by it.
     pub paid_at: Option<String>,
+    /// Only on `OK`.
     pub receipt_number: Option<String>,
+    /// Only on `OK`: the counter's fee, never counted in closures.
     pub fee_cents: Option<u64>,
+    /// Only on `KO`, when the agent gave one.
     pub reason: Option<String>,
 }
 
 /// A day close received, with the server's own count for the period.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ClosureRecord {
+    /// The terminal that sent it (from the signature).
     pub terminal_id: String,
+    /// `T-000123/2026-11-22/1`, also the `Idempotency-Key`.
     pub closure_id: String,
+    /// Start of the period (included), as sent.
     pub from: String,
+    /// End of the period (excluded), as sent.
     pub to: String,
+    /// The counter's count of items paid in the period.
     pub count: u64,
+    /// The counter's total of those items, fees excluded.
     pub total_cents: u64,
+    /// Lowest receipt number of the period, as sent.
     pub first_receipt: Option<String>,
+    /// Highest receipt number of the period, as sent.
     pub last_receipt: Option<String>,
     /// True when answered `matched`.
     pub matched: bool,
+    /// What the backend counted for the same terminal and period: one per
+    /// credited recharge item plus one per `OK` notice outcome, so a
+    /// transaction of three items counts 3, as the counter's `count` must.
     pub server_count: u64,
+    /// The sum of those items' `amount_cents`.
     pub server_total_cents: u64,
     /// The counter's journal length and head hash just before the
-    /// closure's own entry: the server keeps them as a witness.
+    /// closure's own entry: the server keeps them as a witness. `None` only
+    /// when an older agent did not send them.
     pub journal_entries: Option<u64>,
+    /// Lowercase hex hash of the journal's last entry before the closure's.
     pub journal_head: Option<String>,
 }
 
@@ -93,12 +152,15 @@ pub struct ClosureRecord {
 /// logged).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LoggedRequest {
+    /// `GET` or `POST`.
     pub method: String,
     /// The request target as received (path and query).
     pub path: String,
     /// The status answered; 0 when the connection was closed without an
     /// answer ([`Fault::ConnectionReset`]).
     pub status: u16,
+    /// The `Idempotency-Key` header as sent: how a test checks which key
+    /// (`<tx>`, `<tx>:2`, `<tx>:3:outcome`, ...) each attempt carried.
     pub idempotency_key: Option<String>,
 }
 
@@ -120,7 +182,10 @@ impl std::fmt::Debug for MockBackend {
 pub struct RunningBackend {
     /// `http://127.0.0.1:PORT`, no trailing slash.
     pub url: String,
+    /// The bound address (the real port when `127.0.0.1:0` was asked), to
+    /// serve the same handle again there after a shutdown.
     pub addr: SocketAddr,
+    /// The handle being served, to inspect or inject faults while it runs.
     pub backend: MockBackend,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -261,13 +326,24 @@ impl MockBackend {
         self.lock().recharges.clone()
     }
 
-    /// How many times this transaction was credited (never more than 1 if
-    /// the backend and its idempotency work).
+    /// How many credits this transaction got, over all its items: 1 for a
+    /// one-item recharge if the backend and its idempotency work, the number
+    /// of recharge items for a transaction of several.
     pub fn credits_for(&self, transaction_id: &str) -> usize {
         self.lock()
             .recharges
             .iter()
             .filter(|r| r.transaction_id == transaction_id)
+            .count()
+    }
+
+    /// How many times item `item` of this transaction was credited: never
+    /// more than 1.
+    pub fn credits_for_item(&self, transaction_id: &str, item: u32) -> usize {
+        self.lock()
+            .recharges
+            .iter()
+            .filter(|r| r.transaction_id == transaction_id && r.item == item)
             .count()
     }
 

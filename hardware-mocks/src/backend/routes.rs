@@ -153,13 +153,23 @@ enum Idempotency {
     Required,
 }
 
+/// What a signed request gives its endpoint: who sent it, under which key,
+/// and the raw body.
+struct Call<'a> {
+    terminal_id: &'a str,
+    /// The `Idempotency-Key`, trimmed; empty for endpoints that use none.
+    key: &'a str,
+    body: &'a [u8],
+}
+
 /// Authenticates, then applies `f` (once per idempotency key when
-/// `Required`). `f` gets the state, the terminal id and the raw body.
+/// `Required`). Endpoints whose key names an item (recharges, notice steps)
+/// read it from [`Call::key`].
 async fn signed(
     b: &MockBackend,
     req: Request,
     idempotency: Idempotency,
-    f: impl FnOnce(&mut State, &str, &[u8]) -> Answer,
+    f: impl FnOnce(&mut State, Call<'_>) -> Answer,
 ) -> Answer {
     let (parts, body) = req.into_parts();
     let body = match read_body(body).await {
@@ -180,7 +190,12 @@ async fn signed(
         Err(a) => return a,
     };
     if idempotency == Idempotency::NotUsed {
-        return f(&mut st, &terminal_id, &body);
+        let call = Call {
+            terminal_id: &terminal_id,
+            key: "",
+            body: &body,
+        };
+        return f(&mut st, call);
     }
     let key = parts
         .headers
@@ -197,7 +212,14 @@ async fn signed(
         parts.method.as_str(),
         parts.uri.path(),
         &body,
-        |st| f(st, &terminal_id, &body),
+        |st| {
+            let call = Call {
+                terminal_id: &terminal_id,
+                key,
+                body: &body,
+            };
+            f(st, call)
+        },
     )
 }
 
@@ -214,7 +236,7 @@ async fn enroll(AxState(b): AxState<MockBackend>, req: Request) -> Answer {
 }
 
 async fn keys(AxState(b): AxState<MockBackend>, req: Request) -> Answer {
-    signed(&b, req, Idempotency::NotUsed, |st, _, _| st.keys()).await
+    signed(&b, req, Idempotency::NotUsed, |st, _| st.keys()).await
 }
 
 async fn payment_code(
@@ -226,50 +248,50 @@ async fn payment_code(
         Ok(Path(c)) => c,
         Err(e) => return Answer::bad_request(format!("bad code in path: {e}")),
     };
-    signed(&b, req, Idempotency::NotUsed, |st, _, _| {
+    signed(&b, req, Idempotency::NotUsed, |st, _| {
         st.payment_code(&code)
     })
     .await
 }
 
 async fn payers_lookup(AxState(b): AxState<MockBackend>, req: Request) -> Answer {
-    signed(&b, req, Idempotency::NotUsed, |st, _, body| {
-        st.payers_lookup(body)
+    signed(&b, req, Idempotency::NotUsed, |st, c| {
+        st.payers_lookup(c.body)
     })
     .await
 }
 
 async fn recharges(AxState(b): AxState<MockBackend>, req: Request) -> Answer {
-    signed(&b, req, Idempotency::Required, |st, t, body| {
-        st.recharge(t, body)
+    signed(&b, req, Idempotency::Required, |st, c| {
+        st.recharge(c.terminal_id, c.key, c.body)
     })
     .await
 }
 
 async fn notice_verify(AxState(b): AxState<MockBackend>, req: Request) -> Answer {
-    signed(&b, req, Idempotency::NotUsed, |st, _, body| {
-        st.notice_verify(body)
+    signed(&b, req, Idempotency::NotUsed, |st, c| {
+        st.notice_verify(c.body)
     })
     .await
 }
 
 async fn notice_activate(AxState(b): AxState<MockBackend>, req: Request) -> Answer {
-    signed(&b, req, Idempotency::Required, |st, _, body| {
-        st.notice_activate(body)
+    signed(&b, req, Idempotency::Required, |st, c| {
+        st.notice_activate(c.key, c.body)
     })
     .await
 }
 
 async fn notice_outcome(AxState(b): AxState<MockBackend>, req: Request) -> Answer {
-    signed(&b, req, Idempotency::Required, |st, t, body| {
-        st.notice_outcome(t, body)
+    signed(&b, req, Idempotency::Required, |st, c| {
+        st.notice_outcome(c.terminal_id, c.key, c.body)
     })
     .await
 }
 
 async fn closures(AxState(b): AxState<MockBackend>, req: Request) -> Answer {
-    signed(&b, req, Idempotency::Required, |st, t, body| {
-        st.closure(t, body)
+    signed(&b, req, Idempotency::Required, |st, c| {
+        st.closure(c.terminal_id, c.body)
     })
     .await
 }

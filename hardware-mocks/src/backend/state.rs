@@ -33,6 +33,7 @@ pub(crate) struct Answer {
 }
 
 impl Answer {
+    /// 200 with `body`.
     pub fn ok(body: Value) -> Answer {
         Answer {
             status: 200,
@@ -41,6 +42,8 @@ impl Answer {
         }
     }
 
+    /// 201 with `body`: what a first enrollment or credit answers (a repeat
+    /// replays it as it was).
     pub fn created(body: Value) -> Answer {
         Answer {
             status: 201,
@@ -74,6 +77,8 @@ impl Answer {
         }
     }
 
+    /// 400 `bad_request`: the message says what was wrong, so an agent
+    /// bug shows in the test that caused it.
     pub fn bad_request(message: impl Into<String>) -> Answer {
         Answer::error(400, "bad_request", message)
     }
@@ -96,6 +101,11 @@ pub(crate) fn format_time(t: OffsetDateTime) -> String {
 fn parse_rfc3339(field: &str, s: &str) -> Result<OffsetDateTime, Answer> {
     OffsetDateTime::parse(s, &Rfc3339)
         .map_err(|e| Answer::bad_request(format!("{field} is not an RFC 3339 time ({s:?}): {e}")))
+}
+
+/// The item number of a body written before transactions had items.
+fn first_item() -> u32 {
+    1
 }
 
 fn parse_body<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Answer> {
@@ -145,6 +155,58 @@ struct Activation {
     amount_cents: u64,
     expires_at: OffsetDateTime,
     outcome: Option<OutcomeKind>,
+    /// The (transaction, item) its `Idempotency-Key` named, when the key has
+    /// the spec's shape: the outcome must name the same one.
+    item: Option<ItemRef>,
+}
+
+/// One item of one transaction, as an `Idempotency-Key` names it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct ItemRef {
+    /// The agent's id of the whole transaction.
+    pub transaction_id: String,
+    /// 1 for a one-item transaction; never 0.
+    pub item: u32,
+}
+
+impl ItemRef {
+    /// Reads the (transaction, item) out of a notice step's key:
+    /// `<tx><suffix>` is item 1, `<tx>:<n><suffix>` with n >= 2 is item n
+    /// (`backend-api.md`, "Payment notices"). `None` when the key does not
+    /// end with `suffix`: the spec only forbids reusing a key, so a key of
+    /// another shape is served, just not checked against its activation.
+    pub fn from_notice_key(key: &str, suffix: &str) -> Option<ItemRef> {
+        let rest = key.strip_suffix(suffix).filter(|r| !r.is_empty())?;
+        let numbered = rest.rsplit_once(':').and_then(|(tx, n)| {
+            let n: u32 = n.parse().ok().filter(|n| *n >= 2)?;
+            Some((tx, n)).filter(|(tx, _)| !tx.is_empty())
+        });
+        Some(match numbered {
+            Some((tx, n)) => ItemRef {
+                transaction_id: tx.to_string(),
+                item: n,
+            },
+            None => ItemRef {
+                transaction_id: rest.to_string(),
+                item: 1,
+            },
+        })
+    }
+
+    /// The recharge key the spec gives this item: `<tx>` for item 1,
+    /// `<tx>:<n>` for item n >= 2.
+    pub fn recharge_key(&self) -> String {
+        if self.item == 1 {
+            self.transaction_id.clone()
+        } else {
+            format!("{}:{}", self.transaction_id, self.item)
+        }
+    }
+
+    /// `item 2 of transaction tx-1`, for error messages.
+    fn describe(&self) -> String {
+        format!("item {} of transaction {}", self.item, self.transaction_id)
+    }
 }
 
 /// What the server remembers of an `Idempotency-Key`.
@@ -155,6 +217,8 @@ struct Remembered {
     answer: Answer,
 }
 
+/// Everything the backend knows: terminals, balances, notices, what it
+/// applied and what it remembers of each `Idempotency-Key`.
 pub(crate) struct State {
     pub clock_offset_secs: i64,
     /// How long new payment tokens live; `None`: 30 minutes.
@@ -168,9 +232,10 @@ pub(crate) struct State {
     notices: HashMap<String, NoticeEntry>,
     activations: HashMap<String, Activation>,
     idempotency: HashMap<(String, String), Remembered>,
-    /// transaction_id -> recharge_id, never forgotten (a transaction is never
-    /// credited twice, however late the repeat).
-    credited: HashMap<String, String>,
+    /// (transaction_id, item) -> recharge_id, never forgotten: an item is
+    /// never credited twice, however late the repeat, while another item of
+    /// the same transaction is a credit of its own.
+    credited: HashMap<ItemRef, String>,
     next_recharge_number: u64,
     pub recharges: Vec<RechargeRecord>,
     pub notice_outcomes: Vec<NoticeOutcomeRecord>,
@@ -180,6 +245,7 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// The [`demo`] data, nothing applied yet.
     pub fn demo() -> State {
         let codes = demo::CODES
             .iter()
@@ -250,6 +316,8 @@ impl State {
         OffsetDateTime::now_utc() + time::Duration::seconds(self.clock_offset_secs)
     }
 
+    /// As after 30 days: repeats are no longer replayed, but credited items
+    /// stay credited (`already_credited`).
     pub fn forget_idempotency_keys(&mut self) {
         self.idempotency.clear();
     }
@@ -264,6 +332,7 @@ impl State {
         }
     }
 
+    /// Revokes the entry `code` resolves to; false when it resolves to none.
     pub fn revoke_code(&mut self, code: &str) -> bool {
         match self.resolve(code) {
             Some(i) => {
@@ -274,6 +343,7 @@ impl State {
         }
     }
 
+    /// The wire name of a notice's current status.
     pub fn notice_status(&self, notice_number: &str) -> Option<&'static str> {
         self.notices.get(notice_number).map(|n| n.status.as_str())
     }
@@ -385,6 +455,8 @@ impl State {
 
     // ---- endpoints -------------------------------------------------------
 
+    /// `POST /v1/terminals/enroll`: each activation code works once and
+    /// gives the next terminal id and a fresh random secret.
     pub fn enroll(&mut self, body: &[u8]) -> Answer {
         #[derive(Deserialize)]
         struct Req {
@@ -426,6 +498,7 @@ impl State {
         }))
     }
 
+    /// `GET /v1/keys`: the demo key `k1` that signs the demo app tokens.
     pub fn keys(&self) -> Answer {
         let keys: Vec<Value> = self
             .keys
@@ -443,6 +516,7 @@ impl State {
         Answer::ok(json!({ "keys": keys }))
     }
 
+    /// `GET /v1/payment-codes/{code}`: a manual code or a valid app token.
     pub fn payment_code(&self, code: &str) -> Answer {
         match self.resolve(code) {
             None => Answer::error(404, "unknown_code", "unknown payment code"),
@@ -453,6 +527,8 @@ impl State {
         }
     }
 
+    /// `POST /v1/payers/lookup`: the payer's codes, one per child and
+    /// service; the fiscal code is read from the body and never echoed.
     pub fn payers_lookup(&self, body: &[u8]) -> Answer {
         #[derive(Deserialize)]
         struct Req {
@@ -477,10 +553,21 @@ impl State {
         }))
     }
 
-    pub fn recharge(&mut self, terminal_id: &str, body: &[u8]) -> Answer {
+    /// `POST /v1/recharges`: credits item `item` of `transaction_id` once.
+    /// `key` is the request's `Idempotency-Key`: a repeat of it never gets
+    /// here (the first answer is replayed); any other key for an item
+    /// already credited gets 409 `already_credited` with its `recharge_id`;
+    /// a new credit under a key other than the spec's (`<tx>`, `<tx>:<n>`)
+    /// is refused, since it is an agent bug that would let a retry under the
+    /// right key look like a new request.
+    pub fn recharge(&mut self, terminal_id: &str, key: &str, body: &[u8]) -> Answer {
         #[derive(Deserialize)]
         struct Req {
             transaction_id: String,
+            /// Absent in bodies written before transactions had items:
+            /// those were item 1.
+            #[serde(default = "first_item")]
+            item: u32,
             code: String,
             service_id: String,
             consumer_ref: String,
@@ -502,15 +589,29 @@ impl State {
         if let Err(a) = parse_rfc3339("paid_at", &req.paid_at) {
             return a;
         }
-        if let Some(recharge_id) = self.credited.get(&req.transaction_id) {
+        if req.item == 0 {
+            return Answer::bad_request("item must be 1 or more (items are numbered from 1)");
+        }
+        let item = ItemRef {
+            transaction_id: req.transaction_id.clone(),
+            item: req.item,
+        };
+        if let Some(recharge_id) = self.credited.get(&item) {
             let mut extra = Map::new();
             extra.insert("recharge_id".into(), Value::from(recharge_id.clone()));
             return Answer::error_with(
                 409,
                 "already_credited",
-                "this transaction was already credited",
+                format!("{} was already credited", item.describe()),
                 extra,
             );
+        }
+        let expected_key = item.recharge_key();
+        if key != expected_key {
+            return Answer::bad_request(format!(
+                "Idempotency-Key {key:?} does not match {}: it must be {expected_key:?}",
+                item.describe()
+            ));
         }
         let Some(i) = self.resolve(&req.code) else {
             return Answer::error(404, "unknown_code", "unknown payment code");
@@ -544,11 +645,11 @@ impl State {
         let entry = &mut self.codes[i];
         entry.balance_cents += req.amount_cents;
         let balance_cents = entry.balance_cents;
-        self.credited
-            .insert(req.transaction_id.clone(), recharge_id.clone());
+        self.credited.insert(item, recharge_id.clone());
         self.recharges.push(RechargeRecord {
             terminal_id: terminal_id.to_string(),
             transaction_id: req.transaction_id,
+            item: req.item,
             code: req.code,
             service_id: req.service_id,
             consumer_ref: req.consumer_ref,
@@ -574,6 +675,7 @@ impl State {
             .filter(|n| n.creditor_cf == creditor_cf)
     }
 
+    /// `POST /v1/notices/verify`: reads only.
     pub fn notice_verify(&self, body: &[u8]) -> Answer {
         #[derive(Deserialize)]
         struct Req {
@@ -596,7 +698,10 @@ impl State {
         }))
     }
 
-    pub fn notice_activate(&mut self, body: &[u8]) -> Answer {
+    /// `POST /v1/notices/activate`. `key` (`<tx>:activate`,
+    /// `<tx>:<n>:activate`) names the item the activation is for; its
+    /// outcome must come under the same item's key.
+    pub fn notice_activate(&mut self, key: &str, body: &[u8]) -> Answer {
         #[derive(Deserialize)]
         struct Req {
             creditor_fiscal_code: String,
@@ -653,6 +758,7 @@ impl State {
                 amount_cents: req.amount_cents,
                 expires_at,
                 outcome: None,
+                item: ItemRef::from_notice_key(key, ":activate"),
             },
         );
         Answer::ok(json!({
@@ -661,7 +767,11 @@ impl State {
         }))
     }
 
-    pub fn notice_outcome(&mut self, terminal_id: &str, body: &[u8]) -> Answer {
+    /// `POST /v1/notices/outcome`. When both the outcome's `key` and its
+    /// activation's key have the spec's shape they must name the same
+    /// (transaction, item): an outcome sent under another item's key would
+    /// collide with that item's own outcome.
+    pub fn notice_outcome(&mut self, terminal_id: &str, key: &str, body: &[u8]) -> Answer {
         #[derive(Deserialize)]
         struct Req {
             payment_token: String,
@@ -706,6 +816,16 @@ impl State {
         let Some(activation) = self.activations.get(&req.payment_token).cloned() else {
             return Answer::error(404, "unknown_payment_token", "unknown payment token");
         };
+        let outcome_item = ItemRef::from_notice_key(key, ":outcome");
+        if let (Some(activated), Some(reported)) = (&activation.item, &outcome_item) {
+            if activated != reported {
+                return Answer::bad_request(format!(
+                    "this payment token was activated for {}, but the outcome's Idempotency-Key {key:?} names {}",
+                    activated.describe(),
+                    reported.describe()
+                ));
+            }
+        }
         if let Some(previous) = activation.outcome {
             // Reported already (under another key): same outcome is harmless.
             return if previous == kind {
@@ -730,8 +850,12 @@ impl State {
                 n.status = NoticeStatus::Paid;
             }
         }
+        let item = activation.item.or(outcome_item);
         self.notice_outcomes.push(NoticeOutcomeRecord {
             terminal_id: terminal_id.to_string(),
+            transaction_id: item.as_ref().map(|i| i.transaction_id.clone()),
+            item: item.map(|i| i.item),
+            idempotency_key: key.to_string(),
             payment_token: req.payment_token,
             notice_number: activation.notice_number,
             creditor_fiscal_code: activation.creditor_cf,
@@ -745,6 +869,11 @@ impl State {
         Answer::ok(json!({"status": "recorded"}))
     }
 
+    /// `POST /v1/closures`: counts what this terminal had applied in
+    /// `[from, to)` by `paid_at` (one per credited recharge item, one per
+    /// `OK` outcome: items, as the counter must count them), answers
+    /// `matched` or `mismatch`, and keeps the closure with its journal
+    /// witness.
     pub fn closure(&mut self, terminal_id: &str, body: &[u8]) -> Answer {
         #[derive(Deserialize)]
         struct Req {

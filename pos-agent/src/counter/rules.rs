@@ -175,6 +175,7 @@ pub fn payment_draft(t: &Transaction) -> Result<OutboxDraft, StoreError> {
             "recharge",
             pos_backend::PreparedRequest::recharge(&pos_backend::RechargeRequest {
                 transaction_id: t.id.clone(),
+                item: 1,
                 code: t.code.clone().ok_or_else(|| missing("code"))?,
                 service_id: t
                     .service
