@@ -26,8 +26,6 @@
 
 #![warn(missing_docs)]
 
-// documented on branch items-wire
-#[allow(missing_docs)]
 pub mod backend;
 pub mod camera;
 pub mod error;
