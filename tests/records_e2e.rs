@@ -290,7 +290,7 @@ fn a_receipt_of_a_year_ago_shows_the_time_of_its_own_utc_offset() {
     };
     // The offset the counter had then (this process's zone)...
     let then = pos_agent::time_fmt::local(paid_at);
-    let shown = pos_agent::receipts::datetime_in(paid_at, then.offset());
+    let shown = pos_agent::printing::receipts::datetime_in(paid_at, then.offset());
     // ...and a copy made today in a zone with another offset.
     let zone = if then.offset().whole_hours() == 9 {
         "America/New_York"

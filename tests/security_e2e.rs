@@ -693,7 +693,7 @@ async fn scans_kept_for_scan_id_are_bounded_in_number() {
     env.start_agent();
     let token = env.login().await;
     let mut ids = Vec::new();
-    for _ in 0..(pos_agent::scans::MAX_SCANS + 1) {
+    for _ in 0..(pos_agent::devices::scans::MAX_SCANS + 1) {
         let (s, v) = env
             .call(
                 "POST",

@@ -259,7 +259,7 @@ async fn journal_export_round_trips_as_csv_and_json() {
     assert!(out.status.success(), "{}", stderr(&out));
     let mut csv = csv::Reader::from_reader(out.stdout.as_slice());
     let header: Vec<String> = csv.headers().unwrap().iter().map(String::from).collect();
-    assert_eq!(header, pos_agent::export::COLUMNS);
+    assert_eq!(header, pos_agent::commands::export::COLUMNS);
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();
     let rows: Vec<csv::StringRecord> = csv.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 4);

@@ -93,7 +93,10 @@ impl<'de> Deserialize<'de> for Secret {
 /// `Debug` is safe to log (the secret prints as `Secret(***)`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Credentials {
+    /// `T-000123`, sent as `X-Terminal-Id` so the server knows whose secret
+    /// checks the signature.
     pub terminal_id: String,
+    /// Signs every request; never sent itself.
     pub secret: Secret,
 }
 

@@ -17,7 +17,10 @@ use crate::error::RETRY_AFTER_CAP;
 /// Backoff policy. The agent uses `base` 1 s and `max` 5 min.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Backoff {
+    /// Ceiling of the first retry's window; doubles with every attempt.
     pub base: Duration,
+    /// The window never grows past this, so a counter that was offline for
+    /// hours still retries within minutes of the backend coming back.
     pub max: Duration,
 }
 

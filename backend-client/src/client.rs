@@ -56,13 +56,19 @@ pub struct ClientOptions {
     pub timeout: Duration,
     /// Extra PEM root certificates, added to the built-in ones.
     pub ca_file: Option<PathBuf>,
+    /// Sent as `User-Agent` (`pos-agent/0.3.0`), so the municipality can
+    /// tell which agent versions its counters run.
     pub user_agent: String,
 }
 
 /// A 2xx answer to a [`PreparedRequest`]: 200 and 201 are alike.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Answer {
+    /// 200 or 201 (or another 2xx): callers treat them alike, since a repeat
+    /// of a first 201 may come back as 200.
     pub status: u16,
+    /// The answer as JSON (`Null` for an empty body), kept untyped so the
+    /// outbox can store it whole and parse it later with [`Answer::parse`].
     pub body: serde_json::Value,
 }
 
@@ -526,7 +532,11 @@ impl BackendClient {
 /// A 2xx answer to a [`PreparedRequest`] as it came: status and body bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RawAnswer {
+    /// The 2xx status as received.
     pub status: u16,
+    /// The body bytes, not parsed: a 2xx means the request was applied
+    /// even when the body is garbled, so the caller records it whatever it
+    /// holds.
     pub body: Vec<u8>,
 }
 

@@ -27,6 +27,7 @@ pub enum BackendError {
     /// connection errors, a 2xx whose body was cut by a broken connection.
     #[error("backend temporarily unavailable: {reason}")]
     Transient {
+        /// What went wrong, for logs and `status` (never a body).
         reason: String,
         /// From `Retry-After` (seconds), capped at [`RETRY_AFTER_CAP`].
         retry_after: Option<Duration>,
@@ -38,15 +39,26 @@ pub enum BackendError {
     /// 401: the terminal's credentials or clock need fixing. Not retried
     /// blindly; the agent reports `code` in `backend.error`.
     #[error("backend refused authentication ({code}): {message}")]
-    Auth { code: String, message: String },
+    Auth {
+        /// `bad_signature`, `unknown_terminal` or `clock_skew`: each needs
+        /// a different fix, so the agent shows it.
+        code: String,
+        /// The server's message, as sent.
+        message: String,
+    },
     /// 400, 404, 409, 410, 422 and any other 4xx: the same request will get
     /// the same answer. `details` is the whole `error` object (for example
     /// `recharge_id` beside `already_credited`).
     #[error("backend refused the request: HTTP {status} {code}: {message}")]
     Permanent {
+        /// The HTTP status (400, 404, 409, 410, 422, ...).
         status: u16,
+        /// The spec's snake_case code (`amount_out_of_range`,
+        /// `already_credited`, ...): what the agent branches on.
         code: String,
+        /// The server's message, as sent.
         message: String,
+        /// The whole `error` object, for fields beside `code`.
         details: serde_json::Value,
     },
     /// The answer's JSON is not what the spec says (a 2xx body that does not
@@ -58,7 +70,12 @@ pub enum BackendError {
     /// refusal would send the cash back for a credit that may exist.
     /// `reason` never contains the body (it may hold fiscal codes).
     #[error("unexpected answer from backend (HTTP {status}): {reason}")]
-    BadResponse { status: u16, reason: String },
+    BadResponse {
+        /// The HTTP status the unexpected answer came with.
+        status: u16,
+        /// What did not fit the spec (never the body itself).
+        reason: String,
+    },
     /// The client cannot work as configured (bad URL, plain HTTP to a
     /// non-loopback host, unreadable CA file, not enrolled, bad secret).
     #[error("backend client configuration: {0}")]

@@ -68,9 +68,73 @@ pub fn idempotency_key(transaction_id: &str, item: u32, purpose: KeyPurpose) -> 
     }
 }
 
+/// The (transaction id, item) a key of this purpose names: the inverse of
+/// [`idempotency_key`]. `None` when the key does not end with the
+/// purpose's suffix, or has an empty transaction id.
+///
+/// For code that holds only a stored key and must send the item's next
+/// request: the `KO` that follows an activation replayed from the outbox
+/// goes under the outcome key of the same item.
+///
+/// Transaction ids are the agent's UUIDs, which hold no `:`; a `:<n>` just
+/// before the suffix is read as the item number only when `n >= 2` (item 1
+/// never carries a number), otherwise it stays part of the id.
+///
+/// ```
+/// use pos_backend::{idempotency_key, item_of_key, KeyPurpose};
+/// let activation = "0b7c:3:activate";
+/// let (tx, item) = item_of_key(activation, KeyPurpose::Activate).unwrap();
+/// assert_eq!(idempotency_key(&tx, item, KeyPurpose::Outcome), "0b7c:3:outcome");
+/// ```
+pub fn item_of_key(key: &str, purpose: KeyPurpose) -> Option<(String, u32)> {
+    let rest = key.strip_suffix(purpose.suffix())?;
+    let numbered = rest.rsplit_once(':').and_then(|(tx, n)| {
+        let n: u32 = n.parse().ok().filter(|n| *n >= 2)?;
+        // `u32::from_str` takes a leading `+`; a key this module wrote never has one.
+        let canonical = n.to_string() == rest[tx.len() + 1..];
+        Some((tx, n)).filter(|(tx, _)| !tx.is_empty() && canonical)
+    });
+    let (tx, item) = numbered.unwrap_or((rest, 1));
+    (!tx.is_empty()).then(|| (tx.to_string(), item))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    const PURPOSES: [KeyPurpose; 3] = [
+        KeyPurpose::Recharge,
+        KeyPurpose::Activate,
+        KeyPurpose::Outcome,
+    ];
+
+    proptest! {
+        /// Every key this module writes for items 1..=5 reads back as the
+        /// same transaction and item.
+        #[test]
+        fn keys_read_back(tx in "[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", item in 1u32..=5, p in 0usize..3) {
+            let purpose = PURPOSES[p];
+            let key = idempotency_key(&tx, item, purpose);
+            prop_assert_eq!(item_of_key(&key, purpose), Some((tx, item)));
+        }
+    }
+
+    #[test]
+    fn keys_of_another_shape_do_not_read() {
+        assert_eq!(item_of_key("tx:outcome", KeyPurpose::Activate), None);
+        assert_eq!(item_of_key(":activate", KeyPurpose::Activate), None);
+        assert_eq!(item_of_key("", KeyPurpose::Recharge), None);
+        // `:1` is no item number (item 1 has none): it stays in the id.
+        assert_eq!(
+            item_of_key("tx:1:outcome", KeyPurpose::Outcome),
+            Some(("tx:1".into(), 1))
+        );
+        assert_eq!(
+            item_of_key("tx:+2", KeyPurpose::Recharge),
+            Some(("tx:+2".into(), 1))
+        );
+    }
 
     const TX: &str = "0b7c0000-0000-4000-8000-000000000001";
 

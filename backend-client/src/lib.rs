@@ -33,6 +33,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 mod auth;
 mod backoff;
 mod client;
@@ -49,7 +51,7 @@ pub use client::{
     encode_path_segment, Answer, BackendClient, ClientOptions, RawAnswer, MAX_BODY_BYTES,
 };
 pub use error::{parse_retry_after, BackendError, RETRY_AFTER_CAP};
-pub use idempotency::{idempotency_key, KeyPurpose};
+pub use idempotency::{idempotency_key, item_of_key, KeyPurpose};
 pub use prepared::{PreparedRequest, ACTIVATE_PATH, CLOSURES_PATH, OUTCOME_PATH, RECHARGES_PATH};
 pub use types::{
     rfc3339_utc, ActivateRequest, ActivateResponse, ClosureRequest, ClosureResponse, Consumer,

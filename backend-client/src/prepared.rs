@@ -30,10 +30,14 @@ pub const CLOSURES_PATH: &str = "/v1/closures";
 /// `Debug` shows the body's length only.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PreparedRequest {
+    /// `POST` for every request prepared here.
     pub method: String,
     /// Relative to the base URL, e.g. `/v1/recharges`.
     pub path: String,
+    /// Sent as `Idempotency-Key`: the server applies it at most once.
     pub idempotency_key: String,
+    /// The exact JSON bytes of the first attempt, sent again on every retry
+    /// (a rebuilt body could differ and get `idempotency_conflict`).
     #[serde(serialize_with = "ser_body", deserialize_with = "de_body")]
     pub body: Vec<u8>,
 }

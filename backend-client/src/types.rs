@@ -16,10 +16,12 @@ pub mod rfc3339_utc {
     use time::format_description::well_known::Rfc3339;
     use time::OffsetDateTime;
 
+    /// Writes `t` in UTC, whole seconds: the form stored request bytes use.
     pub fn serialize<S: Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&crate::auth::format_timestamp(*t))
     }
 
+    /// Reads any RFC 3339 time (a server may send offsets or fractions).
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OffsetDateTime, D::Error> {
         let text = String::deserialize(d)?;
         OffsetDateTime::parse(&text, &Rfc3339)
@@ -38,7 +40,9 @@ fn first_item() -> u32 {
 /// skew (the server refuses signatures more than 300 s off).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthResponse {
+    /// `ok` in the spec; any answer at all means the backend is reachable.
     pub status: String,
+    /// The server's clock, compared with the local one ([`Self::skew_from`]).
     #[serde(with = "rfc3339_utc")]
     pub time: OffsetDateTime,
 }
@@ -54,17 +58,25 @@ impl HealthResponse {
 /// `POST /v1/terminals/enroll` request. Unsigned.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnrollRequest {
+    /// The one-time code the municipality issued for this counter
+    /// (`K7QF-2M9X-HT4P`), typed by the field technician; single use.
     pub activation_code: String,
+    /// The agent's version, so the municipality knows what each counter runs.
     pub agent_version: String,
+    /// The machine's host name, to tell counters of one shop apart.
     pub hostname: String,
 }
 
 /// `POST /v1/terminals/enroll` answer (201). `Debug` hides the secret.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct EnrollResponse {
+    /// `T-000123`: signs every later request and prefixes receipt numbers.
     pub terminal_id: String,
+    /// The signing secret; stored readable by the agent's user only.
     pub secret: Secret,
+    /// The payment service provider the counter collects for.
     pub psp: Psp,
+    /// The shop, as the municipality registered it.
     pub location: Location,
 }
 
@@ -78,21 +90,30 @@ impl EnrollResponse {
     }
 }
 
+/// The payment service provider the counter collects for (pagoPA's PSP):
+/// receipts name it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Psp {
+    /// `PSP-LIS`: stable, for machines.
     pub id: String,
+    /// `PuntoLIS`: what receipts print.
     pub name: String,
 }
 
+/// The shop the counter stands in, as registered by the municipality.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Location {
+    /// `Tabaccheria Rossi`.
     pub name: String,
+    /// `Via Roma 1, Balangero`.
     pub address: String,
 }
 
 /// `GET /v1/keys` answer: keys that verify app payment tokens offline.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeysResponse {
+    /// Every key currently published; a token names its key by `kid`, and
+    /// more than one is valid while keys rotate.
     pub keys: Vec<PublicKey>,
 }
 
@@ -108,11 +129,16 @@ impl KeysResponse {
 /// and checking it belongs to the codes crate.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicKey {
+    /// The id a token's payload names (`k1`).
     pub kid: String,
+    /// `Ed25519`; a key of another algorithm verifies nothing.
     pub alg: String,
+    /// Base64 of the 32-byte public key.
     pub public_key: String,
+    /// Tokens are accepted with this key only from this time...
     #[serde(with = "rfc3339_utc")]
     pub not_before: OffsetDateTime,
+    /// ...until this one, also offline: a cached key does not live forever.
     #[serde(with = "rfc3339_utc")]
     pub not_after: OffsetDateTime,
 }
@@ -120,32 +146,46 @@ pub struct PublicKey {
 /// `GET /v1/payment-codes/{code}` answer; also the items of a payer lookup.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentCode {
+    /// The code as the agent sent it (manual code or app token); it is what
+    /// the recharge sends back.
     pub code: String,
     /// `active` in the spec; any other value means the code cannot be used.
     pub status: String,
+    /// What the code pays for: canteen, bus.
     pub service: Service,
+    /// The municipality the money goes to.
     pub creditor: Creditor,
+    /// The child, masked.
     pub consumer: Consumer,
     /// Can be negative on a canteen account that went into debt.
     pub balance_cents: i64,
+    /// The recharge amounts the backend accepts for this code; checked at
+    /// the counter before the cash is taken, not after.
     pub limits: Limits,
 }
 
 impl PaymentCode {
+    /// True when the code can be recharged (`status` is `active`).
     pub fn is_active(&self) -> bool {
         self.status == "active"
     }
 }
 
+/// A school service with a prepaid balance.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Service {
+    /// `mensa`, `trasporto`: sent back as a recharge's `service_id`.
     pub id: String,
+    /// `Refezione scolastica`: what the operator and the receipt show.
     pub name: String,
 }
 
+/// The public body owed the money (the municipality).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Creditor {
+    /// 11 digits; sent back as `creditor_fiscal_code`. Not personal data.
     pub fiscal_code: String,
+    /// `Comune di Balangero`, printed on receipts.
     pub name: String,
 }
 
@@ -153,27 +193,39 @@ pub struct Creditor {
 /// is ever stored or printed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Consumer {
+    /// Opaque id of the child (`ref` on the wire), sent back with the
+    /// recharge; it identifies nobody outside the backend.
     #[serde(rename = "ref")]
     pub consumer_ref: String,
+    /// Already masked (`M*** R***`).
     pub display_name: String,
     /// Shown in the spec; optional here because a bus service may have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub school: Option<String>,
 }
 
+/// The recharge amounts the backend accepts for one code, both included;
+/// anything outside gets 422 `amount_out_of_range`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
+    /// Smallest accepted recharge, in cents.
     pub min_cents: u64,
+    /// Largest accepted recharge, in cents.
     pub max_cents: u64,
 }
 
 /// `POST /v1/payers/lookup` answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PayerLookup {
+    /// Who the health card belongs to, masked.
     pub payer: Payer,
+    /// Every code the payer may pay for (one per child and service), to
+    /// choose one or several from.
     pub codes: Vec<PaymentCode>,
 }
 
+/// The parent whose health card was read. Only a masked name comes back:
+/// the fiscal code went in the request body and is never echoed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payer {
     /// Masked by the server.
@@ -190,18 +242,25 @@ pub(crate) struct PayerLookupRequest<'a> {
 /// `POST /v1/notices/verify` request (reads only, no Idempotency-Key).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NoticeVerifyRequest {
+    /// The creditor printed on the notice (its QR's fourth field).
     pub creditor_fiscal_code: String,
+    /// The 18-digit notice number, already checked (mod 93) by the agent.
     pub notice_number: String,
 }
 
 /// `POST /v1/notices/verify` answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NoticeVerifyResponse {
+    /// Only `payable` can go on.
     pub status: NoticeStatus,
+    /// The amount charged: this one, not the QR's (which is informative).
     pub amount_cents: u64,
+    /// `Mensa novembre 2026`: what the notice is for, printed on receipts.
     pub description: String,
+    /// Optional: not every notice has one.
     #[serde(default, with = "iso_date::option")]
     pub due_date: Option<Date>,
+    /// The creditor, with the name the receipt prints.
     pub creditor: Creditor,
 }
 
@@ -210,10 +269,15 @@ pub struct NoticeVerifyResponse {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NoticeStatus {
+    /// Can be activated and paid.
     Payable,
+    /// Paid already (here or elsewhere): paying again would pay twice.
     Paid,
+    /// Past its validity; the creditor must issue a new one.
     Expired,
+    /// Withdrawn by the creditor.
     Cancelled,
+    /// A status newer than this client: treated as not payable.
     #[serde(other)]
     Unknown,
 }
@@ -243,15 +307,25 @@ pub struct RechargeRequest {
     /// which is what it was.
     #[serde(default = "first_item")]
     pub item: u32,
+    /// The code the item was resolved from (manual code or app token), as
+    /// read: the backend resolves it again and refuses a mismatch.
     pub code: String,
+    /// The resolved code's `service.id`.
     pub service_id: String,
+    /// The resolved code's `consumer.ref`: the child credited.
     pub consumer_ref: String,
+    /// The resolved code's `creditor.fiscal_code`.
     pub creditor_fiscal_code: String,
+    /// The credit for this item alone, in cents (within its `limits`).
     pub amount_cents: u64,
+    /// This item's own fee (`[fees] recharge_cents`); the counter keeps it.
     pub fee_cents: u64,
+    /// When the cash was taken; the same for every item of the transaction.
     #[serde(with = "rfc3339_utc")]
     pub paid_at: OffsetDateTime,
+    /// The transaction's receipt number, shared by all its items.
     pub receipt_number: String,
+    /// The operator logged in at the counter when it was paid.
     pub operator_id: String,
     /// True when the code was accepted offline (signed app token verified
     /// against cached keys).
@@ -261,29 +335,42 @@ pub struct RechargeRequest {
 /// `POST /v1/recharges` answer (201, or 200 on a repeat).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RechargeResponse {
+    /// The backend's id of the credit (`R-99812`); a later
+    /// `already_credited` names the same one.
     pub recharge_id: String,
     /// `credited` in the spec.
     pub status: String,
+    /// The child's balance after this credit: the receipt's new balance.
     pub balance_cents: i64,
 }
 
-/// `POST /v1/notices/activate` request. Idempotency-Key: `<tx>:activate`.
+/// `POST /v1/notices/activate` request, sent before the cash is taken so
+/// the notice cannot be paid twice. Idempotency-Key: `<tx>:activate` for
+/// item 1, `<tx>:<n>:activate` for item n >= 2
+/// ([`crate::PreparedRequest::activate_item`]); the body names no item.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActivateRequest {
+    /// The notice's creditor.
     pub creditor_fiscal_code: String,
+    /// The 18-digit notice number.
     pub notice_number: String,
+    /// The amount `verify` returned; any other gets 422 `amount_mismatch`.
     pub amount_cents: u64,
 }
 
 /// `POST /v1/notices/activate` answer. The token lives at most 30 minutes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActivateResponse {
+    /// Names this activation in the outcome; printed on the receipt.
     pub payment_token: String,
+    /// After this the outcome `OK` gets 409 `token_expired`.
     #[serde(with = "rfc3339_utc")]
     pub expires_at: OffsetDateTime,
 }
 
-/// `POST /v1/notices/outcome` request. Idempotency-Key: `<tx>:outcome`.
+/// `POST /v1/notices/outcome` request. Idempotency-Key: `<tx>:outcome` for
+/// item 1, `<tx>:<n>:outcome` for item n >= 2: the item its activation
+/// was for ([`crate::PreparedRequest::outcome_item`]).
 ///
 /// ```text
 /// {"outcome":"OK","payment_token":"pt_..","paid_at":"..","receipt_number":"..","fee_cents":100}
@@ -296,16 +383,22 @@ pub enum OutcomeRequest {
     /// The cash was taken.
     #[serde(rename = "OK")]
     Ok {
+        /// The activation's token.
         payment_token: String,
+        /// When the cash was taken.
         #[serde(with = "rfc3339_utc")]
         paid_at: OffsetDateTime,
+        /// The transaction's receipt number.
         receipt_number: String,
+        /// This item's own fee (`[fees] notice_cents`).
         fee_cents: u64,
     },
     /// The operator voided an activated notice.
     #[serde(rename = "KO")]
     Ko {
+        /// The activation's token: every activation gets an outcome.
         payment_token: String,
+        /// Why, when the operator said; left out of the body when `None`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
@@ -314,6 +407,7 @@ pub enum OutcomeRequest {
 /// `POST /v1/notices/outcome` answer: `{"status": "recorded"}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutcomeResponse {
+    /// `recorded`: the outcome is the backend's now.
     pub status: String,
 }
 
@@ -367,9 +461,14 @@ pub struct ClosureRequest {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum ClosureResponse {
+    /// The backend counted the same items and total.
     Matched,
+    /// The backend counted otherwise; kept and shown. Items still pending
+    /// at the counter explain part of it.
     Mismatch {
+        /// Items the backend received for the period.
         server_count: u64,
+        /// Their total, fees excluded.
         server_total_cents: u64,
     },
 }

@@ -34,6 +34,8 @@
 //! assert_eq!(cf.masked_text(), "RSS***********2S");
 //! ```
 
+#![warn(missing_docs)]
+
 mod cents;
 mod classify;
 mod creditor;

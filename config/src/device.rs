@@ -14,13 +14,29 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PrinterDevice {
     /// A network printer (raw TCP, usually port 9100).
-    Tcp { host: String, port: u16 },
-    /// A serial printer; `baud` defaults to 19200.
-    Serial { path: PathBuf, baud: u32 },
+    Tcp {
+        /// Host name or IP address (IPv6 without its `[]`).
+        host: String,
+        /// TCP port, 1 to 65535; required in the string.
+        port: u16,
+    },
+    /// A serial printer.
+    Serial {
+        /// The port's device node, e.g. `/dev/ttyUSB0`.
+        path: PathBuf,
+        /// Bits per second from `?baud=N`; 19200 when not given.
+        baud: u32,
+    },
     /// The kernel's USB printer class device, `/dev/usb/lpN`.
-    Usb { path: PathBuf },
+    Usb {
+        /// The device node, e.g. `/dev/usb/lp0`.
+        path: PathBuf,
+    },
     /// Raw ESC/POS bytes appended to a file (sandbox, tests).
-    File { path: PathBuf },
+    File {
+        /// The file the bytes are appended to; created if missing.
+        path: PathBuf,
+    },
     /// No printer: documents are logged and dropped.
     None,
 }
@@ -31,9 +47,15 @@ pub enum CameraDevice {
     /// The Nth camera the OS reports.
     Index(u32),
     /// A V4L2 device node.
-    V4l { path: PathBuf },
+    V4l {
+        /// The device node, e.g. `/dev/video0`.
+        path: PathBuf,
+    },
     /// A directory watched for new PNG/JPEG files (sandbox, tests).
-    Dir { path: PathBuf },
+    Dir {
+        /// The directory watched; files already there are skipped.
+        path: PathBuf,
+    },
     /// No camera.
     None,
 }
@@ -41,8 +63,13 @@ pub enum CameraDevice {
 /// Where the card / barcode reader is attached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CardReaderDevice {
-    /// A serial port; `baud` defaults to 9600.
-    Serial { path: PathBuf, baud: u32 },
+    /// A serial port.
+    Serial {
+        /// The port's device node, e.g. `/dev/ttyACM0`.
+        path: PathBuf,
+        /// Bits per second from `?baud=N`; 9600 when not given.
+        baud: u32,
+    },
     /// No card reader.
     None,
 }

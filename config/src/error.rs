@@ -28,11 +28,14 @@ pub enum ConfigError {
     /// The text is not valid TOML.
     #[error("{origin}: TOML syntax error at line {line}, column {column}: {message}")]
     Syntax {
+        /// The file path (or the name given to `Config::parse`) that opens
+        /// the message.
         origin: String,
         /// 1-based line of the offending character.
         line: usize,
         /// 1-based column (in characters) of the offending character.
         column: usize,
+        /// The TOML parser's explanation, e.g. `unclosed string`.
         message: String,
     },
 
@@ -40,25 +43,35 @@ pub enum ConfigError {
     /// the top level. Refused because a typo must not be silently ignored.
     #[error("{origin}: unknown key {key}; allowed keys in {scope}: {allowed}")]
     UnknownKey {
+        /// The file path (or the name given to `Config::parse`) that opens
+        /// the message.
         origin: String,
         /// Dotted, e.g. `printer.widht`.
         key: String,
         /// `[printer]`, or `the top level` for keys outside any section.
         scope: String,
+        /// The keys this version knows in that scope, comma-separated.
         allowed: String,
     },
 
     /// A `[section]` that this version does not know.
     #[error("{origin}: unknown section [{section}]; allowed sections: {allowed}")]
     UnknownSection {
+        /// The file path (or the name given to `Config::parse`) that opens
+        /// the message.
         origin: String,
+        /// The section name without brackets; quoted if it is not a bare
+        /// key, so an invisible character shows.
         section: String,
+        /// The sections this version knows: `[terminal], [backend], ...`.
         allowed: String,
     },
 
     /// A key whose value is of the wrong type or outside what is allowed.
     #[error("{origin}: {key} = {value} is not allowed; {fix}")]
     Invalid {
+        /// The file path (or the name given to `Config::parse`) that opens
+        /// the message.
         origin: String,
         /// Dotted, e.g. `printer.paper_width_mm`.
         key: String,
@@ -71,8 +84,12 @@ pub enum ConfigError {
     /// A key that has no usable default and was not given.
     #[error("{origin}: {key} is required; {hint}")]
     Missing {
+        /// The file path (or the name given to `Config::parse`) that opens
+        /// the message.
         origin: String,
+        /// Dotted, e.g. `backend.url`.
         key: String,
+        /// What to add and where, with an example value.
         hint: String,
     },
 }

@@ -28,6 +28,8 @@
 //! # Ok::<(), pos_config::ConfigError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod device;
 mod error;
 mod model;

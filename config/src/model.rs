@@ -12,26 +12,42 @@ use crate::device::{CameraDevice, CardReaderDevice, PrinterDevice};
 /// The whole `config.toml`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// Journal, outbox, keys cache and terminal secret live here.
+    /// `data_dir`: journal, outbox, keys cache and terminal secret live
+    /// here; default `/var/lib/pos-agent`. One agent per directory.
     pub data_dir: PathBuf,
+    /// `[terminal]`.
     pub terminal: TerminalConfig,
+    /// `[backend]`.
     pub backend: BackendConfig,
+    /// `[api]`.
     pub api: ApiConfig,
+    /// `[printer]`.
     pub printer: PrinterConfig,
+    /// `[camera]`.
     pub camera: CameraConfig,
+    /// `[card_reader]`.
     pub card_reader: CardReaderConfig,
+    /// `[drawer]`.
     pub drawer: DrawerConfig,
+    /// `[offline]`.
     pub offline: OfflineConfig,
+    /// `[fees]`.
     pub fees: FeesConfig,
+    /// `[security]`.
     pub security: SecurityConfig,
+    /// `[log]`.
     pub log: LogConfig,
+    /// `[backup]`.
     pub backup: BackupConfig,
 }
 
 /// `[terminal]`: what the receipt header says about the shop.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TerminalConfig {
+    /// `shop_name`: first line of every receipt's header; default
+    /// `"Tabaccheria Rossi"` (the spec's example).
     pub shop_name: String,
+    /// `address`: the header's second line; default `"Via Roma 1, Balangero"`.
     pub address: String,
     /// The shop's partita IVA (11 digits), printed in the header of every
     /// document when set. Its check digit is only warned about (see
@@ -47,6 +63,8 @@ pub struct BackendConfig {
     /// "not configured", which [`Config::validate`](crate::Config::validate)
     /// refuses.
     pub url: String,
+    /// `timeout_ms`: per-request timeout in milliseconds, 100 to 120000;
+    /// default 5000.
     pub timeout_ms: u64,
     /// Extra CA certificate (PEM) to trust, for a backend with a private CA.
     pub ca_file: Option<PathBuf>,
@@ -55,41 +73,59 @@ pub struct BackendConfig {
 /// `[api]`: where the local API and the operator console listen.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiConfig {
+    /// `listen`: address and port of the API and console; default
+    /// `127.0.0.1:7878`. A non-loopback address is allowed but warned about
+    /// ([`Config::warnings`](crate::Config::warnings)).
     pub listen: SocketAddr,
 }
 
 /// `[printer]`: the ESC/POS receipt printer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PrinterConfig {
+    /// `device`: where the bytes go (`usb:`, `tcp://`, `serial:`, `file:`,
+    /// `none`); default `usb:/dev/usb/lp0`.
     pub device: PrinterDevice,
+    /// `paper_width_mm`: 58 or 80 (default 80); sets the columns per line.
     pub paper_width_mm: PaperWidth,
+    /// `code_page`: the character set receipts are encoded to; default and
+    /// only value `cp858`.
     pub code_page: CodePage,
-    /// The `ESC t n` number under which *this* printer has `code_page`;
-    /// models disagree (Epson: PC858 is 19), hence configurable.
+    /// `code_page_table`: the `ESC t n` number under which *this* printer
+    /// has `code_page`; models disagree (Epson: PC858 is 19, the default),
+    /// hence configurable.
     pub code_page_table: u8,
+    /// `euro`: `glyph` (default) or `EUR` for printers without a `€`.
     pub euro: EuroMode,
 }
 
 /// `[camera]`: the camera that reads app QR codes and notice codes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CameraConfig {
+    /// `device`: `index:N`, `v4l:/dev/videoN`, `dir:PATH` or `none`; default
+    /// `index:0`.
     pub device: CameraDevice,
+    /// `width`: requested frame width in pixels, 160 to 4096; default 1280.
+    /// A webcam uses the nearest size it offers.
     pub width: u32,
+    /// `height`: requested frame height in pixels, 160 to 4096; default 720.
     pub height: u32,
-    /// For how long the same decoded text is not reported again, so a code
-    /// held in front of the camera produces one scan, not thirty a second.
+    /// `hold_off_ms`: for how long the same decoded text is not reported
+    /// again, so a code held in front of the camera produces one scan, not
+    /// thirty a second; 0 to 60000 ms, default 3000.
     pub hold_off_ms: u64,
 }
 
 /// `[card_reader]`: the health-card (tessera sanitaria) reader.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CardReaderConfig {
+    /// `device`: `serial:PATH?baud=N` or `none` (default).
     pub device: CardReaderDevice,
 }
 
 /// `[drawer]`: how the cash drawer is opened.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DrawerConfig {
+    /// `kick`: `printer` (default) or `none`.
     pub kick: DrawerKick,
 }
 
@@ -97,23 +133,34 @@ pub struct DrawerConfig {
 /// unreachable; the risk the shop carries until the outbox is confirmed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OfflineConfig {
+    /// `max_transaction_cents`: the most one offline payment may take,
+    /// amount plus fee, in cents; default 10000. 0 refuses offline payments;
+    /// never above `max_total_cents`.
     pub max_transaction_cents: i64,
+    /// `max_total_cents`: the most all offline payments not yet confirmed by
+    /// the backend may add up to, in cents; default 50000.
     pub max_total_cents: i64,
 }
 
 /// `[fees]`: the shop's fee added to each payment, in cents.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeesConfig {
+    /// `recharge_cents`: fee on a balance top-up, 0 to 100000 cents;
+    /// default 0.
     pub recharge_cents: i64,
+    /// `notice_cents`: fee on a pagoPA notice, 0 to 100000 cents; default
+    /// 100.
     pub notice_cents: i64,
 }
 
 /// `[security]`: operator login rules.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SecurityConfig {
-    /// How long an operator stays locked after three wrong PINs in a row.
+    /// `lockout_minutes`: how long an operator stays locked after three
+    /// wrong PINs in a row; 1 to 1440, default 15.
     pub lockout_minutes: u32,
-    /// Inactivity after which a console session expires.
+    /// `session_minutes`: inactivity after which a console session expires;
+    /// 1 to 1440, default 30.
     pub session_minutes: u32,
 }
 
@@ -125,9 +172,10 @@ pub struct BackupConfig {
     /// A USB stick or a mounted share; `None`: `pos-agent backup --to DIR`
     /// only, and the warning says how to set it.
     pub dir: Option<PathBuf>,
-    /// Copies kept (the oldest go first), 1 to 3650.
+    /// `keep`: copies kept (the oldest go first), 1 to 3650; default 14.
     pub keep: u32,
-    /// Days after which the last verified copy is too old, 1 to 365.
+    /// `max_age_days`: days after which the last verified copy is too old,
+    /// 1 to 365; default 2.
     pub max_age_days: u32,
 }
 
@@ -144,9 +192,10 @@ impl Default for BackupConfig {
 /// `[log]` (not in the spec's example): how the agent logs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
+    /// `format`: `text` (default) or `json`.
     pub format: LogFormat,
-    /// A `tracing` filter: a level (`info`), optionally with per-module
-    /// levels (`info,pos_agent=debug`).
+    /// `level`: a `tracing` filter: a level (`info`, the default),
+    /// optionally with per-module levels (`info,pos_agent=debug`).
     pub level: String,
 }
 
@@ -220,6 +269,7 @@ macro_rules! word_enum {
 /// at 0xD5) for now: it has the euro sign and every Italian accented letter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum CodePage {
+    /// IBM code page 858 (`cp858`).
     #[default]
     Cp858,
 }

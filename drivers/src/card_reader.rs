@@ -64,30 +64,49 @@ pub const MAX_LINE_LEN: usize = 256;
 pub enum CardReaderError {
     /// The port could not be opened: not plugged in, wrong path.
     #[error("card reader {device} is not reachable: {reason}; check that it is plugged in and the path is right")]
-    Unreachable { device: String, reason: String },
+    Unreachable {
+        /// The reader as the configuration spells it.
+        device: String,
+        /// What went wrong, e.g. `/dev/ttyACM0 does not exist`.
+        reason: String,
+    },
     /// The device file exists but this user may not open it.
     #[error(
         "card reader {device}: permission denied opening {}; add the user to the {group} group (sudo usermod -aG {group} USER) and log in again",
         .path.display()
     )]
     PermissionDenied {
+        /// The reader as the configuration spells it.
         device: String,
+        /// The device node that could not be opened.
         path: PathBuf,
+        /// The group that owns serial ports (`dialout`), named in the fix.
         group: &'static str,
     },
     /// Another program holds the port (serial ports are opened exclusively).
     #[error("card reader {device} is in use by another program; stop it (e.g. ModemManager or a second agent)")]
-    InUse { device: String },
+    InUse {
+        /// The reader as the configuration spells it.
+        device: String,
+    },
     /// The port was open and went away (unplugged, hung up, I/O error).
     #[error(
         "card reader {device} was disconnected: {reason}; it is reopened as soon as it is back"
     )]
-    Disconnected { device: String, reason: String },
+    Disconnected {
+        /// The reader as the configuration spells it.
+        device: String,
+        /// Why the read failed, e.g. `Broken pipe`.
+        reason: String,
+    },
     /// Any other failure while opening or setting up the port.
     #[error("card reader {device}: {action} failed: {source}")]
     Io {
+        /// The reader as the configuration spells it.
         device: String,
+        /// What was being done, e.g. `opening the serial port`.
         action: &'static str,
+        /// The underlying failure.
         #[source]
         source: io::Error,
     },

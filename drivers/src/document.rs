@@ -22,6 +22,7 @@
 /// A whole document: printed top to bottom, then fed and cut.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Document {
+    /// In print order; built with the methods below or pushed directly.
     pub blocks: Vec<Block>,
 }
 
@@ -30,25 +31,38 @@ pub struct Document {
 pub enum Block {
     /// Free text, word-wrapped to the paper width. A `'\n'` starts a new line.
     Text {
+        /// Unicode text; the encoder folds it to the code page.
         text: String,
+        /// Where each wrapped line sits.
         align: Align,
+        /// Emphasised (ESC E).
         bold: bool,
+        /// Character size; `Double` halves the columns.
         size: TextSize,
     },
     /// A label on the left and an amount right-aligned on the same line.
     /// When they do not fit, the left side wraps and the right side goes on
     /// the last line (or on a line of its own); nothing ever overflows.
     Columns {
+        /// The label; wraps when the line is too narrow.
         left: String,
+        /// The amount or value, flush right on the label's last line.
         right: String,
+        /// Emphasised (ESC E), both sides.
         bold: bool,
+        /// Character size, both sides.
         size: TextSize,
     },
     /// A full-width line of `-`.
     Rule,
     /// A QR code (model 2, error correction M), centred. `module_size` is the
     /// dot size of one module, 1 to 16 (values outside are clamped).
-    Qr { data: String, module_size: u8 },
+    Qr {
+        /// The payload, as UTF-8 bytes; one too long for a symbol prints as text.
+        data: String,
+        /// Printer dots per module.
+        module_size: u8,
+    },
     /// Blank lines.
     Feed(u8),
 }
@@ -56,15 +70,19 @@ pub enum Block {
 /// Horizontal alignment of a text block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Align {
+    /// Flush left, the printer's default.
     #[default]
     Left,
+    /// Centred.
     Center,
+    /// Flush right.
     Right,
 }
 
 /// Character size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TextSize {
+    /// Font A, one column per character.
     #[default]
     Normal,
     /// Double height, normal width: the line holds as many columns as normal.

@@ -187,10 +187,12 @@ impl Out {
 }
 
 impl EscPosEncoder {
+    /// An encoder for one printer: paper width, code page, euro style.
     pub fn new(profile: PrinterProfile) -> Self {
         Self { profile }
     }
 
+    /// The profile the encoder was built with.
     pub fn profile(&self) -> &PrinterProfile {
         &self.profile
     }

@@ -11,8 +11,11 @@ pub enum Laid {
     /// Text already aligned with spaces; a `Double` line holds half the
     /// columns (each character is two columns wide).
     Text {
+        /// The line's characters, padded for its alignment; no newline.
         text: String,
+        /// Printed emphasised.
         bold: bool,
+        /// The size it prints at.
         size: TextSize,
     },
     /// A QR code holding `data`, centred.

@@ -24,6 +24,8 @@
 //! the journal; it only moves bytes to devices and says what state they are
 //! in.
 
+#![warn(missing_docs)]
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -56,8 +58,11 @@ pub enum PrinterError {
         human_duration(.timeout)
     )]
     Unreachable {
+        /// The printer as the configuration spells it.
         device: String,
+        /// What went wrong, e.g. `connection refused`.
         reason: String,
+        /// The transport's I/O timeout.
         timeout: Duration,
     },
     /// The device file exists but this user may not open it.
@@ -66,40 +71,70 @@ pub enum PrinterError {
         .path.display()
     )]
     PermissionDenied {
+        /// The printer as the configuration spells it.
         device: String,
+        /// The device node that could not be opened.
         path: PathBuf,
+        /// The group that owns such nodes (`lp`, `dialout`), named in the fix.
         group: &'static str,
     },
     /// Another program (often CUPS) holds the device.
     #[error("printer {device} is in use by another program; stop it (e.g. CUPS) or wait")]
-    InUse { device: String },
+    InUse {
+        /// The printer as the configuration spells it.
+        device: String,
+    },
     /// Connected, but the printer stopped taking bytes.
     #[error(
         "printer {device} stopped accepting data (timeout {}); check the paper, the cover and the error light",
         human_duration(.timeout)
     )]
-    Stalled { device: String, timeout: Duration },
+    Stalled {
+        /// The printer as the configuration spells it.
+        device: String,
+        /// The transport's I/O timeout, which ran out.
+        timeout: Duration,
+    },
     /// The printer reported that it has no paper.
     #[error("printer {device} is out of paper; load a new roll")]
-    PaperOut { device: String },
+    PaperOut {
+        /// The printer as the configuration spells it.
+        device: String,
+    },
     /// The printer reported that its cover is open.
     #[error("printer {device} has its cover open; close it")]
-    CoverOpen { device: String },
+    CoverOpen {
+        /// The printer as the configuration spells it.
+        device: String,
+    },
     /// The printer reported that it cannot print now (offline after an
     /// error, busy, a mechanical fault).
     #[error("printer {device} reports {state}; check its lights and the paper, then switch it off and on")]
-    NotReady { device: String, state: DeviceState },
+    NotReady {
+        /// The printer as the configuration spells it.
+        device: String,
+        /// The state its status bytes reported.
+        state: DeviceState,
+    },
     /// Any other I/O failure.
     #[error("printer {device}: {action} failed: {source}")]
     Io {
+        /// The printer as the configuration spells it.
         device: String,
+        /// What was being done, e.g. `appending to the file`.
         action: &'static str,
+        /// The underlying failure.
         #[source]
         source: std::io::Error,
     },
     /// The device cannot do this (e.g. raw bytes to a disabled printer).
     #[error("printer {device} cannot {what}")]
-    Unsupported { device: String, what: &'static str },
+    Unsupported {
+        /// The printer as the configuration spells it.
+        device: String,
+        /// What was asked, as a verb phrase after "cannot".
+        what: &'static str,
+    },
 }
 
 impl PrinterError {

@@ -48,10 +48,12 @@ pub use hard::{hard_bench_set, hard_frame, hard_frame_of_modules, HardScene};
 pub struct Rng(u64);
 
 impl Rng {
+    /// The same seed gives the same sequence, on every machine and version.
     pub fn new(seed: u64) -> Rng {
         Rng(seed ^ 0x5EED_CAFE_F00D_BEEF)
     }
 
+    /// The next 64 uniformly distributed bits.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
@@ -76,6 +78,7 @@ impl Rng {
         lo + (self.next_u64() % span) as i64
     }
 
+    /// True with probability `p` (0..1).
     pub fn chance(&mut self, p: f32) -> bool {
         self.unit() < p
     }
@@ -92,7 +95,9 @@ impl Rng {
 /// Public so that a failing frame can be described in a bug report.
 #[derive(Debug, Clone)]
 pub struct Scene {
+    /// Frame width in pixels.
     pub width: u32,
+    /// Frame height in pixels.
     pub height: u32,
     /// Side of the QR symbol (without quiet zone) as a fraction of the frame
     /// height.
@@ -103,8 +108,9 @@ pub struct Scene {
     pub tilt: (f32, f32),
     /// Where the QR's centre is, in pixels.
     pub center: (f32, f32),
-    /// Screen white and QR black as the screen emits them (0..255).
+    /// Screen white as the screen emits it (grey level, 150..250).
     pub screen_white: f32,
+    /// QR black as the screen emits it: `screen_white` less 35-90 %.
     pub screen_black: f32,
     /// Glare: centre (in QR side units from its centre), radius (QR sides)
     /// and strength (0..1, the share of the remaining headroom it eats).
@@ -581,9 +587,11 @@ pub fn demo_payloads() -> Vec<String> {
 
 /// One frame of the benchmark set and what it shows.
 pub struct BenchFrame {
+    /// The seed that draws the frame's [`Scene`]; name it in a bug report.
     pub seed: u64,
     /// `None`: the frame shows no QR, and nothing must be decoded.
     pub payload: Option<String>,
+    /// The frame as the decoder gets it (already through JPEG).
     pub image: GrayImage,
 }
 
@@ -613,7 +621,9 @@ pub fn bench_set(width: u32, height: u32, with_qr: usize, without_qr: usize) -> 
 pub struct VirtualCamera {
     dir: PathBuf,
     next: u64,
+    /// Width of the frames [`VirtualCamera::show`] writes, pixels; 1280 unless set.
     pub width: u32,
+    /// Height of the frames [`VirtualCamera::show`] writes, pixels; 720 unless set.
     pub height: u32,
 }
 

@@ -13,7 +13,9 @@ pub enum Error {
     /// Writing a rendered printer document failed.
     #[error("cannot write {path}: {source}")]
     Write {
+        /// The file that was being written (text or PNG rendering).
         path: PathBuf,
+        /// The underlying failure.
         #[source]
         source: std::io::Error,
     },

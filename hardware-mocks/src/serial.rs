@@ -132,6 +132,7 @@ pub enum LineEnding {
 }
 
 impl LineEnding {
+    /// The terminator the virtual reader appends to each read.
     pub fn bytes(self) -> &'static [u8] {
         match self {
             LineEnding::Cr => b"\r",
@@ -147,7 +148,9 @@ impl LineEnding {
 pub struct Tessera {
     /// The holder's codice fiscale (16 characters).
     pub fiscal_code: String,
+    /// Surname in capitals, as on track 1.
     pub surname: String,
+    /// Given name in capitals, as on track 1.
     pub name: String,
     /// The 20-digit card number, starting `80380`.
     pub card_number: String,

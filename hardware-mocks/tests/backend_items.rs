@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use hardware_mocks::{demo, MockBackend, RunningBackend};
+use hardware_mocks::{demo, Fault, MockBackend, Route, RunningBackend};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -46,8 +46,8 @@ fn now_timestamp() -> String {
 }
 
 impl Client {
-    /// A signed POST (backend-api.md "Authentication") with this key.
-    async fn post(&self, path: &str, body: &Value, key: &str) -> Answer {
+    /// A signed POST that may go unanswered (a client timeout).
+    async fn try_post(&self, path: &str, body: &Value, key: &str) -> reqwest::Result<Answer> {
         let bytes = body.to_string().into_bytes();
         let ts = now_timestamp();
         let sts = format!(
@@ -67,11 +67,15 @@ impl Client {
             .header("Idempotency-Key", key)
             .body(bytes)
             .send()
-            .await
-            .expect("answered");
+            .await?;
         let status = resp.status().as_u16();
         let body = resp.json().await.unwrap_or(Value::Null);
-        Answer { status, body }
+        Ok(Answer { status, body })
+    }
+
+    /// A signed POST (backend-api.md "Authentication") with this key.
+    async fn post(&self, path: &str, body: &Value, key: &str) -> Answer {
+        self.try_post(path, body, key).await.expect("answered")
     }
 }
 
@@ -430,4 +434,44 @@ async fn the_demo_family_is_one_health_card_with_two_children() {
         assert_eq!(got["service"]["id"], demo::SERVICE_MENSA);
     }
     assert_ne!(codes[0]["consumer"]["ref"], codes[1]["consumer"]["ref"]);
+}
+
+/// The backend applies item 2's recharge but the answer never arrives in
+/// time; the retry under the same key gets the first answer, and neither
+/// item is credited twice. A fault aimed at item 2's key leaves item 1 alone.
+#[tokio::test]
+async fn a_retry_after_item_2_was_applied_gets_its_first_answer() {
+    let (backend, _running, client) = start().await;
+    backend.inject(
+        Route::Key("tx-t:2".into()),
+        Fault::ApplyThenHang(Duration::from_secs(3)),
+        1,
+    );
+    let one = client
+        .post("/v1/recharges", &child_1("tx-t", 1, 2000), "tx-t")
+        .await;
+    assert_eq!(one.status, 201, "item 1 is not hit by item 2's fault");
+    let quick = Client {
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_millis(300))
+            .build()
+            .expect("client"),
+        base: client.base.clone(),
+    };
+    let lost = quick
+        .try_post("/v1/recharges", &child_2("tx-t", 2, 1500), "tx-t:2")
+        .await;
+    assert!(lost.is_err(), "the answer was held back past the timeout");
+    assert_eq!(backend.credits_for_item("tx-t", 2), 1, "applied anyway");
+    let retry = client
+        .post("/v1/recharges", &child_2("tx-t", 2, 1500), "tx-t:2")
+        .await;
+    assert_eq!(retry.status, 201, "{}", retry.body);
+    assert_eq!(retry.body["balance_cents"], 800 + 1500);
+    assert_eq!(backend.credits_for_item("tx-t", 1), 1);
+    assert_eq!(backend.credits_for_item("tx-t", 2), 1);
+    assert_eq!(
+        backend.balance_of(demo::CONSUMER_2, demo::SERVICE_MENSA),
+        Some(800 + 1500)
+    );
 }

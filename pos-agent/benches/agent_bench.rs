@@ -9,7 +9,7 @@
 //! - `pay`: latency of `pay` (durable commit) and of a whole transaction's
 //!   API round trip (create → amount → pre-receipt → pay, printer `none`),
 //!   the REAL release binary against the in-process mock backend.
-//! - `drain`: 10,000 recharges queued with `Store::commit_payment`, then the
+//! - `drain`: 10,000 recharges queued with `counter::commit_payment`, then the
 //!   binary started: time until `status.outbox.pending` is 0.
 //! - `journal`: `pos-agent journal verify` on a journal of 650,000 entries
 //!   (325,000 payments, each `paid` + `confirmed`, written with the real
@@ -204,7 +204,7 @@ fn queued_data_dir(dir: &Path, mock: &MockBackend, backend_url: &str, n: usize) 
     config
 }
 
-/// `n` payments through the real `Store::commit_payment`, each with the
+/// `n` payments through the real `counter::commit_payment`, each with the
 /// outbox entry the counter queues; with `settle`, each is also confirmed
 /// through `settle_outbox` (two journal entries per payment).
 fn fill_payments(store: &mut Store, terminal_id: &str, n: usize, settle: bool) {
@@ -761,6 +761,7 @@ async fn fleet_run(
                 let c = codes[(a + i) % codes.len()];
                 pos_backend::PreparedRequest::recharge(&pos_backend::RechargeRequest {
                     transaction_id: uuid::Uuid::new_v4().to_string(),
+                    item: 1,
                     code: c.manual_code.into(),
                     service_id: c.service_id.into(),
                     consumer_ref: c.consumer_ref.into(),

@@ -14,7 +14,7 @@ use tracing::{info, warn};
 
 use crate::auth::Sessions;
 use crate::datadir::{DataDir, InstanceLock};
-use crate::device_state::{DeviceCell, ScanSink};
+use crate::devices::device_state::{DeviceCell, ScanSink};
 use crate::events::EventBus;
 use crate::model::Transaction;
 use crate::printing::receipts::Header;
@@ -89,9 +89,9 @@ pub struct Agent {
     /// The durable print queue (`printing/queue.rs`); its retry loop is a
     /// runtime task.
     pub print_queue: PrintQueue,
-    /// The card reader's state, kept by its thread (`card_reader.rs`).
+    /// The card reader's state, kept by its thread (`devices/card_reader.rs`).
     pub card_reader: DeviceCell,
-    /// The camera's state, kept by its threads (`camera.rs`).
+    /// The camera's state, kept by its threads (`devices/camera.rs`).
     pub camera: DeviceCell,
     pub counter_lock: tokio::sync::Mutex<()>,
     /// Serializes logins (see `api::login`).
@@ -102,8 +102,8 @@ pub struct Agent {
     pub retry_now: std::sync::atomic::AtomicBool,
     pub backend_status: Mutex<BackendStatus>,
     pub keys: Mutex<Option<pos_codes::KeySet>>,
-    /// The reads behind `scan_id`s, bounded (`scans.rs`).
-    pub scans: crate::scans::ScanStore,
+    /// The reads behind `scan_id`s, bounded (`devices/scans.rs`).
+    pub scans: crate::devices::scans::ScanStore,
     pub receipt_wait: Duration,
     pub tuning: Tuning,
     /// The work that follows a commit and must not be cut short by a
@@ -196,7 +196,7 @@ impl Agent {
             retry_now: std::sync::atomic::AtomicBool::new(false),
             backend_status: Mutex::new(BackendStatus::default()),
             keys: Mutex::new(keys),
-            scans: crate::scans::ScanStore::default(),
+            scans: crate::devices::scans::ScanStore::default(),
             to_the_end: TaskTracker::new(),
             _lock: lock,
         }))

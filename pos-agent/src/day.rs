@@ -1,18 +1,16 @@
-//! The day report: its numbers ([`build_report`]) and its printed layout
-//! ([`report_document`]), pure functions of the transactions. The close
-//! itself (`POST /api/v1/day/close`) is a counter step:
-//! `counter/day_close.rs`.
+//! The day report's numbers ([`build_report`]), a pure function of the
+//! transactions. The close itself (`POST /api/v1/day/close`) is a counter
+//! step, `counter/day_close.rs`; the printed layout is
+//! `printing/day_report.rs`.
 //!
 //! Every rejected payment is listed as a refund by exactly one closure: the
 //! first close after it was rejected.
 
 use std::collections::BTreeMap;
 
-use pos_drivers::{Align, Document, TextSize};
 use serde_json::{json, Value};
 
 use crate::model::{Item, SyncState, Transaction, TxState};
-use crate::receipts::{money, Header};
 use crate::time_fmt::rfc3339;
 
 /// The report's numbers: the payments of the period (`paid`, those no
@@ -118,94 +116,4 @@ pub fn build_report(
         "refund_total_cents": refund_total,
         "voids": voids,
     })
-}
-
-/// The printed day report.
-pub fn report_document(h: &Header, r: &Value) -> Document {
-    let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
-    let n = |k: &str| r.get(k).and_then(Value::as_i64).unwrap_or(0);
-    let mut doc = Document::new()
-        .text_with(
-            h.shop_name.clone(),
-            Align::Center,
-            true,
-            TextSize::DoubleHeight,
-        )
-        .center(format!("Terminale {}", h.terminal_id))
-        .rule()
-        .text_with(
-            "CHIUSURA GIORNALIERA",
-            Align::Center,
-            true,
-            TextSize::Normal,
-        )
-        .columns("Chiusura", s("closure_id"))
-        .columns("Dal", s("from"))
-        .columns("Al", s("to"))
-        .rule();
-    if let Some(groups) = r.get("by_service").and_then(Value::as_array) {
-        for g in groups {
-            let service = g.get("service").and_then(Value::as_str).unwrap_or("");
-            let creditor = g.get("creditor").and_then(Value::as_str).unwrap_or("");
-            doc = doc
-                .text_with(
-                    format!("{service} - {creditor}"),
-                    Align::Left,
-                    true,
-                    TextSize::Normal,
-                )
-                .columns(
-                    format!(
-                        "  n. {}",
-                        g.get("count").and_then(Value::as_i64).unwrap_or(0)
-                    ),
-                    money(g.get("total_cents").and_then(Value::as_i64).unwrap_or(0)),
-                );
-        }
-    }
-    doc = doc
-        .rule()
-        .columns(
-            format!("Operazioni: {}", n("count")),
-            money(n("total_cents")),
-        )
-        .columns("Commissioni", money(n("fees_cents")))
-        .columns("Contanti incassati", money(n("cash_taken_cents")))
-        .columns("Rimborsi", money(-n("refund_total_cents")))
-        .columns_with(
-            "CONTANTI ATTESI",
-            money(n("cash_expected_cents")),
-            true,
-            TextSize::Normal,
-        )
-        .columns("Prima ricevuta", s("first_receipt"))
-        .columns("Ultima ricevuta", s("last_receipt"))
-        .rule();
-    let pending = r
-        .get("pending")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    doc = doc.columns("In attesa di conferma", pending.len().to_string());
-    let rejected = r
-        .get("rejected")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    doc = doc.columns("Da rimborsare", rejected.len().to_string());
-    for t in &rejected {
-        doc = doc.columns(
-            format!(
-                "  {}",
-                t.get("receipt_number")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-            ),
-            money(t.get("total_cents").and_then(Value::as_i64).unwrap_or(0)),
-        );
-        if t.get("earlier_period").and_then(Value::as_bool) == Some(true) {
-            doc = doc.text("    (incassata prima di una chiusura precedente)");
-        }
-    }
-    doc.columns("Annullate", n("voids").to_string())
 }

@@ -36,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::agent::Agent;
-use crate::device_state::{DeviceLink, ScanSink};
+use crate::devices::device_state::{DeviceLink, ScanSink};
 
 /// How long requests in flight get to finish after SIGTERM/SIGINT.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -69,12 +69,12 @@ impl Runtime {
         let sink: Weak<dyn ScanSink> = Arc::downgrade(&agent) as Weak<dyn ScanSink>;
         let mut threads = Vec::new();
         let card = DeviceLink::new(agent.card_reader.clone(), sink.clone(), intake.clone());
-        threads.extend(crate::card_reader::spawn(
+        threads.extend(crate::devices::card_reader::spawn(
             &agent.config.card_reader.device,
             card,
         ));
         let camera = DeviceLink::new(agent.camera.clone(), sink, intake.clone());
-        threads.extend(crate::camera::spawn(&agent.config.camera, camera));
+        threads.extend(crate::devices::camera::spawn(&agent.config.camera, camera));
 
         let mut tasks = JoinSet::new();
         // Print jobs left by a previous run (paper out, crash) are retried.

@@ -52,7 +52,7 @@ impl Agent {
                 "card_reader": {"state": self.card_reader.get().as_str()},
             },
             "journal": {"entries": head.0, "head": head.1},
-            "backup": crate::backup::status_json(&self.config),
+            "backup": crate::datadir::status_json(&self.config),
         }))
     }
 }

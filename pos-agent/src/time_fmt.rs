@@ -71,19 +71,6 @@ pub fn parse_offset(s: &str) -> Option<time::UtcOffset> {
     time::UtcOffset::from_hms(sign * h, sign * m, 0).ok()
 }
 
-/// `22/11/2026 11:16`.
-pub fn receipt_datetime(t: OffsetDateTime) -> String {
-    let t = local(t);
-    format!(
-        "{:02}/{:02}/{} {:02}:{:02}",
-        t.day(),
-        u8::from(t.month()),
-        t.year(),
-        t.hour(),
-        t.minute()
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@
 
 use std::time::{Duration, Instant};
 
+/// The last text reported and when it was last seen; one per camera.
 #[derive(Debug, Clone)]
 pub struct Debounce {
     hold_off: Duration,
@@ -15,6 +16,7 @@ pub struct Debounce {
 }
 
 impl Debounce {
+    /// `hold_off` is `camera.hold_off_ms`; zero reports every decode.
     pub fn new(hold_off: Duration) -> Debounce {
         Debounce {
             hold_off,

@@ -22,6 +22,9 @@ const WAIT: Duration = Duration::from_millis(500);
 /// A file that still does not decode after this long is skipped.
 const SETTLE: Duration = Duration::from_secs(2);
 
+/// The `dir:PATH` camera: each new PNG/JPEG file in the directory, in name
+/// order, is one frame. Files are never deleted; one that does not decode
+/// is retried until it settles, then skipped.
 #[derive(Debug)]
 pub struct DirSource {
     path: PathBuf,

@@ -49,10 +49,12 @@ impl GrayFrame {
         })
     }
 
+    /// Width in pixels (1 to [`MAX_SIDE`]).
     pub fn width(&self) -> u32 {
         self.width
     }
 
+    /// Height in pixels (1 to [`MAX_SIDE`]).
     pub fn height(&self) -> u32 {
         self.height
     }

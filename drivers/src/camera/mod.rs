@@ -52,32 +52,58 @@ use crate::DeviceState;
 pub enum CameraError {
     /// No such camera (unplugged, wrong index, missing directory).
     #[error("camera {device} not found: {reason}; check the cable or the configured device")]
-    NotFound { device: String, reason: String },
+    NotFound {
+        /// The camera as the configuration spells it.
+        device: String,
+        /// What is missing, e.g. `/dev/video2 does not exist`.
+        reason: String,
+    },
     /// The device node exists but this user may not open it.
     #[error(
         "camera {device}: permission denied opening {}; add the user to the video group (sudo usermod -aG video USER) and log in again",
         .path.display()
     )]
-    PermissionDenied { device: String, path: PathBuf },
+    PermissionDenied {
+        /// The camera as the configuration spells it.
+        device: String,
+        /// The device node that could not be opened.
+        path: PathBuf,
+    },
     /// Another program holds the camera.
     #[error(
         "camera {device} is in use by another program; close it (browser, video call) and wait"
     )]
-    Busy { device: String },
+    Busy {
+        /// The camera as the configuration spells it.
+        device: String,
+    },
     /// The camera offers nothing we can read.
     #[error("camera {device} cannot be used: {reason}")]
-    Unsupported { device: String, reason: String },
+    Unsupported {
+        /// The camera as the configuration spells it.
+        device: String,
+        /// What it offers and why none of it fits.
+        reason: String,
+    },
     /// The camera was open and stopped delivering frames.
     #[error("camera {device}: {action} failed: {source}")]
     Io {
+        /// The camera as the configuration spells it.
         device: String,
+        /// What was being done, e.g. `reading a frame`.
         action: &'static str,
+        /// The underlying failure.
         #[source]
         source: std::io::Error,
     },
     /// Any other failure of the capture library.
     #[error("camera {device}: {reason}")]
-    Backend { device: String, reason: String },
+    Backend {
+        /// The camera as the configuration spells it.
+        device: String,
+        /// The capture library's own message.
+        reason: String,
+    },
     /// A frame or image file that cannot be decoded.
     #[error("bad frame: {0}")]
     BadFrame(String),
@@ -113,6 +139,7 @@ pub struct SourceInfo {
 /// Implementations block for at most about a second per call, so that the
 /// capture thread notices quickly when the agent stops.
 pub trait FrameSource {
+    /// What was opened: device, name and format; cheap, no I/O.
     fn info(&self) -> SourceInfo;
 
     /// The next frame; `Ok(None)` when none arrived in time (a `dir:`

@@ -88,18 +88,25 @@ pub type Acceptor = Box<dyn Fn(&str) -> bool + Send>;
 /// Which pass found the code (for `camera test` and the benchmark).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Pass {
-    /// zxing-cpp on the whole frame (see [`super::zxing`]).
+    /// zxing-cpp on the whole frame (see `camera/zxing.rs`).
     Zxing,
+    /// The previous hit's region only (a phone held still): our locator,
+    /// then rqrr.
     LastHit,
-    /// Our own finder locator and sampler (see [`super::finder`]).
+    /// Our own finder locator and sampler (see `camera/finder/`).
     Fast,
+    /// rqrr on the frame downscaled 2x, our binarisation.
     Coarse,
+    /// A grid the coarse pass found but could not read, at full resolution.
     Refine,
+    /// rqrr on the whole frame at full resolution, our binarisation.
     Full,
+    /// rqrr's own threshold on the whole frame: the last resort.
     Fallback,
 }
 
 impl Pass {
+    /// The pass's name in logs, `camera test` and the benchmark's tables.
     pub fn as_str(&self) -> &'static str {
         match self {
             Pass::Zxing => "zxing-cpp",
@@ -116,7 +123,9 @@ impl Pass {
 /// A code read from a frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decoded {
+    /// The symbol's text; the acceptor took it.
     pub text: String,
+    /// Which pass read it.
     pub pass: Pass,
     /// Corners of the symbol in frame pixels (top-left, top-right,
     /// bottom-right, bottom-left as rqrr reports them).

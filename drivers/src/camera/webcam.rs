@@ -5,7 +5,7 @@
 //! resolution closest to the configured one; at equal resolution the higher
 //! frame rate (up to 30 fps), then YUYV (luminance for free) before MJPEG
 //! (a JPEG decode per frame, straight to luminance). nokhwa's own RGB
-//! conversion is never used: the raw buffer goes to [`GrayFrame`].
+//! conversion is never used: the raw buffer goes to [`GrayFrame`](super::GrayFrame).
 //!
 //! Before nokhwa, the device node is opened once by hand, so that a
 //! missing, busy or forbidden camera gets a precise error (nokhwa only

@@ -94,6 +94,7 @@ pub struct ExpectTransport {
 const DEVICE: &str = "mock:expect";
 
 impl ExpectTransport {
+    /// The exchanges the test expects, in the order they must happen.
     pub fn new(expected: impl IntoIterator<Item = Exchange>) -> Self {
         Self {
             expected: expected.into_iter().collect(),

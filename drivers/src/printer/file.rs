@@ -15,10 +15,13 @@ pub struct FileTransport {
 }
 
 impl FileTransport {
+    /// Nothing is opened until the first write or status check; the file is
+    /// created then, its directory is not.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self { path: path.into() }
     }
 
+    /// The file the bytes are appended to.
     pub fn path(&self) -> &Path {
         &self.path
     }

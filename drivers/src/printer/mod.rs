@@ -58,13 +58,22 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeviceState {
+    /// Works: the next document or scan goes through.
     Ready,
+    /// Held by another program, or connected but not taking data; try again,
+    /// then check the paper and the error light.
     Busy,
+    /// The printer's roll is empty; load paper.
     PaperOut,
+    /// The printer's cover is open; close it.
     CoverOpen,
+    /// Not reachable (unplugged, switched off, network); fixed by plugging
+    /// it in or switching it on.
     Offline,
     /// Not configured (`device = "none"`).
     Disabled,
+    /// Needs a technician (permissions, a fault the device reports, an
+    /// unexpected I/O error); the error message says what.
     Error,
 }
 
@@ -169,6 +178,8 @@ pub struct EscPosPrinter<T: Transport> {
 }
 
 impl<T: Transport> EscPosPrinter<T> {
+    /// Nothing is sent yet; the state counts as `Ready` until the first
+    /// exchange says otherwise.
     pub fn new(transport: T, profile: PrinterProfile) -> Self {
         Self {
             transport,
@@ -177,14 +188,17 @@ impl<T: Transport> EscPosPrinter<T> {
         }
     }
 
+    /// The encoder for this printer's paper width and code page.
     pub fn encoder(&self) -> &EscPosEncoder {
         &self.encoder
     }
 
+    /// The transport, e.g. for a test to look at what it received.
     pub fn transport(&self) -> &T {
         &self.transport
     }
 
+    /// Gives the transport back, e.g. to call `ExpectTransport::done`.
     pub fn into_transport(self) -> T {
         self.transport
     }

@@ -21,6 +21,8 @@ pub struct SerialTransport {
 }
 
 impl SerialTransport {
+    /// Opens nothing yet: the port is opened at the first exchange.
+    /// `timeout` bounds each read and write on the port (0 counts as 1 ms).
     pub fn new(path: impl Into<PathBuf>, baud: u32, timeout: Duration) -> Self {
         Self {
             path: path.into(),

@@ -21,6 +21,8 @@ pub struct TcpTransport {
 }
 
 impl TcpTransport {
+    /// Connects to nothing yet. `timeout` bounds the connect and each write
+    /// (0 counts as 1 ms).
     pub fn new(host: impl Into<String>, port: u16, timeout: Duration) -> Self {
         Self {
             host: host.into(),

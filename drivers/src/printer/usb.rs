@@ -22,6 +22,8 @@ pub struct UsbLpTransport {
 }
 
 impl UsbLpTransport {
+    /// Opens nothing yet. `timeout` is the deadline for a whole document's
+    /// write (0 counts as 1 ms).
     pub fn new(path: impl Into<PathBuf>, timeout: Duration) -> Self {
         Self {
             path: path.into(),

@@ -82,13 +82,20 @@ pub const MANUAL_CODE_UNKNOWN: &str = "4009000000122";
 /// One payment code (child + service) of the demo data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DemoCode {
+    /// The 13-digit code (Luhn-valid) the app shows under the QR.
     pub manual_code: &'static str,
+    /// The child; an app token for this child and service resolves to the
+    /// same entry ([`app_token`]).
     pub consumer_ref: &'static str,
     /// Already masked, as the backend sends it.
     pub display_name: &'static str,
+    /// Shown by the backend beside the name, to tell children apart.
     pub school: &'static str,
+    /// [`SERVICE_MENSA`] or [`SERVICE_TRASPORTO`].
     pub service_id: &'static str,
+    /// Balance when the backend starts; recharges add to it.
     pub balance_cents: u64,
+    /// Revoked codes answer 410 `code_revoked` (only [`MANUAL_CODE_REVOKED`]).
     pub revoked: bool,
 }
 
@@ -250,9 +257,13 @@ pub const NOTICE_UNKNOWN: &str = "301000000000099919";
 /// State of a demo notice, as `POST /v1/notices/verify` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoticeStatus {
+    /// Can be activated and paid; becomes `Paid` on an `OK` outcome.
     Payable,
+    /// Activation answers 409 `notice_already_paid`.
     Paid,
+    /// Activation answers 409 `notice_expired`.
     Expired,
+    /// Activation answers 409 `notice_cancelled`.
     Cancelled,
 }
 
@@ -271,10 +282,15 @@ impl NoticeStatus {
 /// One pagoPA notice of the demo data (all owed to [`CREDITOR_CF`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DemoNotice {
+    /// 18 digits, aux digit 3, valid mod-93 check.
     pub notice_number: &'static str,
+    /// What `verify` answers and `activate` requires.
     pub amount_cents: u64,
+    /// `verify`'s description, printed on the receipt.
     pub description: &'static str,
+    /// `YYYY-MM-DD`, as `verify` answers it.
     pub due_date: &'static str,
+    /// The status when the backend starts.
     pub status: NoticeStatus,
 }
 

@@ -13,8 +13,11 @@ pub enum Fault {
     /// error body; `retry_after_secs` becomes a `Retry-After` header. A status
     /// outside 100..=599 is answered as 500.
     Status {
+        /// The HTTP status answered (503, 429, 422, ...).
         status: u16,
+        /// The `error.code` answered, e.g. `unavailable`.
         code: String,
+        /// Seconds for `Retry-After`, to test that the client honours it.
         retry_after_secs: Option<u64>,
     },
     /// Wait, then handle the request normally (a slow backend).
@@ -49,7 +52,8 @@ pub enum Route {
     Any,
     /// Requests whose path starts with this prefix, e.g. `/v1/recharges`.
     Prefix(String),
-    /// Requests carrying exactly this `Idempotency-Key` (one outbox entry).
+    /// Requests carrying exactly this `Idempotency-Key` (one outbox entry):
+    /// with items, one item's request, e.g. `<tx>:2` for item 2's recharge.
     Key(String),
 }
 

@@ -1,5 +1,11 @@
 //! A mock of the municipal backend: the server side of `backend-api.md`.
 //!
+//! Transactions of several items (issue 15) are served as the spec says:
+//! each `(transaction_id, item)` is credited once (a recharge without
+//! `item` is item 1, as bodies written before items were), activations and
+//! outcomes are matched per item through their keys (`<tx>:<n>:activate`),
+//! and closures count items.
+//!
 //! [`MockBackend`] is a cheap handle on shared state. Tests serve it on
 //! `127.0.0.1:0`, point the agent at [`RunningBackend::url`], inject faults,
 //! and inspect what the backend applied (recharges credited, notice outcomes,
@@ -146,12 +152,15 @@ pub struct ClosureRecord {
 /// logged).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LoggedRequest {
+    /// `GET` or `POST`.
     pub method: String,
     /// The request target as received (path and query).
     pub path: String,
     /// The status answered; 0 when the connection was closed without an
     /// answer ([`Fault::ConnectionReset`]).
     pub status: u16,
+    /// The `Idempotency-Key` header as sent: how a test checks which key
+    /// (`<tx>`, `<tx>:2`, `<tx>:3:outcome`, ...) each attempt carried.
     pub idempotency_key: Option<String>,
 }
 
@@ -173,7 +182,10 @@ impl std::fmt::Debug for MockBackend {
 pub struct RunningBackend {
     /// `http://127.0.0.1:PORT`, no trailing slash.
     pub url: String,
+    /// The bound address (the real port when `127.0.0.1:0` was asked), to
+    /// serve the same handle again there after a shutdown.
     pub addr: SocketAddr,
+    /// The handle being served, to inspect or inject faults while it runs.
     pub backend: MockBackend,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,

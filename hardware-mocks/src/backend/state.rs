@@ -33,6 +33,7 @@ pub(crate) struct Answer {
 }
 
 impl Answer {
+    /// 200 with `body`.
     pub fn ok(body: Value) -> Answer {
         Answer {
             status: 200,
@@ -41,6 +42,8 @@ impl Answer {
         }
     }
 
+    /// 201 with `body`: what a first enrollment or credit answers (a repeat
+    /// replays it as it was).
     pub fn created(body: Value) -> Answer {
         Answer {
             status: 201,
@@ -74,6 +77,8 @@ impl Answer {
         }
     }
 
+    /// 400 `bad_request`: the message says what was wrong, so an agent
+    /// bug shows in the test that caused it.
     pub fn bad_request(message: impl Into<String>) -> Answer {
         Answer::error(400, "bad_request", message)
     }
@@ -158,7 +163,9 @@ struct Activation {
 /// One item of one transaction, as an `Idempotency-Key` names it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct ItemRef {
+    /// The agent's id of the whole transaction.
     pub transaction_id: String,
+    /// 1 for a one-item transaction; never 0.
     pub item: u32,
 }
 
@@ -210,6 +217,8 @@ struct Remembered {
     answer: Answer,
 }
 
+/// Everything the backend knows: terminals, balances, notices, what it
+/// applied and what it remembers of each `Idempotency-Key`.
 pub(crate) struct State {
     pub clock_offset_secs: i64,
     /// How long new payment tokens live; `None`: 30 minutes.
@@ -236,6 +245,7 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// The [`demo`] data, nothing applied yet.
     pub fn demo() -> State {
         let codes = demo::CODES
             .iter()
@@ -306,6 +316,8 @@ impl State {
         OffsetDateTime::now_utc() + time::Duration::seconds(self.clock_offset_secs)
     }
 
+    /// As after 30 days: repeats are no longer replayed, but credited items
+    /// stay credited (`already_credited`).
     pub fn forget_idempotency_keys(&mut self) {
         self.idempotency.clear();
     }
@@ -320,6 +332,7 @@ impl State {
         }
     }
 
+    /// Revokes the entry `code` resolves to; false when it resolves to none.
     pub fn revoke_code(&mut self, code: &str) -> bool {
         match self.resolve(code) {
             Some(i) => {
@@ -330,6 +343,7 @@ impl State {
         }
     }
 
+    /// The wire name of a notice's current status.
     pub fn notice_status(&self, notice_number: &str) -> Option<&'static str> {
         self.notices.get(notice_number).map(|n| n.status.as_str())
     }
@@ -441,6 +455,8 @@ impl State {
 
     // ---- endpoints -------------------------------------------------------
 
+    /// `POST /v1/terminals/enroll`: each activation code works once and
+    /// gives the next terminal id and a fresh random secret.
     pub fn enroll(&mut self, body: &[u8]) -> Answer {
         #[derive(Deserialize)]
         struct Req {
@@ -482,6 +498,7 @@ impl State {
         }))
     }
 
+    /// `GET /v1/keys`: the demo key `k1` that signs the demo app tokens.
     pub fn keys(&self) -> Answer {
         let keys: Vec<Value> = self
             .keys
@@ -499,6 +516,7 @@ impl State {
         Answer::ok(json!({ "keys": keys }))
     }
 
+    /// `GET /v1/payment-codes/{code}`: a manual code or a valid app token.
     pub fn payment_code(&self, code: &str) -> Answer {
         match self.resolve(code) {
             None => Answer::error(404, "unknown_code", "unknown payment code"),
@@ -509,6 +527,8 @@ impl State {
         }
     }
 
+    /// `POST /v1/payers/lookup`: the payer's codes, one per child and
+    /// service; the fiscal code is read from the body and never echoed.
     pub fn payers_lookup(&self, body: &[u8]) -> Answer {
         #[derive(Deserialize)]
         struct Req {
@@ -655,6 +675,7 @@ impl State {
             .filter(|n| n.creditor_cf == creditor_cf)
     }
 
+    /// `POST /v1/notices/verify`: reads only.
     pub fn notice_verify(&self, body: &[u8]) -> Answer {
         #[derive(Deserialize)]
         struct Req {
@@ -848,6 +869,11 @@ impl State {
         Answer::ok(json!({"status": "recorded"}))
     }
 
+    /// `POST /v1/closures`: counts what this terminal had applied in
+    /// `[from, to)` by `paid_at` (one per credited recharge item, one per
+    /// `OK` outcome: items, as the counter must count them), answers
+    /// `matched` or `mismatch`, and keeps the closure with its journal
+    /// witness.
     pub fn closure(&mut self, terminal_id: &str, body: &[u8]) -> Answer {
         #[derive(Deserialize)]
         struct Req {

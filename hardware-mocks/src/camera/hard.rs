@@ -40,20 +40,24 @@ use super::{background, encode_jpeg, gaussian_blur, qr_modules, PhoneImage, Rng,
 /// seed. Public so that a failing frame can be described in a bug report.
 #[derive(Debug, Clone)]
 pub struct HardScene {
+    /// Frame width in pixels.
     pub width: u32,
+    /// Frame height in pixels.
     pub height: u32,
     /// Side of one module at the code's centre, in pixels (untilted).
     pub module_px: f32,
     /// Rotation of the code in the phone's plane, degrees.
     pub rotation_deg: f32,
-    /// Tilt of the phone's plane away from the camera, degrees (0-40), and
-    /// the direction of the tilt axis.
+    /// Tilt of the phone's plane away from the camera, degrees (0-40).
     pub tilt_deg: f32,
+    /// Direction of the tilt axis, degrees (0-360).
     pub tilt_dir_deg: f32,
     /// Where the code's centre is, in frame pixels.
     pub center: (f32, f32),
     /// The code's bounding box touches (or nearly) the frame's edge.
     pub near_edge: bool,
+    /// Screen white as the screen emits it (grey level: 90-150 dimmed,
+    /// else 150-250).
     pub screen_white: f32,
     /// 0..1: share of the white the black modules leave out.
     pub contrast: f32,
@@ -64,11 +68,15 @@ pub struct HardScene {
     pub moire: (f32, f32, f32),
     /// Lighting gradient across the frame (x, y) and vignetting strength.
     pub lighting: (f32, f32, f32),
+    /// Exposure gain (0.8-1.2) and offset (grey levels, -15..15).
     pub exposure: (f32, f32),
+    /// Gaussian defocus sigma, in pixels (scaled with the frame height).
     pub defocus_sigma: f32,
     /// Motion blur length (px) and direction (degrees).
     pub motion: (f32, f32),
+    /// Sensor noise sigma, in grey levels (2-6).
     pub noise_sigma: f32,
+    /// JPEG quality of the final frame (40-85).
     pub jpeg_quality: u8,
     /// Thumb over the code: the side it comes from (0-3), how far it
     /// reaches in (code sides), its width (code sides) and where along the

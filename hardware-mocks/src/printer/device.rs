@@ -126,6 +126,8 @@ pub struct PrinterControl {
 /// A virtual network printer listening on [`RunningPrinter::addr`].
 /// Dropping it stops it.
 pub struct RunningPrinter {
+    /// The bound address (the real port when 0 was asked); point
+    /// `printer.device = "tcp://ADDR"` at it.
     pub addr: SocketAddr,
     control: PrinterControl,
     accept_thread: Option<JoinHandle<()>>,

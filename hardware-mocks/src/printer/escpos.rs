@@ -38,9 +38,12 @@ pub fn decode_byte(table: u8, byte: u8) -> char {
 /// Horizontal alignment of a printed line or QR code (`ESC a`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Align {
+    /// `ESC a 0`, and the state after `ESC @`.
     #[default]
     Left,
+    /// `ESC a 1`.
     Center,
+    /// `ESC a 2`.
     Right,
 }
 
@@ -70,17 +73,23 @@ impl Default for CharStyle {
 pub struct PrintedLine {
     /// The alignment in force when the line started.
     pub align: Align,
+    /// The characters, decoded through the selected code page, each with the
+    /// mode it was printed in.
     pub chars: Vec<(char, CharStyle)>,
 }
 
 /// What the paper shows, top to bottom: text lines and QR codes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PrintItem {
+    /// A line of text, ended by `LF` or a feed (`ESC d`).
     Line(PrintedLine),
     /// A QR code printed (`GS ( k` fn 81) with the data stored before it.
     Qr {
+        /// The stored data (fn 80) as UTF-8, invalid bytes replaced.
         data: String,
+        /// Dots per module (fn 67), 1 to 16; 3 until set.
         module_size: u8,
+        /// The alignment in force when it was printed.
         align: Align,
     },
 }

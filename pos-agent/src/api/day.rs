@@ -5,7 +5,7 @@ use axum::Json;
 use serde_json::Value;
 
 use super::{AppState, Operator};
-use crate::error::ApiError;
+use crate::api::error::ApiError;
 
 pub(super) async fn day_close(
     State(agent): State<AppState>,

@@ -7,8 +7,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{parse_body, AppState, Session};
+use crate::api::error::ApiError;
 use crate::auth::LoginOutcome;
-use crate::error::ApiError;
 use crate::time_fmt::rfc3339;
 
 #[derive(Deserialize)]

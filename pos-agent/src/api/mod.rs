@@ -7,10 +7,13 @@
 //! mapping and the middleware (JSON errors, the browser guard, requests
 //! that run to their end); one file per resource holds the handlers:
 //! `console.rs`, `login.rs`, `status.rs` (status and events),
-//! `transactions.rs`, `receipts.rs`, `day.rs`, `scans.rs`.
+//! `transactions.rs`, `receipts.rs`, `day.rs`, `scans.rs`. `error.rs` is
+//! `ApiError`, the API's error body, and the one place that turns a
+//! `CounterError` into a status, a code and an Italian message.
 
 mod console;
 mod day;
+pub mod error;
 mod login;
 mod receipts;
 mod scans;
@@ -29,7 +32,7 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 
 use crate::agent::Agent;
-use crate::error::ApiError;
+use error::ApiError;
 
 use console::{console, console_css, console_js};
 use day::day_close;

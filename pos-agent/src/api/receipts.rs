@@ -8,7 +8,7 @@ use axum::Json;
 use serde_json::Value;
 
 use super::{AppState, Operator};
-use crate::error::ApiError;
+use crate::api::error::ApiError;
 
 pub(super) async fn reprint(
     State(agent): State<AppState>,

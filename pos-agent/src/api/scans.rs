@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{parse_body, AppState, Operator};
-use crate::error::ApiError;
+use crate::api::error::ApiError;
 
 #[derive(Deserialize)]
 struct ScanBody {

@@ -10,7 +10,7 @@ use serde_json::Value;
 use tokio_stream::wrappers::BroadcastStream;
 
 use super::{AppState, Session};
-use crate::error::ApiError;
+use crate::api::error::ApiError;
 
 pub(super) async fn status(State(agent): State<AppState>) -> Result<Json<Value>, ApiError> {
     Ok(Json(agent.status().await?))

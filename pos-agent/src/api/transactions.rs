@@ -9,8 +9,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{parse_body, AppState, Operator};
+use crate::api::error::ApiError;
 use crate::counter::CreateInput;
-use crate::error::ApiError;
 
 #[derive(Deserialize)]
 struct CreateBody {

@@ -40,8 +40,7 @@ use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use crate::datadir::LAST_BACKUP;
-pub use crate::datadir::{backup_warning, last_backup, status_json, LastBackup, Manifest};
+use crate::datadir::{LastBackup, Manifest, LAST_BACKUP};
 use crate::store::Store;
 use crate::time_fmt::rfc3339;
 
@@ -420,6 +419,7 @@ pub fn restore_command(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::datadir::{backup_warning, last_backup};
 
     fn config(dir: &Path) -> pos_config::Config {
         pos_config::Config {

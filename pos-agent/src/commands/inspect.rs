@@ -1,6 +1,8 @@
 //! `pos-agent inspect`: what the classifier makes of an input, as JSON.
 //! Fiscal codes are masked unless the technician asks with `--reveal`.
 
+use std::process::ExitCode;
+
 use serde_json::{json, Value};
 
 use crate::time_fmt::rfc3339;
@@ -63,8 +65,24 @@ pub fn describe(input: &pos_codes::Input, reveal: bool) -> Value {
     }
 }
 
-/// `pos-agent inspect INPUT [--json] [--reveal]` (the body is
-/// [`crate::cli::inspect`]).
-pub fn command(input: &str, json: bool, reveal: bool) -> std::process::ExitCode {
-    crate::cli::inspect(input, json, reveal)
+/// `pos-agent inspect INPUT [--json] [--reveal]`: exit 0 and the parsed
+/// fields, or exit 1 and the error.
+pub fn command(input: &str, as_json: bool, reveal: bool) -> ExitCode {
+    match pos_codes::classify(input) {
+        Ok(parsed) => {
+            let v = describe(&parsed, reveal);
+            if as_json {
+                println!("{v}");
+            } else {
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let v = json!({"error": {"code": e.code(), "message": e.to_string()}});
+            println!("{v}");
+            eprintln!("pos-agent: {}: {}", e.code(), e);
+            ExitCode::from(1)
+        }
+    }
 }

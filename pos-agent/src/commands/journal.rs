@@ -5,8 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::cli;
-
 /// What to do with the journal.
 pub enum Action {
     /// Check the hash chain: exit 0 when it holds, 1 naming the first bad entry.
@@ -23,7 +21,7 @@ pub enum Action {
 pub fn journal(config_arg: Option<&Path>, action: Action) -> anyhow::Result<ExitCode> {
     let config = super::load_config(config_arg)?;
     // Read-only, and never a new journal (issue 14 finding 5).
-    let store = cli::open_store_read_only(&config, config_arg)?;
+    let store = super::open_store_read_only(&config, config_arg)?;
     match action {
         Action::Verify => match store.verify_journal() {
             Ok(r) => {
@@ -41,7 +39,7 @@ pub fn journal(config_arg: Option<&Path>, action: Action) -> anyhow::Result<Exit
             format,
             output,
         } => {
-            cli::export_journal(
+            super::export::run(
                 &store,
                 from.as_deref(),
                 to.as_deref(),

@@ -1,10 +1,12 @@
 //! The bodies of the `pos-agent` subcommands, one file per command;
 //! `main.rs` only parses the command line and calls them. Each returns the
 //! process's exit code (an `Err` is printed as `pos-agent: ...`, exit 2).
+//! What several commands share (the config, the logs, the journal opened
+//! for writing or read-only) is in this file.
 //!
 //! | command | file |
 //! |---|---|
-//! | `run` | `run.rs` (the agent itself is `crate::cli`) |
+//! | `run` | `run.rs` (opens the agent; `crate::runtime` runs it) |
 //! | `sandbox` | `sandbox.rs` |
 //! | `enroll` | `enroll.rs` |
 //! | `operator add/list` | `operator.rs` |
@@ -19,6 +21,9 @@
 //! | `backup`, `restore` | `backup.rs` |
 
 use std::path::Path;
+
+use crate::datadir::DataDir;
+use crate::store::Store;
 
 use anyhow::anyhow;
 
@@ -54,6 +59,37 @@ pub mod sandbox {
 
 /// What a binary without the `sandbox` feature answers to `pos-agent sandbox`.
 pub const NO_SANDBOX: &str = "this pos-agent was built without the sandbox (the service's package leaves the mock backend and devices out); to try the agent with mocks, build from the sources with the default features: cargo run --release -p pos-agent -- sandbox";
+
+/// The log lines on standard error, at `[log] level` (or `POS_AGENT_LOG`),
+/// as text or JSON (`[log] format`).
+pub fn init_logging(config: &pos_config::Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("POS_AGENT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(config.log.level.clone()));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match config.log.format {
+        pos_config::LogFormat::Json => builder.json().try_init(),
+        pos_config::LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// The journal of `data_dir`, opened for writing (created and migrated
+/// when new).
+pub fn open_store(config: &pos_config::Config) -> anyhow::Result<Store> {
+    let data = DataDir::open(&config.data_dir)?;
+    Ok(Store::open(&data.journal_path())?)
+}
+
+/// The journal for a read-only tool (`journal verify`/`export`, `receipt
+/// show`): opened read-only, never created, nothing migrated.
+pub fn open_store_read_only(
+    config: &pos_config::Config,
+    config_arg: Option<&Path>,
+) -> anyhow::Result<Store> {
+    let hint = pos_config::config_path(config_arg).display().to_string();
+    backup::open_existing_read_only(&config.data_dir.join("journal.sqlite"), &hint)
+}
 
 /// The config file of `--config`, else `$POS_AGENT_CONFIG`, else the
 /// system's, loaded and validated.

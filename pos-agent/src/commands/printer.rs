@@ -3,15 +3,13 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::cli;
-
 pub fn test(
     config_arg: Option<&Path>,
     code_pages: bool,
     tables: Option<Vec<u8>>,
 ) -> anyhow::Result<ExitCode> {
     let config = super::load_config(config_arg)?;
-    cli::init_logging(&config);
+    super::init_logging(&config);
     printer_test(&config, code_pages, tables)
 }
 

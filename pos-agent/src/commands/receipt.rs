@@ -1,11 +1,14 @@
 //! `pos-agent receipt show NUMBER [--format pdf|png|txt] [--output FILE]`:
-//! a copy of any receipt of the journal (made by [`crate::cli::receipt_show`]
-//! with [`crate::printing::receipt_copy`]).
+//! a copy of any receipt of the journal, made by
+//! [`crate::printing::receipt_copy`] from its `paid` journal entry.
 
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::cli;
+use anyhow::Context;
+
+use crate::printing::receipt_copy;
+use crate::printing::receipts::Header;
 
 pub fn show(
     config_arg: Option<&Path>,
@@ -14,6 +17,20 @@ pub fn show(
     output: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     let config = super::load_config(config_arg)?;
-    cli::receipt_show(&config, config_arg, number, format, output)?;
+    let format: receipt_copy::Format = format.parse()?;
+    receipt_copy::check_number(number)?;
+    let store = super::open_store_read_only(&config, config_arg)?;
+    let bytes = receipt_copy::render(&store, &Header::from_config(&config, ""), number, format)?;
+    match output {
+        Some(path) => {
+            std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?
+        }
+        None => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            out.write_all(&bytes)?;
+            out.flush()?;
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -89,7 +89,7 @@ pub async fn run(dir: &Path, listen: SocketAddr) -> anyhow::Result<()> {
         .context("starting the mock backend")?;
     let config = sandbox_config(&dir, &backend.url, listen);
     std::fs::write(dir.join("config.toml"), config.to_toml())?;
-    crate::cli::init_logging(&config);
+    super::init_logging(&config);
 
     let data = DataDir::open(&config.data_dir)?;
     match data.read_terminal() {
@@ -103,18 +103,18 @@ pub async fn run(dir: &Path, listen: SocketAddr) -> anyhow::Result<()> {
             mock.register_terminal(&t.terminal_id, bytes);
         }
         Err(_) => {
-            crate::cli::enroll(&config, demo::ACTIVATION_CODE, false).await?;
+            super::enroll::enroll_terminal(&config, demo::ACTIVATION_CODE, false).await?;
         }
     }
-    let store = crate::cli::open_store(&config)?;
+    let store = super::open_store(&config)?;
     if store.operator(SANDBOX_OPERATOR)?.is_none() {
         drop(store);
-        crate::cli::add_operator(&config, SANDBOX_OPERATOR, SANDBOX_PIN)?;
+        super::operator::add_operator(&config, SANDBOX_OPERATOR, SANDBOX_PIN)?;
     } else {
         drop(store);
     }
 
-    let agent = crate::cli::open_agent(config, Tuning::default())?;
+    let agent = super::run::open_agent(config, Tuning::default())?;
     tokio::spawn(render_receipts(dir.join("printer.bin"), receipts.clone()));
 
     let token = demo::app_token(
@@ -134,7 +134,7 @@ pub async fn run(dir: &Path, listen: SocketAddr) -> anyhow::Result<()> {
         backend.url,
         dir.display(),
     );
-    let r = crate::cli::serve(agent, listen).await;
+    let r = crate::runtime::serve(agent, listen).await;
     backend.shutdown().await;
     r
 }

@@ -4,7 +4,8 @@
 //!
 //! A close with nothing paid since the previous one, and no refund to list,
 //! returns that closure again and sends nothing, so pressing the button
-//! twice is harmless. The report's numbers and layout are `day.rs`.
+//! twice is harmless. The report's numbers are `crate::day`, its printed
+//! layout `printing/day_report.rs`.
 
 use serde_json::{json, Value};
 use time::OffsetDateTime;
@@ -12,7 +13,7 @@ use time::OffsetDateTime;
 use super::CounterError;
 use crate::agent::Agent;
 use crate::day::build_report;
-use crate::receipts::eur;
+use crate::printing::receipts::eur;
 use crate::store::{ClosureRow, OutboxDraft};
 use crate::time_fmt::{local, parse_rfc3339, rfc3339};
 

@@ -5,7 +5,7 @@
 //! limits, a code the backend refused...). What the operator reads (the
 //! HTTP status, the `error.code` a client branches on, the Italian message)
 //! is decided in one place, `impl From<CounterError> for ApiError` in
-//! `error.rs`.
+//! `api/error.rs`.
 
 use pos_backend::{BackendError, NoticeStatus};
 use time::OffsetDateTime;
@@ -91,7 +91,7 @@ pub enum BadAnswer {
 }
 
 /// Why the counter refused a step. Every variant says what went wrong; none
-/// says how HTTP shows it (see `error.rs`).
+/// says how HTTP shows it (see `api/error.rs`).
 #[derive(Debug, thiserror::Error)]
 pub enum CounterError {
     #[error("no transaction with this id")]

@@ -19,7 +19,7 @@
 //! the token's margin) are functions of the transaction in `rules.rs`, with
 //! tests of their own; this file loads, locks, asks the backend, applies
 //! the rules and saves. A refusal is a [`CounterError`]: the counter knows
-//! no HTTP (`error.rs` turns it into the API's answer).
+//! no HTTP (`api/error.rs` turns it into the API's answer).
 
 mod day_close;
 mod error;
@@ -574,7 +574,7 @@ impl Agent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ApiError;
+    use crate::api::error::ApiError;
     use crate::model::Limits;
 
     #[test]

@@ -38,8 +38,7 @@ use tracing::{info, warn};
 use super::receipts::Header;
 use super::PrintService;
 use crate::model::TxState;
-use crate::store::StoreHandle;
-pub use crate::store::{PrintJob, PrintKind};
+use crate::store::{PrintJob, PrintKind, StoreHandle};
 use crate::time_fmt::{parse_rfc3339, rfc3339};
 
 /// What rendering a job gave.
@@ -306,7 +305,7 @@ impl PrintQueue {
         let ref_id = job.ref_id.clone();
         if kind == PrintKind::DayReport {
             return match self.store.run(move |s| s.closure(&ref_id)).await {
-                Ok(Some(c)) => Rendered::Doc(crate::day::report_document(header, &c.report)),
+                Ok(Some(c)) => Rendered::Doc(super::day_report::report_document(header, &c.report)),
                 Ok(None) => Rendered::Close("failed", "closure not found".into()),
                 Err(e) => Rendered::Close("failed", e.to_string()),
             };
@@ -392,22 +391,14 @@ mod tests {
             .run(|s| s.enqueue_print_job(PrintKind::Receipt, "tx-gone", OffsetDateTime::now_utc()))
             .await
             .unwrap();
+        let state = || async {
+            let job = q.store.run(move |s| s.print_job(id)).await.unwrap();
+            job.map(|j| j.state)
+        };
         let held = q.hold(id);
         q.drain().await;
-        let job = q
-            .store
-            .run(move |s| s.print_job(id))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(job.state, "pending", "held back");
+        assert_eq!(state().await.as_deref(), Some("pending"), "held back");
         assert!(!q.print_held(held).await, "its transaction does not exist");
-        let job = q
-            .store
-            .run(move |s| s.print_job(id))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(job.state, "failed");
+        assert_eq!(state().await.as_deref(), Some("failed"));
     }
 }

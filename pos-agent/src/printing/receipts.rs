@@ -151,10 +151,6 @@ pub fn local_offset() -> UtcOffset {
     crate::time_fmt::local(OffsetDateTime::now_utc()).offset()
 }
 
-/// The counter's UTC offset when a transaction was paid: kept with the
-/// stored transaction, so it lives in the store.
-pub use crate::store::offset_of_payment;
-
 /// `22/11/2026 11:16` at `offset`.
 pub fn datetime_in(t: OffsetDateTime, offset: UtcOffset) -> String {
     let t = t.to_offset(offset);

@@ -231,7 +231,7 @@ impl Store {
     /// the other cores hash them, batch by batch (each entry is checked
     /// against the stored hash of the entry before it, so the work splits;
     /// the first entry that does not fit is still the one reported; see
-    /// `journal_verify.rs`).
+    /// `store/journal_verify.rs`).
     fn verify_in_read_tx(&self, walked: impl FnOnce()) -> Result<VerifyReport, ChainError> {
         let sql_err = |e: rusqlite::Error| ChainError::Other(e.to_string());
         // Read `meta` first: it starts the read snapshot the walk then sees.
@@ -241,7 +241,7 @@ impl Store {
             .prepare("SELECT seq, at, kind, tx_id, body, hash FROM journal ORDER BY seq")
             .map_err(sql_err)?;
         let mut rows = st.query([]).map_err(sql_err)?;
-        let ((read, last), bad) = crate::journal_verify::hash_in_parallel(|hasher| {
+        let ((read, last), bad) = super::journal_verify::hash_in_parallel(|hasher| {
             let mut expected_seq = 1;
             let mut prev = [0u8; 32];
             let mut batch = hasher.batch();
@@ -324,7 +324,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::model::TxState;
-    use crate::store::testing::{draft, pay, sample};
+    use crate::store::testing::{pay, sample, try_pay};
 
     #[test]
     fn verify_names_the_edited_entry() {
@@ -425,15 +425,7 @@ mod tests {
             .unwrap();
         let mut t = sample("d");
         s.save_unpaid(&t).unwrap();
-        let err = crate::counter::commit_payment(
-            &mut s,
-            &mut t,
-            "T-000001",
-            OffsetDateTime::now_utc(),
-            5000,
-            |p| Ok(vec![draft(&p.id)]),
-        )
-        .unwrap_err();
+        let err = try_pay(&mut s, &mut t, "d").unwrap_err();
         assert!(matches!(err, StoreError::JournalTampered(_)), "{err}");
         assert_eq!(t.state, TxState::AwaitingCash, "the payment was not taken");
         // Also with the count rewritten to match: the head gives it away.

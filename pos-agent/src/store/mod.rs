@@ -26,6 +26,7 @@
 //! | `schema.rs` | the migrations (`PRAGMA user_version`) |
 //! | `transactions.rs` | `transactions`, `receipt_counters`: a payment and a void committed |
 //! | `journal.rs` | `journal`: append, head, `journal verify` |
+//! | `journal_verify.rs` | the hashing half of `journal verify`: batches hashed on every core |
 //! | `handle.rs` | `StoreHandle`: the one open store shared by the running agent's parts, each operation on a blocking thread |
 //! | `export.rs` | the reads of `journal export` (journal and sync state, one snapshot) |
 //! | `outbox.rs` | `outbox`: what waits for the backend, settled answers |
@@ -39,6 +40,7 @@ mod closures;
 mod export;
 mod handle;
 mod journal;
+mod journal_verify;
 mod operators;
 mod outbox;
 mod print_jobs;
@@ -201,16 +203,26 @@ pub(crate) mod testing {
     pub(crate) fn pay(store: &mut Store, id: &str) -> Transaction {
         let mut t = sample(id);
         store.save_unpaid(&t).unwrap();
+        let key = t.id.clone();
+        try_pay(store, &mut t, &key).unwrap();
+        t
+    }
+
+    /// Pay `t` (saved unpaid) with 50 € now, its one outbox entry keyed
+    /// `key`, through the counter's own rules.
+    pub(crate) fn try_pay(
+        store: &mut Store,
+        t: &mut Transaction,
+        key: &str,
+    ) -> Result<i64, super::StoreError> {
         crate::counter::commit_payment(
             store,
-            &mut t,
+            t,
             "T-000001",
             OffsetDateTime::now_utc(),
             5000,
-            |p| Ok(vec![draft(&p.id)]),
+            |_| Ok(vec![draft(key)]),
         )
-        .unwrap();
-        t
     }
 }
 

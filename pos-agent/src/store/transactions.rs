@@ -340,7 +340,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testing::{draft, pay, sample};
+    use crate::store::testing::{draft, pay, sample, try_pay};
     use time::OffsetDateTime;
 
     #[test]
@@ -372,14 +372,7 @@ mod tests {
         let mut t = sample("b");
         s.save_unpaid(&t).unwrap();
         // Same idempotency key as "a": the UNIQUE constraint fails the insert.
-        let err = crate::counter::commit_payment(
-            &mut s,
-            &mut t,
-            "T-000001",
-            OffsetDateTime::now_utc(),
-            5000,
-            |_| Ok(vec![draft("a")]),
-        );
+        let err = try_pay(&mut s, &mut t, "a");
         assert!(err.is_err());
         assert_eq!(t.state, TxState::AwaitingCash);
         assert_eq!(

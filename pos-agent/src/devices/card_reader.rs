@@ -41,7 +41,7 @@ use pos_drivers::card_reader::{open_card_reader, CardReader};
 use pos_drivers::DeviceState;
 use tracing::{info, warn};
 
-use crate::device_state::DeviceLink;
+use super::device_state::DeviceLink;
 use crate::events::EventBus;
 
 /// How long one read waits before the thread checks that the agent is
@@ -65,7 +65,7 @@ impl Default for Retry {
 }
 
 /// The reader's state, shared by its thread and `GET /api/v1/status`.
-pub type CardReaderState = crate::device_state::DeviceCell;
+pub type CardReaderState = super::device_state::DeviceCell;
 
 /// `disabled` for `none`; `offline` for a reader not opened yet.
 pub fn card_reader_state(device: &CardReaderDevice, events: EventBus) -> CardReaderState {
@@ -173,7 +173,7 @@ pub fn run<R: CardReader + ?Sized>(
 /// - anything else: `None`.
 ///
 /// ```
-/// use pos_agent::card_reader::card_text_from_line;
+/// use pos_agent::devices::card_reader::card_text_from_line;
 ///
 /// let track1 = "%BRSSMRA85T10A562SROSSI  MARIO^^^?";
 /// assert_eq!(card_text_from_line(track1).as_deref(), Some("RSSMRA85T10A562S"));

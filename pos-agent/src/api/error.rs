@@ -198,7 +198,7 @@ fn backend_call_error(call: BackendCall, error: &pos_backend::BackendError) -> A
 /// fields.
 impl From<CounterError> for ApiError {
     fn from(e: CounterError) -> Self {
-        use crate::receipts::eur;
+        use crate::printing::receipts::eur;
         match e {
             CounterError::UnknownTransaction => ApiError::not_found("Transazione"),
             CounterError::UnknownReceipt => ApiError::not_found("Ricevuta"),
