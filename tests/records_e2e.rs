@@ -271,13 +271,13 @@ fn a_receipt_of_a_year_ago_shows_the_time_of_its_own_utc_offset() {
         let mut s = pos_agent::store::Store::open(&data.join("journal.sqlite")).unwrap();
         let mut t = Transaction::new(
             "0b7c1f2e-1111-4222-8333-944455556666".into(),
-            TxKind::Recharge,
             "op1",
             paid_at,
         );
         t.state = TxState::AwaitingCash;
-        t.amount_cents = Some(1500);
-        t.service = Some(Service {
+        let item = t.push_item(TxKind::Recharge);
+        item.amount_cents = Some(1500);
+        item.service = Some(Service {
             id: "mensa".into(),
             name: "Refezione scolastica".into(),
         });

@@ -214,36 +214,37 @@ fn fill_payments(store: &mut Store, terminal_id: &str, n: usize, settle: bool) {
         let c = codes[i % codes.len()];
         let mut t = pos_agent::model::Transaction::new(
             uuid::Uuid::new_v4().to_string(),
-            TxKind::Recharge,
             "op1",
             OffsetDateTime::now_utc(),
         );
         t.state = TxState::AwaitingCash;
-        t.service = Some(Service {
+        let item = t.push_item(TxKind::Recharge);
+        item.service = Some(Service {
             id: c.service_id.into(),
             name: "Refezione scolastica".into(),
         });
-        t.creditor = Some(Creditor {
+        item.creditor = Some(Creditor {
             fiscal_code: demo::CREDITOR_CF.into(),
             name: demo::CREDITOR_NAME.into(),
         });
-        t.consumer = Some(Consumer {
+        item.consumer = Some(Consumer {
             display_name: c.display_name.into(),
             school: Some(c.school.into()),
         });
-        t.limits = Some(Limits {
+        item.limits = Some(Limits {
             min_cents: 500,
             max_cents: 30000,
         });
-        t.code = Some(c.manual_code.into());
-        t.consumer_ref = Some(c.consumer_ref.into());
-        t.amount_cents = Some(500 + (i as i64 % 100) * 10);
+        item.code = Some(c.manual_code.into());
+        item.consumer_ref = Some(c.consumer_ref.into());
+        item.amount_cents = Some(500 + (i as i64 % 100) * 10);
         let paid_at = OffsetDateTime::now_utc();
         pos_agent::counter::commit_payment(store, &mut t, terminal_id, paid_at, 5000, |p| {
+            let it = &p.items[0];
             let body = json!({
-                "transaction_id": p.id, "code": p.code, "service_id": c.service_id,
-                "consumer_ref": p.consumer_ref, "creditor_fiscal_code": demo::CREDITOR_CF,
-                "amount_cents": p.amount_cents, "fee_cents": 0,
+                "transaction_id": p.id, "item": 1, "code": it.code, "service_id": c.service_id,
+                "consumer_ref": it.consumer_ref, "creditor_fiscal_code": demo::CREDITOR_CF,
+                "amount_cents": it.amount_cents, "fee_cents": 0,
                 "paid_at": pos_backend::format_timestamp(paid_at),
                 "receipt_number": p.receipt_number, "operator_id": "op1", "offline": false,
             });
@@ -253,6 +254,7 @@ fn fill_payments(store: &mut Store, terminal_id: &str, n: usize, settle: bool) {
                 path: "/v1/recharges".into(),
                 idempotency_key: p.id.clone(),
                 body: serde_json::to_vec(&body).unwrap_or_default(),
+                item: 1,
             }])
         })
         .expect("commit_payment");
@@ -494,6 +496,7 @@ fn fill_days(store: &mut Store, terminal_id: &str, payments: usize) {
             path: "/v1/closures".into(),
             idempotency_key: id,
             body: b"{}".to_vec(),
+            item: 1,
         };
         store.commit_closure(&row, &draft, &paid).expect("closure");
         store.compact_settled().expect("compaction");

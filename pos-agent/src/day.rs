@@ -31,11 +31,6 @@ pub fn build_report(
 ) -> Value {
     // Items are what the municipality receives and what is refunded: a
     // transaction with three items counts 3 (backend-api.md, closures).
-    let items_of = |ts: &'_ [Transaction]| {
-        ts.iter()
-            .flat_map(|t| t.items.iter().map(move |i| (t, i)))
-            .collect::<Vec<_>>()
-    };
     let paid_items = items_of(paid);
     let counted: Vec<(&Transaction, &Item)> = paid_items
         .iter()
@@ -46,7 +41,10 @@ pub fn build_report(
         .into_iter()
         .filter(|(_, i)| i.sync == Some(SyncState::Rejected))
         .collect();
-    let total: i64 = counted.iter().map(|(_, i)| i.amount_cents.unwrap_or(0)).sum();
+    let total: i64 = counted
+        .iter()
+        .map(|(_, i)| i.amount_cents.unwrap_or(0))
+        .sum();
     let fees: i64 = counted.iter().map(|(_, i)| i.fee_cents).sum();
     let cash_in: i64 = paid.iter().map(|t| t.total_cents().unwrap_or(0)).sum();
     let refund_total: i64 = refunded
@@ -116,4 +114,11 @@ pub fn build_report(
         "refund_total_cents": refund_total,
         "voids": voids,
     })
+}
+
+/// Every item of the transactions, with its transaction.
+fn items_of(ts: &[Transaction]) -> Vec<(&Transaction, &Item)> {
+    ts.iter()
+        .flat_map(|t| t.items.iter().map(move |i| (t, i)))
+        .collect()
 }

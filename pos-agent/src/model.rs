@@ -168,7 +168,8 @@ impl Item {
 
     /// Amount plus fee; `None` until the amount is known.
     pub fn total_cents(&self) -> Option<i64> {
-        self.amount_cents.and_then(|a| a.checked_add(self.fee_cents))
+        self.amount_cents
+            .and_then(|a| a.checked_add(self.fee_cents))
     }
 
     /// The item object of agent-api.md (internal fields left out).

@@ -617,6 +617,7 @@ mod tests {
             path: "/v1/recharges".into(),
             idempotency_key: "tx-1".into(),
             body: b"{}".to_vec(),
+            item: 1,
             state: "pending".into(),
             attempts: 0,
             next_attempt_at: None,

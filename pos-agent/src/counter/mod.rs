@@ -213,7 +213,11 @@ impl Agent {
     /// `POST /api/v1/transactions/{id}/items`: one more item, resolved
     /// exactly like the input of a new transaction.
     #[instrument(skip(self, input), fields(tx = %id))]
-    pub async fn add_item(&self, id: &str, input: CreateInput) -> Result<Transaction, CounterError> {
+    pub async fn add_item(
+        &self,
+        id: &str,
+        input: CreateInput,
+    ) -> Result<Transaction, CounterError> {
         let text = self.input_text(input)?;
         self.check_disk()?;
         // Checked before the backend is asked (a refused call changes
@@ -579,14 +583,7 @@ mod tests {
 
     #[test]
     fn payment_code_answer_is_mapped_and_validated() {
-        let agent_tx = || {
-            Transaction::new(
-                "x".into(),
-                TxKind::Recharge,
-                "op",
-                OffsetDateTime::now_utc(),
-            )
-        };
+        let agent_tx = || Item::new(1, TxKind::Recharge);
         let good = json!({"code": "1234", "status": "active",
             "service": {"id": "mensa", "name": "Refezione scolastica"},
             "creditor": {"fiscal_code": "00514490010", "name": "Comune di Balangero"},
@@ -597,6 +594,7 @@ mod tests {
         let mut t = agent_tx();
         rules::apply_payment_code(&mut t, &typed(&good).unwrap()).unwrap();
         assert_eq!(t.consumer_ref.as_deref(), Some("c_1"));
+        assert_eq!(t.balance_cents, Some(10));
         assert_eq!(
             t.limits,
             Some(Limits {

@@ -15,8 +15,8 @@ use serde_json::Value;
 use super::error::{BadAnswer, CounterError, WrongState};
 use super::{MAX_AMOUNT_CENTS, MAX_CHANGE_CENTS, PAYMENT_TOKEN_MARGIN};
 use crate::model::{
-    Consumer, Creditor, Item, Limits, NoticeInfo, Service, SyncState, Transaction, TxKind,
-    TxState, MAX_ITEMS,
+    Consumer, Creditor, Item, Limits, NoticeInfo, Service, SyncState, Transaction, TxKind, TxState,
+    MAX_ITEMS,
 };
 use crate::store::{OutboxDraft, StoreError};
 
@@ -580,19 +580,30 @@ mod tests {
     use super::*;
 
     fn tx(kind: TxKind, state: TxState) -> Transaction {
-        let mut t = Transaction::new("t".into(), kind, "op", OffsetDateTime::UNIX_EPOCH);
+        let mut t = Transaction::new("t".into(), "op", OffsetDateTime::UNIX_EPOCH);
+        t.push_item(kind);
         t.state = state;
         t
     }
 
-    fn recharge(state: TxState, amount: Option<i64>, fee: i64) -> Transaction {
-        let mut t = tx(TxKind::Recharge, state);
-        t.limits = Some(Limits {
+    fn recharge_item(amount: Option<i64>, fee: i64) -> Item {
+        let mut i = Item::new(0, TxKind::Recharge);
+        i.limits = Some(Limits {
             min_cents: 500,
             max_cents: 30_000,
         });
-        t.amount_cents = amount;
-        t.fee_cents = fee;
+        i.amount_cents = amount;
+        i.fee_cents = fee;
+        i
+    }
+
+    fn recharge(state: TxState, amount: Option<i64>, fee: i64) -> Transaction {
+        let mut t = Transaction::new("t".into(), "op", OffsetDateTime::UNIX_EPOCH);
+        let mut i = recharge_item(amount, fee);
+        i.n = 1;
+        t.items.push(i);
+        t.last_item = 1;
+        t.state = state;
         t
     }
 
@@ -607,7 +618,7 @@ mod tests {
 
     #[test]
     fn a_payers_codes_are_shown_without_the_reference_and_one_is_chosen() {
-        let mut t = tx(TxKind::Recharge, TxState::Identified);
+        let mut t = Transaction::new("t".into(), "op", OffsetDateTime::UNIX_EPOCH);
         offer_choices(&mut t, vec![code("A1", 30_000), code("B2", 20_000)]);
         assert_eq!(t.state, TxState::ChooseCode);
         assert_eq!(t.choices.len(), 2);
@@ -616,19 +627,20 @@ mod tests {
         assert_eq!(t.resolved_choices[1].consumer.consumer_ref, "ref_B2");
 
         assert!(matches!(
-            choose(&mut t.clone(), "C3"),
+            choose(&mut t.clone(), &["C3"]),
             Err(CounterError::UnknownChoice)
         ));
-        choose(&mut t, "B2").unwrap();
+        choose(&mut t, &["B2"]).unwrap();
         assert_eq!(t.state, TxState::Identified);
-        assert_eq!(t.consumer_ref.as_deref(), Some("ref_B2"));
-        assert_eq!(t.limits.map(|l| l.max_cents), Some(20_000));
+        assert_eq!(t.items.len(), 1);
+        assert_eq!(t.items[0].consumer_ref.as_deref(), Some("ref_B2"));
+        assert_eq!(t.items[0].limits.map(|l| l.max_cents), Some(20_000));
         assert!(matches!(
-            choose(&mut t, "A1"),
+            choose(&mut t, &["A1"]),
             Err(CounterError::InvalidState(WrongState::AlreadyChosen))
         ));
         // A stored transaction reads back with its typed choices.
-        let mut waiting = tx(TxKind::Recharge, TxState::Identified);
+        let mut waiting = Transaction::new("t".into(), "op", OffsetDateTime::UNIX_EPOCH);
         offer_choices(&mut waiting, vec![code("A1", 30_000)]);
         let back: Transaction =
             serde_json::from_value(serde_json::to_value(&waiting).unwrap()).unwrap();
@@ -637,9 +649,15 @@ mod tests {
 
     fn notice(token: Option<&str>, activation_sent: bool) -> Transaction {
         let mut t = tx(TxKind::Notice, TxState::AwaitingCash);
+        t.items[0] = notice_item(1, "301000000000000012", token, activation_sent);
+        t
+    }
+
+    fn notice_item(n: u32, number: &str, token: Option<&str>, activation_sent: bool) -> Item {
+        let mut t = Item::new(n, TxKind::Notice);
         t.notice = Some(NoticeInfo {
-            notice_number: "301000000000000012".into(),
-            iuv: "01000000000000012".into(),
+            notice_number: number.into(),
+            iuv: number[1..].into(),
             description: None,
             due_date: None,
         });
@@ -686,12 +704,7 @@ mod tests {
         let replay = void_requests(&lost, None);
         assert_eq!(replay.len(), 1);
         assert_eq!(replay[0].purpose, "activate_for_ko");
-        let first = activate_request(
-            &lost.id,
-            lost.notice.as_ref().unwrap(),
-            lost.creditor.as_ref().unwrap(),
-            12_345,
-        );
+        let first = activate_request(&lost.id, &lost.items[0]).unwrap();
         assert_eq!(
             (replay[0].idempotency_key.as_str(), &replay[0].body),
             (first.idempotency_key.as_str(), &first.body)
@@ -702,22 +715,23 @@ mod tests {
     fn the_payment_request_is_the_recharge_or_the_notices_ok() {
         let mut t = recharge(TxState::Paid, Some(2_000), 50);
         assert!(
-            payment_draft(&t).is_err(),
+            payment_drafts(&t).is_err(),
             "a payment without its receipt and time is refused"
         );
         t.paid_at = Some(OffsetDateTime::UNIX_EPOCH);
         t.receipt_number = Some("T-1/2026/000001".into());
-        t.code = Some("1234".into());
-        t.consumer_ref = Some("c_1".into());
-        t.service = Some(Service {
+        let i = &mut t.items[0];
+        i.code = Some("1234".into());
+        i.consumer_ref = Some("c_1".into());
+        i.service = Some(Service {
             id: "mensa".into(),
             name: "Mensa".into(),
         });
-        t.creditor = Some(Creditor {
+        i.creditor = Some(Creditor {
             fiscal_code: "00514490010".into(),
             name: String::new(),
         });
-        let d = payment_draft(&t).unwrap();
+        let d = payment_drafts(&t).unwrap().remove(0);
         assert_eq!(
             (
                 d.purpose.as_str(),
@@ -731,17 +745,39 @@ mod tests {
             (body["amount_cents"].as_u64(), body["fee_cents"].as_u64()),
             (Some(2_000), Some(50))
         );
+        assert_eq!((d.item, body["item"].as_u64()), (1, Some(1)));
 
         let mut n = notice(Some("pt_9"), true);
         n.paid_at = t.paid_at;
         n.receipt_number = t.receipt_number.clone();
-        let d = payment_draft(&n).unwrap();
+        let d = payment_drafts(&n).unwrap().remove(0);
         assert_eq!(
             (d.purpose.as_str(), d.idempotency_key.as_str()),
             ("outcome_ok", "t:outcome")
         );
         let body: Value = serde_json::from_slice(&d.body).unwrap();
         assert_eq!(body["payment_token"], "pt_9");
+
+        // Several items: one request per item, each under its own key.
+        let mut cart = t.clone();
+        let mut second = cart.items[0].clone();
+        second.n = 2;
+        second.consumer_ref = Some("c_2".into());
+        cart.items.push(second);
+        cart.items
+            .push(notice_item(3, "301000000000000029", Some("pt_3"), true));
+        cart.last_item = 3;
+        let drafts = payment_drafts(&cart).unwrap();
+        let keys: Vec<(&str, u32)> = drafts
+            .iter()
+            .map(|d| (d.idempotency_key.as_str(), d.item))
+            .collect();
+        assert_eq!(keys, [("t", 1), ("t:2", 2), ("t:3:outcome", 3)]);
+        let body: Value = serde_json::from_slice(&drafts[1].body).unwrap();
+        assert_eq!(
+            (body["item"].as_u64(), body["consumer_ref"].as_str()),
+            (Some(2), Some("c_2"))
+        );
     }
 
     #[test]
@@ -768,7 +804,8 @@ mod tests {
             (paid.tendered_cents, paid.change_cents),
             (Some(5_000), Some(2_950))
         );
-        assert_eq!(paid.sync, Some(crate::model::SyncState::Pending));
+        assert_eq!(paid.sync(), Some(crate::model::SyncState::Pending));
+        assert_eq!(paid.items[0].sync, Some(crate::model::SyncState::Pending));
         assert!(paid.utc_offset.is_some());
         assert_eq!(t.state, TxState::AwaitingCash, "the original is untouched");
         assert!(matches!(
@@ -784,42 +821,42 @@ mod tests {
     #[test]
     fn the_amount_is_a_recharges_within_its_limits_until_paid() {
         let t = recharge(TxState::Identified, None, 0);
-        assert!(check_amount(&t, 500).is_ok());
-        assert!(check_amount(&t, 30_000).is_ok());
+        assert!(check_amount(&t, 1, 500).is_ok());
+        assert!(check_amount(&t, 1, 30_000).is_ok());
         assert!(matches!(
-            check_amount(&t, 499),
+            check_amount(&t, 1, 499),
             Err(CounterError::AmountOutOfLimits {
                 amount_cents: 499,
                 ..
             })
         ));
         assert!(matches!(
-            check_amount(&t, 30_001),
+            check_amount(&t, 1, 30_001),
             Err(CounterError::AmountOutOfLimits { .. })
         ));
         for state in [TxState::AmountSet, TxState::AwaitingCash] {
-            assert!(check_amount(&recharge(state, Some(900), 0), 1000).is_ok());
+            assert!(check_amount(&recharge(state, Some(900), 0), 1, 1000).is_ok());
         }
         for state in [TxState::Paid, TxState::Voided, TxState::ChooseCode] {
             assert!(matches!(
-                check_amount(&recharge(state, Some(900), 0), 1000),
+                check_amount(&recharge(state, Some(900), 0), 1, 1000),
                 Err(CounterError::InvalidState(WrongState::AmountLocked(s))) if s == state
             ));
         }
         assert!(matches!(
-            check_amount(&tx(TxKind::Notice, TxState::AmountSet), 1000),
+            check_amount(&tx(TxKind::Notice, TxState::AmountSet), 1, 1000),
             Err(CounterError::InvalidState(WrongState::NoticeAmountFixed))
         ));
         // Without limits (never from the backend), at least one cent.
         let mut open = recharge(TxState::Identified, None, 0);
-        open.limits = None;
-        assert!(check_amount(&open, 0).is_err());
-        assert!(check_amount(&open, i64::MAX).is_ok());
+        open.items[0].limits = None;
+        assert!(check_amount(&open, 1, 0).is_err());
+        assert!(check_amount(&open, 1, i64::MAX).is_ok());
 
         let mut t = recharge(TxState::AwaitingCash, Some(900), 0);
-        apply_amount(&mut t, 1000, 50);
+        apply_amount(&mut t, 1, 1000, 50);
         assert_eq!(
-            (t.state, t.amount_cents, t.total_cents()),
+            (t.state, t.amount_cents(), t.total_cents()),
             (TxState::AmountSet, Some(1000), Some(1050)),
             "a new amount needs a new pre-receipt"
         );
@@ -832,9 +869,9 @@ mod tests {
             max_total_cents: 20_000,
             pending_cents: 14_000,
         };
-        assert!(check_offline_amount(4_950, 50, budget).is_ok());
+        assert!(check_offline_amount(5_000, budget).is_ok());
         assert!(matches!(
-            check_offline_amount(4_951, 50, budget),
+            check_offline_amount(5_001, budget),
             Err(CounterError::OfflineLimitExceeded {
                 max_transaction_cents: 5_000,
                 max_total_cents: 20_000,
@@ -845,8 +882,8 @@ mod tests {
             pending_cents: 16_000,
             ..budget
         };
-        assert!(check_offline_amount(4_000, 0, full).is_ok());
-        assert!(check_offline_amount(4_001, 0, full).is_err());
+        assert!(check_offline_amount(4_000, full).is_ok());
+        assert!(check_offline_amount(4_001, full).is_err());
         assert!(check_offline_total(4_000, full).is_ok());
         assert!(matches!(
             check_offline_total(4_001, full),
@@ -919,15 +956,15 @@ mod tests {
         let now = OffsetDateTime::UNIX_EPOCH + time::Duration::days(1);
         let mut t = tx(TxKind::Notice, TxState::AwaitingCash);
         assert!(check_payment_token(&t, now).is_ok(), "no token, no check");
-        t.payment_token_expires_at = Some(now + PAYMENT_TOKEN_MARGIN);
+        t.items[0].payment_token_expires_at = Some(now + PAYMENT_TOKEN_MARGIN);
         assert!(check_payment_token(&t, now).is_ok());
         let soon = now + PAYMENT_TOKEN_MARGIN - time::Duration::SECOND;
-        t.payment_token_expires_at = Some(soon);
+        t.items[0].payment_token_expires_at = Some(soon);
         assert!(matches!(
             check_payment_token(&t, now),
             Err(CounterError::PaymentTokenExpiring { expires_at }) if expires_at == soon
         ));
-        t.payment_token_expires_at = Some(now);
+        t.items[0].payment_token_expires_at = Some(now);
         assert!(matches!(
             check_payment_token(&t, now),
             Err(CounterError::PaymentTokenExpired)

@@ -357,7 +357,7 @@ mod tests {
         t.paid_at = None;
         t.tendered_cents = None;
         t.change_cents = None;
-        t.sync = None;
+        t.items[0].sync = None;
         t
     }
 

@@ -442,7 +442,7 @@ mod tests {
             )
             .unwrap()
             .unwrap();
-        assert_eq!(t.sync, Some(SyncState::Confirmed));
+        assert_eq!(t.sync(), Some(SyncState::Confirmed));
         assert!(s.next_pending().unwrap().is_none());
         assert_eq!(s.verify_journal().unwrap().entries, 2);
     }
@@ -475,7 +475,9 @@ mod tests {
         ];
         let updated = s.record_outbox_batch(&batch).unwrap();
         assert_eq!(updated.len(), 2);
-        assert!(updated.iter().all(|t| t.sync == Some(SyncState::Confirmed)));
+        assert!(updated
+            .iter()
+            .all(|t| t.sync() == Some(SyncState::Confirmed)));
         // Recording the same answers again changes nothing (already settled).
         let again = s.record_outbox_batch(&batch[..2]).unwrap();
         assert!(again.is_empty());
