@@ -186,22 +186,40 @@ impl Store {
         rows.map(|r| row_to_tx(r?)).collect()
     }
 
-    /// Paid transactions rejected by the backend (to refund) that no day
-    /// closure has listed as a refund yet, in receipt order. What a closure
-    /// listed is its stored report's `rejected` array, so a payment still
-    /// pending at one close and rejected afterwards is listed by the next
-    /// close, once, with no extra column to keep in step.
+    /// Paid transactions with items rejected by the backend (to refund)
+    /// that no day closure has listed as a refund yet, in receipt order,
+    /// each holding only those items. What a closure listed is its stored
+    /// report's `rejected` array (`id` and `item`, item 1 when a report
+    /// before items has none), so an item still pending at one close and
+    /// rejected afterwards is listed by the next close, once, with no extra
+    /// column to keep in step.
     pub fn unlisted_refunds(&self) -> Result<Vec<Transaction>, StoreError> {
+        let listed: std::collections::HashSet<(String, i64)> = self
+            .conn
+            .prepare(
+                "SELECT json_extract(j.value, '$.id'), coalesce(json_extract(j.value, '$.item'), 1)
+                 FROM closures c, json_each(c.report, '$.rejected') j
+                 WHERE json_extract(j.value, '$.id') IS NOT NULL",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
         let mut st = self.conn.prepare(
             "SELECT data FROM transactions
-             WHERE sync = 'rejected' AND paid_at IS NOT NULL AND id NOT IN (
-                 SELECT json_extract(j.value, '$.id')
-                 FROM closures c, json_each(c.report, '$.rejected') j
-                 WHERE json_extract(j.value, '$.id') IS NOT NULL)
+             WHERE sync = 'rejected' AND paid_at IS NOT NULL
              ORDER BY receipt_number",
         )?;
         let rows = st.query_map([], |r| r.get::<_, String>(0))?;
-        rows.map(|r| row_to_tx(r?)).collect()
+        let mut refunds = vec![];
+        for r in rows {
+            let mut t = row_to_tx(r?)?;
+            t.items.retain(|i| {
+                i.sync == Some(SyncState::Rejected) && !listed.contains(&(t.id.clone(), i.n as i64))
+            });
+            if !t.items.is_empty() {
+                refunds.push(t);
+            }
+        }
+        Ok(refunds)
     }
 
     pub fn first_transaction_created_at(&self) -> Result<Option<String>, StoreError> {
