@@ -712,6 +712,14 @@ async fn a_journal_written_by_schema_5_opens_verifies_and_sends_its_pending_entr
     for ((tx, key), cents) in pending.iter().zip(FIXTURE_PENDING_CENTS) {
         let t = env.wait_sync(&token, tx, "confirmed", SYNC_WAIT).await;
         assert_eq!(t["amount_cents"], cents, "{t}");
+        // Migrated: a one-item transaction, its item confirmed on its own.
+        let items = t["items"].as_array().expect("items");
+        assert_eq!(items.len(), 1, "{t}");
+        assert_eq!(
+            (&items[0]["n"], &items[0]["amount_cents"]),
+            (&1.into(), &cents.into())
+        );
+        assert_eq!(items[0]["sync"], "confirmed", "{t}");
         assert_eq!(env.mock.credits_for(tx), 1, "{tx} credited once");
         let sent: Vec<_> = env
             .mock
@@ -723,6 +731,45 @@ async fn a_journal_written_by_schema_5_opens_verifies_and_sends_its_pending_entr
         assert_eq!(sent.len(), 1, "{tx} sent once with its own key");
     }
     env.kill_agent();
+    let conn = rusqlite::Connection::open(env.journal_path()).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert!(version >= 6, "migrated to the items schema: {version}");
+    let stored: Vec<(String, String, Option<String>)> = conn
+        .prepare("SELECT state, stored, receipt_number FROM transactions")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    drop(conn);
+    for (state, json, _) in &stored {
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            v["items"].as_array().map(Vec::len),
+            Some(1),
+            "every {state} transaction rewritten as one item: {v}"
+        );
+        assert!(
+            v.get("amount_cents").is_none(),
+            "no field left at the top: {v}"
+        );
+    }
+    // Every receipt paid before the migration is still reproduced.
+    for number in stored.iter().filter_map(|r| r.2.as_deref()) {
+        let out = env.cli(&["receipt", "show", number, "--format", "txt"]);
+        assert!(
+            out.status.success(),
+            "{number}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains(number) && text.contains("RICEVUTA DI PAGAMENTO"),
+            "{text}"
+        );
+    }
     let rows = env.db_transactions();
     let count = |state: &str| rows.iter().filter(|r| r.1 == state).count();
     assert_eq!(count("paid"), 4, "{rows:?}");

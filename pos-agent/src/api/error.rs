@@ -311,7 +311,8 @@ impl From<CounterError> for ApiError {
                 format!("Nessuna voce {n} in questa operazione."),
             ),
             CounterError::ItemRequired => ApiError::bad_request(
-                "`item` is required: more than one item has no amount yet",
+                "Indicare a quale voce va l'importo: più voci sono ancora senza importo \
+                 (field `item`).",
             ),
             CounterError::CodeNotActive => ApiError::new(
                 422,
@@ -354,7 +355,11 @@ impl From<CounterError> for ApiError {
             ),
             CounterError::Backend { call, error } => backend_call_error(call, &error),
             CounterError::IncompleteNotice => ApiError::internal("avviso incompleto"),
-            CounterError::Item { n, error } => ApiError::from(*error).with("item", json!(n)),
+            CounterError::Item { n, error } => {
+                let mut e = ApiError::from(*error).with("item", json!(n));
+                e.message = format!("Voce {n}: {}", e.message);
+                e
+            }
             CounterError::Store(e) => e.into(),
         }
     }

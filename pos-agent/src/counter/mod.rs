@@ -340,7 +340,25 @@ impl Agent {
             drop(guard);
             let activation = self.activate_notice(&t.id, &item).await;
             guard = self.counter_lock.lock().await;
-            let activation = activation.map_err(|e| e.for_item(n))?;
+            let activation = match activation {
+                Ok(a) => a,
+                Err(e) => {
+                    if let CounterError::Backend {
+                        error: pos_backend::BackendError::Permanent { .. },
+                        ..
+                    } = &e
+                    {
+                        // Refused: the backend holds no activation for this
+                        // item, so removing it owes no outcome.
+                        let mut now = self.load(id).await?;
+                        if let Some(item) = now.item_mut(n).filter(|i| i.payment_token.is_none()) {
+                            item.activation_sent = false;
+                            self.save(now).await?;
+                        }
+                    }
+                    return Err(e.for_item(n));
+                }
+            };
             // Revalidate: the transaction may have changed meanwhile. A void
             // saw `activation_sent` without a token and queued the
             // activation's replay and its KO; a concurrent pre-receipt got

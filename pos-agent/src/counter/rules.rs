@@ -66,9 +66,7 @@ pub fn apply_payment_code(item: &mut Item, pc: &PaymentCode) -> Result<(), Count
     });
     // The balance as the portal shows it ("Saldo"); a balance the counter
     // could not add to is left out rather than printed wrong.
-    item.balance_cents = i64::try_from(pc.balance_cents)
-        .ok()
-        .filter(|b| *b <= MAX_AMOUNT_CENTS);
+    item.balance_cents = Some(pc.balance_cents).filter(|b| b.abs() <= MAX_AMOUNT_CENTS);
     Ok(())
 }
 
@@ -423,6 +421,14 @@ pub fn mark_paid(
 /// Which item an `amount` call sets: the one named, or, when none is, the
 /// only item, or the only item without an amount yet.
 pub fn amount_target(t: &Transaction, item: Option<u32>) -> Result<u32, CounterError> {
+    // The state first: while a payer's codes wait to be chosen, or once
+    // paid or voided, no item takes an amount, whichever is named.
+    if !matches!(
+        t.state,
+        TxState::Identified | TxState::AmountSet | TxState::AwaitingCash
+    ) {
+        return Err(WrongState::AmountLocked(t.state).into());
+    }
     if let Some(n) = item {
         return t
             .item(n)
