@@ -479,3 +479,198 @@ async fn the_day_close_counts_items_and_a_rejected_item_is_refunded_in_a_later_c
     let r4 = close(&env, &token).await;
     assert_eq!(r4["closure_id"], r3["closure_id"], "{r4}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sixth_item_a_duplicate_and_a_late_add_are_refused_changing_nothing() {
+    let mut env = Env::new().await;
+    env.start_agent();
+    let token = env.login().await;
+    let t = create(&env, &token, demo::MANUAL_CODE_MENSA_1).await;
+    let id = t["id"].as_str().unwrap().to_string();
+    // The same child's canteen again, and the same notice twice.
+    let (s, e) = env
+        .act(
+            &token,
+            &id,
+            "items",
+            Some(json!({"input": demo::MANUAL_CODE_MENSA_1})),
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (409, Some("duplicate_item")),
+        "{e}"
+    );
+    add(&env, &token, &id, demo::NOTICE_PAYABLE_QR).await;
+    let (s, e) = env
+        .act(
+            &token,
+            &id,
+            "items",
+            Some(json!({"input": demo::NOTICE_PAYABLE_QR})),
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (409, Some("duplicate_item")),
+        "{e}"
+    );
+    for code in [
+        demo::MANUAL_CODE_TRASPORTO_1,
+        demo::MANUAL_CODE_MENSA_2,
+        demo::MANUAL_CODE_MENSA_3,
+    ] {
+        add(&env, &token, &id, code).await;
+    }
+    let before = env.tx(&token, &id).await;
+    assert_eq!(before["items"].as_array().map(Vec::len), Some(5));
+    let (s, e) = env
+        .act(
+            &token,
+            &id,
+            "items",
+            Some(json!({"input": demo::MANUAL_CODE_MENSA_4})),
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (422, Some("too_many_items")),
+        "{e}"
+    );
+    assert_eq!(env.tx(&token, &id).await, before, "refusals change nothing");
+
+    // A health card cannot bring a sixth either: both children chosen at
+    // once into a cart of four are refused whole; one of them fits.
+    let t = create(&env, &token, demo::MANUAL_CODE_TRASPORTO_2).await;
+    let four = t["id"].as_str().unwrap().to_string();
+    for code in [
+        demo::MANUAL_CODE_MENSA_3,
+        demo::MANUAL_CODE_MENSA_4,
+        demo::NOTICE_PAYABLE_QR,
+    ] {
+        add(&env, &token, &four, code).await;
+    }
+    let t = add(&env, &token, &four, demo::PAYER_FISCAL_CODE).await;
+    assert_eq!(t["state"], "choose_code", "{t}");
+    let (s, e) = env
+        .act(
+            &token,
+            &four,
+            "choose",
+            Some(json!({"codes": demo::PAYER_CODES})),
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (422, Some("too_many_items")),
+        "{e}"
+    );
+    assert_eq!(env.tx(&token, &four).await, t, "refused whole");
+    let (s, t) = env
+        .act(
+            &token,
+            &four,
+            "choose",
+            Some(json!({"codes": [demo::PAYER_CODES[1]]})),
+        )
+        .await;
+    assert_eq!(s, 200, "{t}");
+    assert_eq!(t["items"].as_array().map(Vec::len), Some(5), "{t}");
+
+    // The last item cannot be removed: that is a void.
+    let t = create(&env, &token, demo::MANUAL_CODE_MENSA_4).await;
+    let one = t["id"].as_str().unwrap().to_string();
+    let (s, e) = env.act(&token, &one, "items/1/remove", None).await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (409, Some("invalid_state")),
+        "{e}"
+    );
+    let (s, e) = env.act(&token, &one, "items/7/remove", None).await;
+    assert_eq!(s, 404, "{e}");
+    // After the pre-receipt, nothing is added (void or pay).
+    amount(&env, &token, &one, 1, 1000).await;
+    let (s, _) = env.act(&token, &one, "pre-receipt", None).await;
+    assert_eq!(s, 200);
+    let (s, e) = env
+        .act(
+            &token,
+            &one,
+            "items",
+            Some(json!({"input": demo::MANUAL_CODE_TRASPORTO_4})),
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (409, Some("invalid_state")),
+        "{e}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_activated_notice_removed_or_voided_gets_its_own_ko() {
+    let mut env = Env::new().await;
+    env.start_agent();
+    let token = env.login().await;
+    let t = create(&env, &token, demo::NOTICE_PAYABLE_QR).await;
+    let id = t["id"].as_str().unwrap().to_string();
+    add(
+        &env,
+        &token,
+        &id,
+        &demo::notice_qr(demo::NOTICE_PAYABLE_2, 4200),
+    )
+    .await;
+    add(
+        &env,
+        &token,
+        &id,
+        &demo::notice_qr(demo::NOTICE_PAYABLE_3, 1575),
+    )
+    .await;
+    let (s, t) = env.act(&token, &id, "pre-receipt", None).await;
+    assert_eq!(s, 200, "{t}");
+    // Item 2 leaves the cart: its activation gets a KO at once.
+    let (s, t) = env.act(&token, &id, "items/2/remove", None).await;
+    assert_eq!(s, 200, "{t}");
+    assert_eq!(
+        t["state"], "amount_set",
+        "a changed cart needs a new pre-receipt"
+    );
+    // Then the parent changes their mind: every remaining activation too.
+    let (s, t) = env
+        .act(&token, &id, "void", Some(json!({"reason": "ripensamento"})))
+        .await;
+    assert_eq!(s, 200, "{t}");
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let mut kos: Vec<String> = env
+            .mock
+            .notice_outcomes()
+            .into_iter()
+            .filter(|o| o.outcome == "KO")
+            .map(|o| o.idempotency_key)
+            .collect();
+        kos.sort();
+        if kos.len() >= 3 {
+            assert_eq!(
+                kos,
+                vec![
+                    format!("{id}:2:outcome"),
+                    format!("{id}:3:outcome"),
+                    format!("{id}:outcome"),
+                ]
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "KOs sent: {kos:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for n in [
+        demo::NOTICE_PAYABLE,
+        demo::NOTICE_PAYABLE_2,
+        demo::NOTICE_PAYABLE_3,
+    ] {
+        assert_eq!(env.mock.notice_status(n), Some("payable"), "{n} free again");
+    }
+}
