@@ -493,3 +493,72 @@ impl Transaction {
         v
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transaction_stored_before_items_reads_as_one_item() {
+        let legacy = json!({
+            "id": "t1", "state": "paid", "created_at": "2026-11-22T10:00:00Z",
+            "operator": "op1", "kind": "notice", "amount_cents": 2550, "fee_cents": 100,
+            "notice": {"notice_number": "301000000000012373", "iuv": "01000000000012373"},
+            "creditor": {"fiscal_code": "00514490010", "name": "Comune"},
+            "payment_token": "pt_1", "sync": "confirmed",
+            "receipt_number": "T-1/2026/000001", "paid_at": "2026-11-22T10:01:00Z"
+        });
+        let t: Transaction = serde_json::from_value(legacy).unwrap();
+        assert_eq!((t.items.len(), t.last_item), (1, 1));
+        let i = &t.items[0];
+        assert_eq!(
+            (i.n, i.kind, i.amount_cents, i.fee_cents),
+            (1, TxKind::Notice, Some(2550), 100)
+        );
+        assert_eq!(i.payment_token.as_deref(), Some("pt_1"));
+        assert_eq!(t.sync(), Some(SyncState::Confirmed));
+        // Written back in the items shape, it reads the same.
+        let again: Transaction = serde_json::from_value(serde_json::to_value(&t).unwrap()).unwrap();
+        assert_eq!(again, t);
+        // A payer's transaction still waiting for its code has no item.
+        let waiting = json!({"id": "t2", "state": "choose_code",
+            "created_at": "2026-11-22T10:00:00Z", "operator": "op1"});
+        let t: Transaction = serde_json::from_value(waiting).unwrap();
+        assert!(t.items.is_empty());
+    }
+
+    #[test]
+    fn sums_first_item_fields_and_sync_follow_the_items() {
+        let mut t = Transaction::new("t".into(), "op", OffsetDateTime::UNIX_EPOCH);
+        let a = t.push_item(TxKind::Recharge);
+        a.amount_cents = Some(1_500);
+        a.fee_cents = 50;
+        a.service = Some(Service {
+            id: "mensa".into(),
+            name: "Mensa".into(),
+        });
+        t.push_item(TxKind::Notice);
+        assert_eq!(t.amount_cents(), None, "item 2 has no amount yet");
+        assert_eq!(t.to_api()["total_cents"], Value::Null);
+        t.item_mut(2).unwrap().amount_cents = Some(2_550);
+        let api = t.to_api();
+        assert_eq!(
+            (api["amount_cents"].as_i64(), api["total_cents"].as_i64()),
+            (Some(4_050), Some(4_100))
+        );
+        assert_eq!(
+            (api["kind"].as_str(), api["service"]["id"].as_str()),
+            (Some("recharge"), Some("mensa"))
+        );
+        assert_eq!(api["items"][1]["n"], 2);
+        assert_eq!(api["sync"], Value::Null, "not paid");
+        t.state = TxState::Paid;
+        t.items[0].sync = Some(SyncState::Confirmed);
+        t.items[1].sync = Some(SyncState::Pending);
+        assert_eq!(t.sync(), Some(SyncState::Pending));
+        t.items[1].sync = Some(SyncState::Confirmed);
+        assert_eq!(t.sync(), Some(SyncState::Confirmed));
+        t.items[0].sync = Some(SyncState::Rejected);
+        assert_eq!(t.sync(), Some(SyncState::Rejected), "any rejected item");
+    }
+}

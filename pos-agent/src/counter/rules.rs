@@ -825,6 +825,77 @@ mod tests {
     }
 
     #[test]
+    fn items_are_numbered_never_reused_and_the_state_follows_them() {
+        let mut t = recharge(TxState::AmountSet, Some(1_000), 0);
+        let mut child = recharge_item(None, 0);
+        child.consumer_ref = Some("c_2".into());
+        assert_eq!(add_item(&mut t, child.clone()).unwrap(), 2);
+        assert_eq!(t.state, TxState::Identified, "item 2 has no amount yet");
+        assert!(matches!(
+            add_item(&mut t.clone(), child.clone()),
+            Err(CounterError::DuplicateItem { n: 2 })
+        ));
+        assert_eq!(
+            add_item(&mut t, notice_item(0, "301000000000000012", None, false)).unwrap(),
+            3
+        );
+        // `amount` without `item`: the one item without an amount.
+        assert_eq!(amount_target(&t, None).unwrap(), 2);
+        apply_amount(&mut t, 2, 2_000, 50);
+        assert_eq!(t.state, TxState::AmountSet);
+        assert_eq!((t.amount_cents(), t.fee_cents()), (Some(15_345), 50));
+        assert!(matches!(
+            amount_target(&t, None),
+            Err(CounterError::ItemRequired)
+        ));
+        assert!(matches!(
+            amount_target(&t, Some(9)),
+            Err(CounterError::UnknownItem { n: 9 })
+        ));
+
+        // Removing item 2 leaves a hole; the next item is 4.
+        let (mut next, owed) = remove_item(&t, 2).unwrap();
+        assert!(owed.is_empty(), "a recharge owes nothing");
+        let ns: Vec<u32> = next.items.iter().map(|i| i.n).collect();
+        assert_eq!(ns, [1, 3]);
+        let mut other = recharge_item(Some(700), 0);
+        other.consumer_ref = Some("c_9".into());
+        assert_eq!(add_item(&mut next, other).unwrap(), 4);
+        // An activated notice owes its KO, keyed by its own number.
+        let mut activated = next.clone();
+        activated.item_mut(3).unwrap().payment_token = Some("pt_3".into());
+        let (_, owed) = remove_item(&activated, 3).unwrap();
+        assert_eq!(owed.len(), 1);
+        assert_eq!(
+            (owed[0].idempotency_key.as_str(), owed[0].item),
+            ("t:3:outcome", 3)
+        );
+        // Never the last one, never once paid; five at most.
+        let single = recharge(TxState::AmountSet, Some(1_000), 0);
+        assert!(matches!(
+            remove_item(&single, 1),
+            Err(CounterError::InvalidState(WrongState::LastItem))
+        ));
+        assert!(matches!(
+            remove_item(&recharge(TxState::Paid, Some(1), 0), 1),
+            Err(CounterError::InvalidState(WrongState::AlreadyPaid))
+        ));
+        let mut full = next.clone();
+        for c in 10..12 {
+            let mut i = recharge_item(Some(500), 0);
+            i.consumer_ref = Some(format!("c_{c}"));
+            add_item(&mut full, i).unwrap();
+        }
+        assert_eq!(full.items.len(), MAX_ITEMS);
+        let mut sixth = recharge_item(Some(500), 0);
+        sixth.consumer_ref = Some("c_6".into());
+        assert!(matches!(
+            add_item(&mut full.clone(), sixth),
+            Err(CounterError::TooManyItems { max: MAX_ITEMS })
+        ));
+    }
+
+    #[test]
     fn the_amount_is_a_recharges_within_its_limits_until_paid() {
         let t = recharge(TxState::Identified, None, 0);
         assert!(check_amount(&t, 1, 500).is_ok());
@@ -890,6 +961,20 @@ mod tests {
         };
         assert!(check_offline_amount(4_000, full).is_ok());
         assert!(check_offline_amount(4_001, full).is_err());
+        // The bound is on the sum of a cart's offline items (and only those).
+        let mut cart = recharge(TxState::AmountSet, Some(3_000), 0);
+        cart.items[0].offline = true;
+        let mut second = recharge_item(Some(2_500), 0);
+        second.n = 2;
+        second.offline = true;
+        cart.items.push(second);
+        let mut online = recharge_item(Some(9_000), 0);
+        online.n = 3;
+        cart.items.push(online);
+        assert_eq!(cart.offline_total_cents(), 5_500);
+        assert!(check_offline_amount(cart.offline_total_cents(), budget).is_err());
+        cart.items[1].amount_cents = Some(2_000);
+        assert!(check_offline_amount(cart.offline_total_cents(), budget).is_ok());
         assert!(check_offline_total(4_000, full).is_ok());
         assert!(matches!(
             check_offline_total(4_001, full),
