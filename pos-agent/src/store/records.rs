@@ -168,6 +168,14 @@ impl Store {
                 } else {
                     SyncState::Rejected
                 });
+                // The new balance the backend answered, as a receipt printed
+                // after the confirmation shows it.
+                if kind == "confirmed" && key_purpose == pos_backend::KeyPurpose::Recharge {
+                    item.credited_balance_cents = body
+                        .get("answer")
+                        .and_then(|a| a.get("balance_cents"))
+                        .and_then(Value::as_i64);
+                }
             }
         }
         // Entries written before the offset was recorded: the offset the
@@ -387,7 +395,7 @@ mod tests {
         s.settle_outbox(
             &e,
             SyncState::Confirmed,
-            &serde_json::json!({"status": "credited"}),
+            &serde_json::json!({"status": "credited", "balance_cents": 4_200}),
         )
         .unwrap();
         let r = s
@@ -395,6 +403,12 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(r.tx.sync(), Some(SyncState::Confirmed));
+        assert_eq!(r.tx.items[0].sync, Some(SyncState::Confirmed));
+        assert_eq!(
+            r.tx.items[0].credited_balance_cents,
+            Some(4_200),
+            "the new balance the backend answered"
+        );
         assert_eq!(
             r.offset,
             crate::time_fmt::local(t.paid_at.unwrap()).offset()
