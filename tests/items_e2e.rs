@@ -20,6 +20,24 @@ fn euros(cents: i64) -> String {
     format!("{},{:02}", cents / 100, cents % 100)
 }
 
+/// A counter with the agent running and an operator logged in.
+async fn counter() -> (Env, String) {
+    let mut env = Env::new().await;
+    env.start_agent();
+    let token = env.login().await;
+    (env, token)
+}
+
+/// A new transaction with `inputs` as its items; returns its id.
+async fn cart(env: &Env, token: &str, inputs: &[&str]) -> String {
+    let t = create(env, token, inputs[0]).await;
+    let id = t["id"].as_str().unwrap().to_string();
+    for input in &inputs[1..] {
+        add(env, token, &id, input).await;
+    }
+    id
+}
+
 async fn create(env: &Env, token: &str, input: &str) -> Value {
     let (s, t) = env
         .call(
@@ -105,9 +123,7 @@ fn keys_sent(env: &Env, path: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_family_pays_two_children_and_a_notice_with_one_cash_take_and_one_receipt() {
-    let mut env = Env::new().await;
-    env.start_agent();
-    let token = env.login().await;
+    let (env, token) = counter().await;
     let t = family_cart(&env, &token).await;
     let id = t["id"].as_str().unwrap().to_string();
     let total = t["total_cents"]
@@ -223,14 +239,15 @@ async fn every_item_is_credited_once_through_a_timeout_and_a_kill() {
     // Cart B: killed right after its pay answered.
     env.start_agent();
     let token = env.login().await;
-    let t = create(&env, &token, demo::MANUAL_CODE_MENSA_3).await;
-    let b_id = t["id"].as_str().unwrap().to_string();
-    add(&env, &token, &b_id, demo::MANUAL_CODE_MENSA_4).await;
-    add(
+    let notice = demo::notice_qr(demo::NOTICE_PAYABLE_2, 4200);
+    let b_id = cart(
         &env,
         &token,
-        &b_id,
-        &demo::notice_qr(demo::NOTICE_PAYABLE_2, 4200),
+        &[
+            demo::MANUAL_CODE_MENSA_3,
+            demo::MANUAL_CODE_MENSA_4,
+            &notice,
+        ],
     )
     .await;
     amount(&env, &token, &b_id, 1, 900).await;
@@ -279,20 +296,15 @@ async fn every_item_is_credited_once_through_a_timeout_and_a_kill() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_second_notice_is_named_and_the_cart_pays_without_activating_the_first_again() {
-    let mut env = Env::new().await;
-    env.start_agent();
-    let token = env.login().await;
-    let t = create(&env, &token, demo::NOTICE_PAYABLE_QR).await;
-    let id = t["id"].as_str().unwrap().to_string();
-    add(
+    let (env, token) = counter().await;
+    let second = demo::notice_qr(demo::NOTICE_PAYABLE_2, 4200);
+    let id = cart(
         &env,
         &token,
-        &id,
-        &demo::notice_qr(demo::NOTICE_PAYABLE_2, 4200),
+        &[demo::NOTICE_PAYABLE_QR, &second, demo::MANUAL_CODE_MENSA_1],
     )
     .await;
-    let t = add(&env, &token, &id, demo::MANUAL_CODE_MENSA_1).await;
-    assert_eq!(t["state"], "identified");
+    assert_eq!(env.tx(&token, &id).await["state"], "identified");
     let t = amount(&env, &token, &id, 3, 1200).await;
     assert_eq!(t["state"], "amount_set");
 
@@ -368,9 +380,7 @@ async fn close(env: &Env, token: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_day_close_counts_items_and_a_rejected_item_is_refunded_in_a_later_close() {
-    let mut env = Env::new().await;
-    env.start_agent();
-    let token = env.login().await;
+    let (env, token) = counter().await;
 
     // Close 1: a family's three items, all confirmed.
     let a = family_cart(&env, &token).await;
@@ -397,9 +407,12 @@ async fn the_day_close_counts_items_and_a_rejected_item_is_refunded_in_a_later_c
 
     // Close 2: a two-child cart whose second credit fails on its own; it
     // is still pending at the close.
-    let t = create(&env, &token, demo::MANUAL_CODE_MENSA_3).await;
-    let b_id = t["id"].as_str().unwrap().to_string();
-    add(&env, &token, &b_id, demo::MANUAL_CODE_MENSA_4).await;
+    let b_id = cart(
+        &env,
+        &token,
+        &[demo::MANUAL_CODE_MENSA_3, demo::MANUAL_CODE_MENSA_4],
+    )
+    .await;
     amount(&env, &token, &b_id, 1, 900).await;
     amount(&env, &token, &b_id, 2, 1100).await;
     env.mock.inject(
@@ -482,9 +495,7 @@ async fn the_day_close_counts_items_and_a_rejected_item_is_refunded_in_a_later_c
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sixth_item_a_duplicate_and_a_late_add_are_refused_changing_nothing() {
-    let mut env = Env::new().await;
-    env.start_agent();
-    let token = env.login().await;
+    let (env, token) = counter().await;
     let t = create(&env, &token, demo::MANUAL_CODE_MENSA_1).await;
     let id = t["id"].as_str().unwrap().to_string();
     // The same child's canteen again, and the same notice twice.
@@ -609,25 +620,12 @@ async fn a_sixth_item_a_duplicate_and_a_late_add_are_refused_changing_nothing() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_activated_notice_removed_or_voided_gets_its_own_ko() {
-    let mut env = Env::new().await;
-    env.start_agent();
-    let token = env.login().await;
-    let t = create(&env, &token, demo::NOTICE_PAYABLE_QR).await;
-    let id = t["id"].as_str().unwrap().to_string();
-    add(
-        &env,
-        &token,
-        &id,
-        &demo::notice_qr(demo::NOTICE_PAYABLE_2, 4200),
-    )
-    .await;
-    add(
-        &env,
-        &token,
-        &id,
-        &demo::notice_qr(demo::NOTICE_PAYABLE_3, 1575),
-    )
-    .await;
+    let (env, token) = counter().await;
+    let (second, third) = (
+        demo::notice_qr(demo::NOTICE_PAYABLE_2, 4200),
+        demo::notice_qr(demo::NOTICE_PAYABLE_3, 1575),
+    );
+    let id = cart(&env, &token, &[demo::NOTICE_PAYABLE_QR, &second, &third]).await;
     let (s, t) = env.act(&token, &id, "pre-receipt", None).await;
     assert_eq!(s, 200, "{t}");
     // Item 2 leaves the cart: its activation gets a KO at once.
