@@ -160,6 +160,12 @@ async fn a_receipt_copy_reads_back_as_the_receipt_marked_as_a_copy_with_its_qr()
     let txt = stdout(&out);
     assert!(txt.contains("C O P I A"), "{txt}");
     assert!(txt.contains(&format!("[QR: {receipt}|{id}]")), "{txt}");
+    // The PSP of the enrolment, read by the command from terminal.json.
+    assert!(
+        txt.lines()
+            .any(|l| l.starts_with("PSP") && l.ends_with(demo::PSP_NAME)),
+        "{txt}"
+    );
 
     // The console's download: the same copy over the local API.
     let url = format!(
