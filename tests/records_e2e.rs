@@ -740,4 +740,25 @@ async fn a_journal_written_by_schema_5_opens_verifies_and_sends_its_pending_entr
         "every paid transaction confirmed: {rows:?}"
     );
     env.assert_journal_verifies();
+    // Every receipt paid under schema 5 (its `paid` entry in the shape
+    // before items) is still produced again: one item, its amount, TOTALE.
+    for (id, _, receipt, _) in rows.iter().filter(|r| r.1 == "paid") {
+        let receipt = receipt.as_deref().expect("a paid transaction has a number");
+        let out = env.cli(&["receipt", "show", receipt, "--format", "txt"]);
+        assert!(out.status.success(), "{receipt}: {}", stderr(&out));
+        let txt = stdout(&out);
+        for want in [
+            "C O P I A",
+            "RICEVUTA DI PAGAMENTO",
+            receipt,
+            "CONFERMATO",
+            &format!("[QR: {receipt}|{id}]"),
+        ] {
+            assert!(txt.contains(want), "{want:?} missing:\n{txt}");
+        }
+        let starts = |label: &str| txt.lines().filter(|l| l.starts_with(label)).count();
+        assert_eq!(starts("Importo"), 1, "{txt}");
+        assert_eq!(starts("TOTALE"), 1, "{txt}");
+        assert_eq!(starts("Voce"), 0, "one item prints as before items: {txt}");
+    }
 }
