@@ -1141,6 +1141,21 @@ mod tests {
         );
         assert_eq!(without(&full.lines, &["P.IVA", "Saldo"]), plain.lines);
         assert!(lines_with(&full, "PSP").is_empty(), "not on a pre-receipt");
+
+        // A notice: its payment token, on the receipt only.
+        let plain = rendered(&receipt_in(&header(), &notice(), false, cet()), 48);
+        let mut activated = notice();
+        activated.items[0].payment_token = Some(TOKEN.into());
+        let full = rendered(&receipt_in(&header(), &activated, false, cet()), 48);
+        assert_eq!(
+            lines_with(&full, "Token pagoPA"),
+            vec![format!("Token pagoPA    {TOKEN}")]
+        );
+        assert_eq!(without(&full.lines, &["Token pagoPA"]), plain.lines);
+        let mut pre = activated.clone();
+        pre.state = crate::model::TxState::AwaitingCash;
+        let text = rendered(&pre_receipt_in(&header(), &pre, now, cet()), 48).text();
+        assert!(!text.contains(TOKEN), "{text}");
     }
 
     /// Nothing printed shows a fiscal code in full, even one the backend
