@@ -160,6 +160,12 @@ async fn a_receipt_copy_reads_back_as_the_receipt_marked_as_a_copy_with_its_qr()
     let txt = stdout(&out);
     assert!(txt.contains("C O P I A"), "{txt}");
     assert!(txt.contains(&format!("[QR: {receipt}|{id}]")), "{txt}");
+    // The PSP of the enrolment, read by the command from terminal.json.
+    assert!(
+        txt.lines()
+            .any(|l| l.starts_with("PSP") && l.ends_with(demo::PSP_NAME)),
+        "{txt}"
+    );
 
     // The console's download: the same copy over the local API.
     let url = format!(
@@ -781,4 +787,25 @@ async fn a_journal_written_by_schema_5_opens_verifies_and_sends_its_pending_entr
         "every paid transaction confirmed: {rows:?}"
     );
     env.assert_journal_verifies();
+    // Every receipt paid under schema 5 (its `paid` entry in the shape
+    // before items) is still produced again: one item, its amount, TOTALE.
+    for (id, _, receipt, _) in rows.iter().filter(|r| r.1 == "paid") {
+        let receipt = receipt.as_deref().expect("a paid transaction has a number");
+        let out = env.cli(&["receipt", "show", receipt, "--format", "txt"]);
+        assert!(out.status.success(), "{receipt}: {}", stderr(&out));
+        let txt = stdout(&out);
+        for want in [
+            "C O P I A",
+            "RICEVUTA DI PAGAMENTO",
+            receipt,
+            "CONFERMATO",
+            &format!("[QR: {receipt}|{id}]"),
+        ] {
+            assert!(txt.contains(want), "{want:?} missing:\n{txt}");
+        }
+        let starts = |label: &str| txt.lines().filter(|l| l.starts_with(label)).count();
+        assert_eq!(starts("Importo"), 1, "{txt}");
+        assert_eq!(starts("TOTALE"), 1, "{txt}");
+        assert_eq!(starts("Voce"), 0, "one item prints as before items: {txt}");
+    }
 }

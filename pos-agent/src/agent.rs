@@ -167,7 +167,7 @@ impl Agent {
         let print_queue = PrintQueue::new(
             store.clone(),
             printer.clone(),
-            Header::from_config(&config, &terminal.terminal_id),
+            Header::for_terminal(&config, &terminal),
         );
         let keys = std::fs::read_to_string(data.keys_path())
             .ok()
