@@ -742,15 +742,15 @@ async fn a_journal_written_by_schema_5_opens_verifies_and_sends_its_pending_entr
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert!(version >= 6, "migrated to the items schema: {version}");
-    let stored: Vec<(String, String, Option<String>)> = conn
-        .prepare("SELECT state, stored, receipt_number FROM transactions")
+    let stored: Vec<(String, String)> = conn
+        .prepare("SELECT state, stored FROM transactions")
         .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
         .map(Result::unwrap)
         .collect();
     drop(conn);
-    for (state, json, _) in &stored {
+    for (state, json) in &stored {
         let v: serde_json::Value = serde_json::from_str(json).unwrap();
         assert_eq!(
             v["items"].as_array().map(Vec::len),
@@ -760,20 +760,6 @@ async fn a_journal_written_by_schema_5_opens_verifies_and_sends_its_pending_entr
         assert!(
             v.get("amount_cents").is_none(),
             "no field left at the top: {v}"
-        );
-    }
-    // Every receipt paid before the migration is still reproduced.
-    for number in stored.iter().filter_map(|r| r.2.as_deref()) {
-        let out = env.cli(&["receipt", "show", number, "--format", "txt"]);
-        assert!(
-            out.status.success(),
-            "{number}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            text.contains(number) && text.contains("RICEVUTA DI PAGAMENTO"),
-            "{text}"
         );
     }
     let rows = env.db_transactions();
