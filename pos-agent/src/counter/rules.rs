@@ -66,9 +66,7 @@ pub fn apply_payment_code(item: &mut Item, pc: &PaymentCode) -> Result<(), Count
     });
     // The balance as the portal shows it ("Saldo"); a balance the counter
     // could not add to is left out rather than printed wrong.
-    item.balance_cents = i64::try_from(pc.balance_cents)
-        .ok()
-        .filter(|b| *b <= MAX_AMOUNT_CENTS);
+    item.balance_cents = Some(pc.balance_cents).filter(|b| *b <= MAX_AMOUNT_CENTS);
     Ok(())
 }
 
