@@ -1164,6 +1164,163 @@ async fn an_item_is_removed_with_one_key_and_the_rest_is_paid() {
     b.close().await;
 }
 
+/// Issue 15: codes read by a scanner (scan events) join the open
+/// transaction up to five items, a sixth is refused in Italian; once the
+/// pre-receipt is printed a code is not added, but Canc on the cash screen
+/// still removes the chosen item (back to the table, a new pre-receipt).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scans_join_the_open_transaction_up_to_five_items() {
+    let _turn = turn().lock().await;
+    let (env, mut b) = agent_and_browser("five_items").await;
+    log_in(&mut b).await;
+    let token = env.login().await;
+
+    b.keys(&format!("{}{ENTER}", demo::MANUAL_CODE_MENSA_1))
+        .await;
+    b.wait_screen("tx").await;
+    b.wait_text("tx-name", |t| t == "M*** R***", "the first child")
+        .await;
+    let id = open_tx_id(&b).await;
+    let scanned = [
+        demo::MANUAL_CODE_MENSA_2,
+        demo::MANUAL_CODE_MENSA_3,
+        demo::MANUAL_CODE_MENSA_4,
+        demo::MANUAL_CODE_TRASPORTO_1,
+    ];
+    for (k, code) in scanned.iter().enumerate() {
+        let (s, v) = env
+            .call(
+                "POST",
+                "/api/v1/scans",
+                Some(&token),
+                Some(json!({"input": code, "source": "scanner"})),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        let rows = k + 2;
+        b.wait_js(
+            &format!("document.querySelectorAll('#items-table tr[data-n]').length === {rows}"),
+            &format!("{rows} rows"),
+        )
+        .await;
+    }
+    b.wait_text(
+        "toast",
+        |t| t.contains("Aggiunta la voce 5") && t.contains("Letto da lettore"),
+        "what was read and added",
+    )
+    .await;
+    assert_eq!(open_tx_id(&b).await, id, "still the same transaction");
+
+    // A sixth: refused, nothing changes.
+    b.keys(&format!("{}{ENTER}", demo::MANUAL_CODE_TRASPORTO_2))
+        .await;
+    b.wait_text(
+        "error-title",
+        |t| t == "Troppe voci in un pagamento",
+        "too many items",
+    )
+    .await;
+    b.wait_text("error-msg", |t| t.contains('5'), "the API's message")
+        .await;
+    b.shot("five-items").await;
+    assert_eq!(items_table(&b).await.0.len(), 5);
+    assert_eq!(
+        env.tx(&token, &id).await["items"].as_array().map(Vec::len),
+        Some(5)
+    );
+
+    for n in 1..=5 {
+        b.wait_js(
+            &format!("document.querySelector('#items-table tr.sel').dataset.n === '{n}'"),
+            &format!("row {n} chosen"),
+        )
+        .await;
+        b.keys(&format!("10{ENTER}")).await;
+    }
+    b.wait_screen("cash").await;
+    b.wait_text("cash-total", |t| t == "50,00 €", "the total to take")
+        .await;
+    b.wait_text("cash-items", |t| t.lines().count() == 5, "five lines")
+        .await;
+    b.shot("cash-five").await;
+
+    // The pre-receipt is printed: a code typed now is not added.
+    b.keys(&format!("{}{ENTER}", demo::MANUAL_CODE_TRASPORTO_2))
+        .await;
+    b.wait_text(
+        "error-msg",
+        |t| t.contains("pre-scontrino è già stampato"),
+        "no item after the pre-receipt",
+    )
+    .await;
+    assert_eq!(b.js("return document.body.dataset.screen;").await, "cash");
+
+    // Up to the fourth line, Canc: back to the table without it.
+    b.keys(&ARROW_UP.to_string()).await;
+    b.wait_js(
+        "document.querySelector('#cash-items div.sel').dataset.n === '4'",
+        "the fourth item chosen",
+    )
+    .await;
+    b.wait_text(
+        "actions",
+        |t| t.contains("Togli la voce 4"),
+        "the remove key's hint",
+    )
+    .await;
+    b.keys(&DELETE.to_string()).await;
+    b.wait_screen("tx").await;
+    b.wait_js(
+        "document.querySelectorAll('#items-table tr[data-n]').length === 4",
+        "four rows",
+    )
+    .await;
+    let (rows, total) = items_table(&b).await;
+    let ns: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(ns, ["1", "2", "3", "5"], "{rows:?}");
+    assert!(
+        total.starts_with("TOTALE") && total.contains("40,00 €"),
+        "{total}"
+    );
+    assert_eq!(env.tx(&token, &id).await["state"], "amount_set");
+    b.shot("removed-from-cash").await;
+
+    // Enter: a new pre-receipt; the cash; one receipt for four items.
+    b.keys(&ENTER.to_string()).await;
+    b.wait_screen("cash").await;
+    b.wait_text("cash-total", |t| t == "40,00 €", "the new total")
+        .await;
+    b.keys(&F5.to_string()).await;
+    b.wait_text("cash-change", |t| t == "Resto: 0,00 €", "no change")
+        .await;
+    b.keys(&ENTER.to_string()).await;
+    b.wait_screen("done").await;
+    let receipt = b
+        .wait_text("done-receipt", |t| t.ends_with("/000001"), "the receipt")
+        .await;
+    let t = env.tx(&token, &id).await;
+    assert_eq!(t["state"], "paid", "{t}");
+    let ns: Vec<u64> = t["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["n"].as_u64().expect("n"))
+        .collect();
+    assert_eq!(ns, [1, 2, 3, 5], "{t}");
+    let credits = wait_recharges(&env, &id, 4).await;
+    assert_eq!(credits.len(), 4, "{credits:?}");
+    assert!(
+        credits.iter().all(|r| r.receipt_number == receipt),
+        "{credits:?}"
+    );
+    assert!(
+        !credits.iter().any(|r| r.code == demo::MANUAL_CODE_MENSA_4),
+        "the removed item is not credited: {credits:?}"
+    );
+    b.close().await;
+}
+
 /// The text of a PDF (`pdftotext` from poppler-utils, which
 /// scripts/install-deps.sh installs).
 fn pdf_text(pdf: &Path) -> String {

@@ -363,6 +363,7 @@ function actionsFor(screen) {
         ['Canc', 'Togli la voce ' + (state.sel || ''), () => run(removeSelected)], ['Esc', 'Annulla operazione', askVoid]];
     }
     case 'cash': return [['Invio', 'Incassa', () => run(pay), true], ['F2', 'Ristampa pre-scontrino', () => run(printPreReceipt)],
+      ...(multi(state.tx) ? [['Canc', 'Togli la voce ' + (state.sel || ''), () => run(removeSelected)]] : []),
       ['Esc', 'Annulla operazione', askVoid]];
     case 'done': return [['Invio', 'Nuova operazione', newOperation, true], ['F2', 'Ristampa ricevuta', reprintLast],
       ['F3', 'Ristampa per numero', reprintByNumber], ['F4', 'Chiusura giornata', askDayClose], ['F8', 'Copia PDF', openToday],
@@ -600,14 +601,17 @@ function itemDetail(i) {
 }
 
 /** One line per item (cash and done screens). */
-function renderItemLines(el, t) {
+function renderItemLines(el, t, selectable) {
   el.textContent = '';
   el.hidden = !multi(t);
   if (el.hidden) return;
   for (const i of items(t)) {
     const d = document.createElement('div');
+    d.dataset.n = String(i.n);
+    if (selectable && i.n === state.sel) d.className = 'sel';
     d.textContent = i.n + '. ' + itemName(i) + ' — ' + (i.kind === 'notice' ? 'avviso ' + (i.notice ? i.notice.notice_number : '')
       : (i.service && i.service.name) || '') + ': ' + eur(i.amount_cents);
+    if (selectable) d.addEventListener('click', () => selectItem(i.n));
     el.append(d);
   }
 }
@@ -627,7 +631,7 @@ function selectItem(n) {
   if (!itemOf(state.tx, n) || state.sel === n) return;
   clearError();
   state.sel = n;
-  renderTx(state.tx);
+  if (state.screen === 'cash') renderItemLines($('cash-items'), state.tx, true); else renderTx(state.tx);
   renderActions();
   focusScreen();
 }
@@ -676,7 +680,7 @@ async function removeSelected() {
   const r = await api('POST', '/api/v1/transactions/' + encodeURIComponent(t.id) + '/items/' + it.n + '/remove');
   state.selShown = null;
   setTx(r);
-  toast('Tolta la voce ' + it.n + ': ' + itemName(it) + '.');
+  toast('Tolta la voce ' + it.n + ': ' + itemName(it) + '.' + (t.state === 'awaiting_cash' ? ' Ristampare il pre-scontrino (Invio).' : ''));
 }
 
 function renderItemsTable(t) {
@@ -989,9 +993,10 @@ function renderCash(t) {
   const who = t.kind === 'notice'
     ? 'Avviso ' + (t.notice ? t.notice.notice_number : '') + (t.notice && t.notice.description ? ' — ' + t.notice.description : '')
     : [(t.consumer && t.consumer.display_name), t.service && t.service.name].filter(Boolean).join(' — ');
-  $('cash-who').textContent = (multi(t) ? items(t).length + ' voci' : who) +
+  $('cash-who').textContent = (multi(t) ? items(t).length + ' voci (↑ ↓ e Canc per toglierne una)' : who) +
     (t.fee_cents ? ' (importo ' + eur(t.amount_cents) + ' + commissione ' + eur(t.fee_cents) + ')' : '');
-  renderItemLines($('cash-items'), t);
+  if (!itemOf(t, state.sel)) settleSel(t);
+  renderItemLines($('cash-items'), t, true);
   $('cash-input').value = '';
   const q = $('cash-quick');
   q.textContent = '';
@@ -1467,7 +1472,7 @@ document.addEventListener('keydown', (e) => {
     if (e.key === ' ') toggleTick(state.cursor); else moveCursor(e.key === 'ArrowDown' ? 1 : -1);
     return;
   }
-  if (state.screen === 'tx' && multi(state.tx) && (e.key === 'ArrowDown' || e.key === 'ArrowUp')) {
+  if ((state.screen === 'tx' || state.screen === 'cash') && multi(state.tx) && (e.key === 'ArrowDown' || e.key === 'ArrowUp')) {
     e.preventDefault();
     if (!state.busy) moveSel(e.key === 'ArrowDown' ? 1 : -1);
     return;
