@@ -804,11 +804,7 @@ async fn open_tx_id(b: &Browser) -> String {
 }
 
 /// Waits until the backend got `n` recharges of transaction `id`.
-async fn wait_recharges(
-    env: &Env,
-    id: &str,
-    n: usize,
-) -> Vec<hardware_mocks::backend::RechargeRecord> {
+async fn wait_recharges(env: &Env, id: &str, n: usize) -> Vec<hardware_mocks::RechargeRecord> {
     let deadline = Instant::now() + WAIT;
     loop {
         let got: Vec<_> = env
@@ -1318,6 +1314,73 @@ async fn scans_join_the_open_transaction_up_to_five_items() {
         !credits.iter().any(|r| r.code == demo::MANUAL_CODE_MENSA_4),
         "the removed item is not credited: {credits:?}"
     );
+    b.close().await;
+}
+
+/// Issue 15: the backend refuses the activation of the cart's notice at the
+/// pre-receipt; the console shows that row and says to remove it with Canc;
+/// after Canc the rest is paid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_notice_is_shown_on_its_row_and_removed_with_one_key() {
+    let _turn = turn().lock().await;
+    let (env, mut b) = agent_and_browser("refused_notice").await;
+    log_in(&mut b).await;
+
+    b.keys(&format!("{}{ENTER}", demo::MANUAL_CODE_MENSA_1))
+        .await;
+    b.wait_screen("tx").await;
+    let id = open_tx_id(&b).await;
+    env.mock.inject(
+        hardware_mocks::Route::Key(format!("{id}:2:activate")),
+        hardware_mocks::Fault::Status {
+            status: 409,
+            code: "notice_already_paid".into(),
+            retry_after_secs: None,
+        },
+        1,
+    );
+    let qr = demo::notice_qr(demo::NOTICE_PAYABLE_2, 4200);
+    b.keys(&format!("{qr}{ENTER}")).await;
+    b.wait_js(
+        "document.querySelectorAll('#items-table tr[data-n]').length === 2",
+        "the notice's row",
+    )
+    .await;
+    // The child's amount, Enter: no amount is missing, so the pre-receipt,
+    // which the backend refuses for item 2.
+    b.keys(&format!("10{ENTER}")).await;
+    b.wait_text(
+        "error-hint",
+        |t| t.contains("Voce 2") && t.contains("Canc"),
+        "the refused item named",
+    )
+    .await;
+    b.wait_js(
+        "document.querySelector('#items-table tr.sel').dataset.n === '2'",
+        "the refused row chosen",
+    )
+    .await;
+    b.shot("refused").await;
+    let token = env.login().await;
+    assert_eq!(env.tx(&token, &id).await["state"], "amount_set");
+
+    b.keys(&DELETE.to_string()).await;
+    // One item left: the one-item card again, its amount kept.
+    b.wait_text("tx-name", |t| t == "M*** R***", "the child alone")
+        .await;
+    b.wait_text("tx-total", |t| t == "10,00 €", "the child's amount")
+        .await;
+    b.keys(&ENTER.to_string()).await;
+    b.wait_screen("cash").await;
+    b.wait_text("cash-total", |t| t == "10,00 €", "the total to take")
+        .await;
+    b.keys(&format!("{F5}{ENTER}")).await;
+    b.wait_screen("done").await;
+    let t = env.tx(&token, &id).await;
+    assert_eq!(t["state"], "paid", "{t}");
+    assert_eq!(t["items"].as_array().map(Vec::len), Some(1), "{t}");
+    assert_eq!(t["items"][0]["n"], 1, "{t}");
+    assert_eq!(wait_recharges(&env, &id, 1).await.len(), 1);
     b.close().await;
 }
 

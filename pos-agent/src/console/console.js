@@ -856,6 +856,7 @@ function renderTx(t) {
   const m = multi(t);
   $('tx-card').hidden = m;
   $('items-card').hidden = !m;
+  document.querySelector('#screen-tx .two').classList.toggle('multi', m);
   $('amount-label').classList.toggle('strong-sub', m);
   $('amount-fixed-label').classList.toggle('strong-sub', m);
   if (m) { renderTxItems(t); return; }
