@@ -1384,6 +1384,62 @@ async fn a_refused_notice_is_shown_on_its_row_and_removed_with_one_key() {
     b.close().await;
 }
 
+/// Issue 15: a health card read while a transaction is open offers the
+/// payer's codes beside what is already in the payment; F5 ticks them all,
+/// Enter adds them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_health_card_read_during_an_operation_adds_the_ticked_codes() {
+    let _turn = turn().lock().await;
+    let (env, mut b) = agent_and_browser("health_card_added").await;
+    log_in(&mut b).await;
+
+    b.keys(&format!("{}{ENTER}", demo::MANUAL_CODE_MENSA_3))
+        .await;
+    b.wait_text("tx-name", |t| t == "G*** B***", "the first child")
+        .await;
+    let id = open_tx_id(&b).await;
+    b.keys(&format!("{}{ENTER}", demo::PAYER_FISCAL_CODE)).await;
+    b.wait_screen("choose").await;
+    b.wait_text(
+        "choose-cart",
+        |t| t.contains("Già nel pagamento") && t.contains("G*** B***"),
+        "what the payment already holds",
+    )
+    .await;
+    b.keys(&F5.to_string()).await;
+    b.wait_js(
+        "document.querySelectorAll('#choose-list .choice.ticked').length === 2",
+        "every code ticked",
+    )
+    .await;
+    b.shot("choose-added").await;
+    b.keys(&ENTER.to_string()).await;
+    b.wait_screen("tx").await;
+    b.wait_js(
+        "document.querySelectorAll('#items-table tr[data-n]').length === 3",
+        "three rows",
+    )
+    .await;
+    let (rows, _) = items_table(&b).await;
+    let family = demo::payer_codes();
+    assert!(rows[0].1[1].contains("G*** B***"), "{rows:?}");
+    assert!(rows[1].1[1].contains(family[0].display_name), "{rows:?}");
+    assert!(rows[2].1[1].contains(family[1].display_name), "{rows:?}");
+    assert!(
+        !b.js("return document.body.innerText;")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .contains(demo::PAYER_FISCAL_CODE),
+        "the fiscal code is never shown"
+    );
+    let token = env.login().await;
+    let t = env.tx(&token, &id).await;
+    assert_eq!(t["state"], "identified", "{t}");
+    assert_eq!(t["items"].as_array().map(Vec::len), Some(3), "{t}");
+    b.close().await;
+}
+
 /// The text of a PDF (`pdftotext` from poppler-utils, which
 /// scripts/install-deps.sh installs).
 fn pdf_text(pdf: &Path) -> String {
