@@ -1398,6 +1398,25 @@ async fn a_health_card_read_during_an_operation_adds_the_ticked_codes() {
     b.wait_text("tx-name", |t| t == "G*** B***", "the first child")
         .await;
     let id = open_tx_id(&b).await;
+    // A card read by mistake: Esc chooses none of its codes, and the
+    // payment stays as it was (nothing voided).
+    b.keys(&format!("{}{ENTER}", demo::PAYER_FISCAL_CODE)).await;
+    b.wait_screen("choose").await;
+    b.keys(&ESC.to_string()).await;
+    b.wait_screen("tx").await;
+    b.wait_text(
+        "tx-name",
+        |t| t == "G*** B***",
+        "the first child, still there",
+    )
+    .await;
+    let token = env.login().await;
+    let t = env.tx(&token, &id).await;
+    assert_eq!(
+        (t["state"].as_str(), t["items"].as_array().map(Vec::len)),
+        (Some("identified"), Some(1)),
+        "{t}"
+    );
     b.keys(&format!("{}{ENTER}", demo::PAYER_FISCAL_CODE)).await;
     b.wait_screen("choose").await;
     b.wait_text(
@@ -1433,7 +1452,6 @@ async fn a_health_card_read_during_an_operation_adds_the_ticked_codes() {
             .contains(demo::PAYER_FISCAL_CODE),
         "the fiscal code is never shown"
     );
-    let token = env.login().await;
     let t = env.tx(&token, &id).await;
     assert_eq!(t["state"], "identified", "{t}");
     assert_eq!(t["items"].as_array().map(Vec::len), Some(3), "{t}");

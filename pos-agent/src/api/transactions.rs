@@ -143,7 +143,9 @@ pub(super) async fn choose(
     let b: ChooseBody = parse_body(&body)?;
     let codes: Vec<String> = match (b.code, b.codes) {
         (Some(c), None) => vec![c],
-        (None, Some(cs)) if !cs.is_empty() => cs,
+        // An empty list leaves a cart's health card without adding any of
+        // its codes (the counter refuses it when nothing else is there).
+        (None, Some(cs)) => cs,
         _ => {
             return Err(ApiError::bad_request(
                 "Richiesta non valida: indicare `code` (un codice) oppure `codes` \

@@ -355,7 +355,9 @@ function actionsFor(screen) {
   switch (screen) {
     case 'idle': return [['Invio', 'Avvia', () => run(startFromField), true], ...common];
     case 'choose': return [['Invio', state.ticks.size > 1 ? 'Conferma i ' + state.ticks.size + ' scelti' : 'Conferma', () => run(confirmChoice), true],
-      ['F5', 'Spunta tutti', tickAll], ['Esc', 'Annulla operazione', askVoid]];
+      ['F5', 'Spunta tutti', tickAll], items(state.tx).length
+        ? ['Esc', 'Nessuno: torna al pagamento', () => run(chooseNone)]
+        : ['Esc', 'Annulla operazione', askVoid]];
     case 'tx': {
       if (!multi(state.tx)) return [['Invio', 'Stampa pre-scontrino', () => run(confirmAmount), true], ['Esc', 'Annulla operazione', askVoid]];
       const more = items(state.tx).some((i) => i.n !== state.sel && needsAmount(i));
@@ -841,6 +843,13 @@ async function confirmChoice() {
   const picked = state.ticks.size ? [...state.ticks].sort((a, b) => a - b) : [state.cursor];
   if (!picked.every(activeChoice)) { localError('Servizio non attivo.', 'Scegliere un servizio attivo.'); return; }
   await choose(picked);
+}
+
+/** Esc on a health card read into a cart: none of its codes, the cart stays. */
+async function chooseNone() {
+  const t = await api('POST', '/api/v1/transactions/' + encodeURIComponent(state.tx.id) + '/choose', { codes: [] });
+  resetTicks();
+  setTx(t);
 }
 
 async function choose(indices) {

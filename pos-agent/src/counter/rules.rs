@@ -204,7 +204,16 @@ pub fn offer_choices(t: &mut Transaction, codes: Vec<PaymentCode>) {
 pub fn choose(t: &mut Transaction, codes: &[&str]) -> Result<(), CounterError> {
     check_choose(t)?;
     if codes.is_empty() {
-        return Err(CounterError::UnknownChoice);
+        // None of the payer's codes: a health card read by mistake in a
+        // cart leaves the cart as it was; a transaction with nothing else
+        // in it is voided instead.
+        if t.items.is_empty() {
+            return Err(CounterError::UnknownChoice);
+        }
+        t.choices.clear();
+        t.resolved_choices.clear();
+        settle_state(t);
+        return Ok(());
     }
     check_room(t, codes.len())?;
     let mut next = t.clone();
@@ -644,6 +653,17 @@ mod tests {
         assert!(matches!(
             choose(&mut t, &["A1"]),
             Err(CounterError::InvalidState(WrongState::AlreadyChosen))
+        ));
+        // A card read into a cart by mistake: choosing none leaves the cart.
+        let before = t.clone();
+        offer_choices(&mut t, vec![code("A1", 30_000)]);
+        choose(&mut t, &[]).unwrap();
+        assert_eq!(t, before);
+        let mut only_card = Transaction::new("u".into(), "op", OffsetDateTime::UNIX_EPOCH);
+        offer_choices(&mut only_card, vec![code("A1", 30_000)]);
+        assert!(matches!(
+            choose(&mut only_card, &[]),
+            Err(CounterError::UnknownChoice)
         ));
         // A stored transaction reads back with its typed choices.
         let mut waiting = Transaction::new("t".into(), "op", OffsetDateTime::UNIX_EPOCH);

@@ -173,7 +173,7 @@ impl Store {
                 if kind == "confirmed" && key_purpose == pos_backend::KeyPurpose::Recharge {
                     item.credited_balance_cents = body
                         .get("answer")
-                        .and_then(|a| a.get("balance_cents"))
+                        .and_then(|answer| answer.get("balance_cents"))
                         .and_then(Value::as_i64);
                 }
             }
