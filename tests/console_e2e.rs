@@ -40,6 +40,7 @@ const F6: char = '\u{e036}';
 const F8: char = '\u{e038}';
 const ARROW_UP: char = '\u{e013}';
 const ARROW_DOWN: char = '\u{e015}';
+const DELETE: char = '\u{e017}';
 
 /// One browser at a time: each test holds this while its Chromium runs.
 fn turn() -> &'static tokio::sync::Mutex<()> {
@@ -771,6 +772,689 @@ async fn health_card_choose_a_code_then_void_with_the_keyboard() {
     b.wait_screen("idle").await;
     let token = env.login().await;
     assert_eq!(env.tx(&token, &id).await["state"], "voided");
+    b.close().await;
+}
+
+/// The items table of the transaction screen: per row its `n` and the
+/// visible text of each cell; the TOTALE row's text last.
+async fn items_table(b: &Browser) -> (Vec<(String, Vec<String>)>, String) {
+    let v = b
+        .js("const t = document.getElementById('items-table');
+             const rows = Array.from(t.querySelectorAll('tr[data-n]'))
+               .map((tr) => [tr.dataset.n, Array.from(tr.cells).map((c) => c.innerText)]);
+             const total = t.querySelector('tr.total');
+             return [rows, total ? total.innerText : null];")
+        .await;
+    let rows = serde_json::from_value(v[0].clone()).expect("rows");
+    (rows, v[1].as_str().unwrap_or_default().to_string())
+}
+
+/// Cents as the console shows them: 6150 -> "61,50 €" (below 1000 €).
+fn eur(cents: i64) -> String {
+    format!("{},{:02} €", cents / 100, cents % 100)
+}
+
+/// The id of the transaction the console has open.
+async fn open_tx_id(b: &Browser) -> String {
+    b.js("return sessionStorage.getItem('pos.tx');")
+        .await
+        .as_str()
+        .expect("an open transaction")
+        .to_string()
+}
+
+/// Waits until the backend got `n` recharges of transaction `id`.
+async fn wait_recharges(env: &Env, id: &str, n: usize) -> Vec<hardware_mocks::RechargeRecord> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let got: Vec<_> = env
+            .mock
+            .recharges()
+            .into_iter()
+            .filter(|r| r.transaction_id == id)
+            .collect();
+        if got.len() >= n || Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Issue 15: a parent's health card, both children ticked at once, a
+/// pagoPA notice added by typing its QR while the transaction is open;
+/// the portal's table with TOTALE; one pre-receipt, one cash take, one
+/// receipt number for the three items.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_family_pays_two_children_and_a_notice_with_one_receipt() {
+    let _turn = turn().lock().await;
+    let (env, mut b) = agent_and_browser("family").await;
+    log_in(&mut b).await;
+    let family = demo::payer_codes();
+    assert_eq!(family.len(), 2, "the demo parent has two children");
+
+    b.keys(&format!("{}{ENTER}", demo::PAYER_FISCAL_CODE)).await;
+    b.wait_screen("choose").await;
+    b.wait_js(
+        "document.querySelectorAll('#choose-list .choice').length === 2",
+        "the two children's codes",
+    )
+    .await;
+    // Space ticks the first row; once ticking started, a number ticks its row.
+    b.keys(" 2").await;
+    b.wait_js(
+        "document.querySelectorAll('#choose-list .choice.ticked').length === 2",
+        "both children ticked",
+    )
+    .await;
+    b.wait_text(
+        "actions",
+        |t| t.contains("Conferma i 2 scelti"),
+        "the confirm key for two",
+    )
+    .await;
+    b.shot("choose-both").await;
+    b.keys(&ENTER.to_string()).await;
+    b.wait_screen("tx").await;
+    b.wait_js(
+        "document.querySelectorAll('#items-table tr[data-n]').length === 2",
+        "a row per child",
+    )
+    .await;
+    let id = open_tx_id(&b).await;
+
+    // The notice's QR typed like a keyboard-wedge scanner, into the field
+    // that has the focus: it joins the open transaction.
+    b.keys(&format!("{}{ENTER}", demo::NOTICE_PAYABLE_QR)).await;
+    b.wait_js(
+        "document.querySelectorAll('#items-table tr[data-n]').length === 3",
+        "the notice's row",
+    )
+    .await;
+    assert_eq!(open_tx_id(&b).await, id, "still the same transaction");
+    b.shot("three-items").await;
+
+    // The first child's amount, Enter; the second's is typed next.
+    b.wait_js(
+        "document.querySelector('#items-table tr.sel').dataset.n === '1'",
+        "the first child chosen",
+    )
+    .await;
+    b.keys(&format!("20{ENTER}")).await;
+    b.wait_js(
+        "document.querySelector('#items-table tr.sel').dataset.n === '2'",
+        "the second child chosen",
+    )
+    .await;
+    b.keys("15").await;
+    // The counter's fees (`[fees]`, per item) come on top of the amounts.
+    let token = env.login().await;
+    let fees: i64 = env.tx(&token, &id).await["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["fee_cents"].as_i64().unwrap_or(0))
+        .sum();
+    let want = eur(2000 + 1500 + 2550 + fees);
+    let total = b
+        .wait_text(
+            "items-table",
+            |t| t.contains("TOTALE") && t.contains(&want),
+            "TOTALE",
+        )
+        .await;
+    let (rows, total_row) = items_table(&b).await;
+    assert_eq!(rows.len(), 3, "{total}");
+    let cells = |i: usize| rows[i].1[2..].to_vec();
+    assert_eq!(rows[0].0, "1");
+    assert!(rows[0].1[1].contains(family[0].display_name), "{rows:?}");
+    assert!(rows[0].1[1].contains(demo::SERVICE_MENSA_NAME), "{rows:?}");
+    assert_eq!(cells(0), ["12,50 €", "20,00 €", "32,50 €"], "{rows:?}");
+    assert_eq!(rows[1].0, "2");
+    assert!(rows[1].1[1].contains(family[1].display_name), "{rows:?}");
+    assert_eq!(cells(1), ["8,00 €", "15,00 €", "23,00 €"], "{rows:?}");
+    assert_eq!(rows[2].0, "3");
+    assert!(rows[2].1[1].contains("Mensa novembre 2026"), "{rows:?}");
+    assert!(rows[2].1[1].contains(demo::NOTICE_PAYABLE), "{rows:?}");
+    assert_eq!(cells(2), ["–", "25,50 €", "–"], "{rows:?}");
+    assert!(
+        total_row.starts_with("TOTALE") && total_row.contains(&want),
+        "{total_row}"
+    );
+    b.wait_text("tx-total", |t| t == want, "the total to take")
+        .await;
+    b.shot("table").await;
+
+    // Enter: the last amount, then the one pre-receipt.
+    b.keys(&ENTER.to_string()).await;
+    b.wait_screen("cash").await;
+    b.wait_text("cash-total", |t| t == want, "the total to take")
+        .await;
+    let lines = b
+        .wait_text("cash-items", |t| t.lines().count() == 3, "the three items")
+        .await;
+    assert!(lines.contains("Mensa novembre 2026"), "{lines}");
+    b.shot("cash").await;
+    b.keys(&F5.to_string()).await; // exact amount
+    b.wait_text("cash-change", |t| t == "Resto: 0,00 €", "no change")
+        .await;
+    b.keys(&ENTER.to_string()).await;
+    b.wait_screen("done").await;
+    let receipt = b
+        .wait_text("done-receipt", |t| t.ends_with("/000001"), "one receipt")
+        .await;
+    b.wait_text("done-what", |t| t.contains("3 voci"), "three items paid")
+        .await;
+    b.shot("done").await;
+
+    // The agent: one paid transaction of three items under that receipt.
+    let t = env.tx(&token, &id).await;
+    assert_eq!(t["state"], "paid", "{t}");
+    assert_eq!(t["receipt_number"], json!(receipt), "{t}");
+    assert_eq!(t["total_cents"], 6050 + fees, "{t}");
+    let amounts: Vec<(u64, String, i64)> = t["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| {
+            (
+                i["n"].as_u64().expect("n"),
+                i["kind"].as_str().expect("kind").to_string(),
+                i["amount_cents"].as_i64().expect("amount"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        amounts,
+        [
+            (1, "recharge".into(), 2000),
+            (2, "recharge".into(), 1500),
+            (3, "notice".into(), 2550)
+        ]
+    );
+    // The backend: each child credited once, the notice paid, one receipt.
+    let mut credits = wait_recharges(&env, &id, 2).await;
+    credits.sort_by_key(|r| r.item);
+    let got: Vec<(u32, &str, u64, &str)> = credits
+        .iter()
+        .map(|r| {
+            (
+                r.item,
+                r.consumer_ref.as_str(),
+                r.amount_cents,
+                r.receipt_number.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (1, family[0].consumer_ref, 2000, receipt.as_str()),
+            (2, family[1].consumer_ref, 1500, receipt.as_str())
+        ]
+    );
+    let deadline = Instant::now() + WAIT;
+    while env.mock.notice_outcomes().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let outcomes = env.mock.notice_outcomes();
+    assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+    assert_eq!(outcomes[0].outcome, "OK");
+    assert_eq!(outcomes[0].item, Some(3));
+    assert_eq!(outcomes[0].notice_number, demo::NOTICE_PAYABLE);
+    assert_eq!(
+        outcomes[0].receipt_number.as_deref(),
+        Some(receipt.as_str())
+    );
+    b.close().await;
+}
+
+/// Issue 15: three children's codes typed one after the other join one
+/// transaction (a code read twice is refused and changes nothing); the
+/// chosen row leaves with one key (Canc), TOTALE follows, and the payment
+/// holds the remaining items only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_is_removed_with_one_key_and_the_rest_is_paid() {
+    let _turn = turn().lock().await;
+    let (env, mut b) = agent_and_browser("remove_item").await;
+    log_in(&mut b).await;
+
+    b.keys(&format!("{}{ENTER}", demo::MANUAL_CODE_MENSA_1))
+        .await;
+    b.wait_screen("tx").await;
+    b.wait_text("tx-name", |t| t == "M*** R***", "the first child")
+        .await;
+    let id = open_tx_id(&b).await;
+    for (code, rows) in [
+        (demo::MANUAL_CODE_MENSA_2, 2),
+        (demo::MANUAL_CODE_MENSA_3, 3),
+    ] {
+        b.keys(&format!("{code}{ENTER}")).await;
+        b.wait_js(
+            &format!("document.querySelectorAll('#items-table tr[data-n]').length === {rows}"),
+            &format!("{rows} rows"),
+        )
+        .await;
+    }
+    // The same code again: refused, said in Italian, nothing changes.
+    b.keys(&format!("{}{ENTER}", demo::MANUAL_CODE_MENSA_2))
+        .await;
+    b.wait_text(
+        "error-title",
+        |t| t == "Codice già nel pagamento",
+        "the duplicate refused",
+    )
+    .await;
+    b.wait_text("error-msg", |t| t.contains("voce 2"), "which item it is")
+        .await;
+    b.shot("duplicate").await;
+    assert_eq!(items_table(&b).await.0.len(), 3);
+
+    b.keys(&format!("10{ENTER}")).await;
+    b.wait_js(
+        "document.querySelector('#items-table tr.sel').dataset.n === '2'",
+        "the second row chosen",
+    )
+    .await;
+    b.keys(&format!("20{ENTER}")).await;
+    b.wait_js(
+        "document.querySelector('#items-table tr.sel').dataset.n === '3'",
+        "the third row chosen",
+    )
+    .await;
+    b.wait_text("items-table", |t| t.contains("30,00 €"), "TOTALE so far")
+        .await;
+    let (_, total) = items_table(&b).await;
+    assert!(
+        total.starts_with("TOTALE") && total.contains("30,00 €"),
+        "{total}"
+    );
+
+    // Up to the second child; the key hint names it; Canc removes it.
+    b.keys(&ARROW_UP.to_string()).await;
+    b.wait_js(
+        "document.querySelector('#items-table tr.sel').dataset.n === '2'",
+        "the second row chosen again",
+    )
+    .await;
+    b.wait_text(
+        "actions",
+        |t| t.contains("Canc") && t.contains("Togli la voce 2"),
+        "the remove key's hint",
+    )
+    .await;
+    b.shot("chosen").await;
+    b.keys(&DELETE.to_string()).await;
+    b.wait_js(
+        "document.querySelectorAll('#items-table tr[data-n]').length === 2",
+        "the row gone",
+    )
+    .await;
+    let (rows, total) = items_table(&b).await;
+    let ns: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(ns, ["1", "3"], "{rows:?}");
+    assert!(rows[0].1[1].contains("M*** R***"), "{rows:?}");
+    assert!(rows[1].1[1].contains("G*** B***"), "{rows:?}");
+    assert!(
+        total.starts_with("TOTALE") && total.contains("10,00 €"),
+        "{total}"
+    );
+    b.wait_js(
+        "document.querySelector('#items-table tr.sel').dataset.n === '3'",
+        "the row still without an amount chosen",
+    )
+    .await;
+    b.shot("removed").await;
+    let token = env.login().await;
+    let t = env.tx(&token, &id).await;
+    assert_eq!(t["items"].as_array().map(Vec::len), Some(2), "{t}");
+
+    b.keys(&format!("30{ENTER}")).await;
+    b.wait_screen("cash").await;
+    b.wait_text("cash-total", |t| t == "40,00 €", "the total to take")
+        .await;
+    b.keys(&F5.to_string()).await;
+    b.wait_text("cash-change", |t| t == "Resto: 0,00 €", "no change")
+        .await;
+    b.keys(&ENTER.to_string()).await;
+    b.wait_screen("done").await;
+    let receipt = b
+        .wait_text("done-receipt", |t| t.ends_with("/000001"), "the receipt")
+        .await;
+    b.shot("done").await;
+
+    let t = env.tx(&token, &id).await;
+    assert_eq!(t["state"], "paid", "{t}");
+    assert_eq!(t["total_cents"], 4000, "{t}");
+    let items: Vec<(u64, i64)> = t["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| {
+            (
+                i["n"].as_u64().expect("n"),
+                i["amount_cents"].as_i64().expect("amount"),
+            )
+        })
+        .collect();
+    assert_eq!(items, [(1, 1000), (3, 3000)], "{t}");
+    let mut credits = wait_recharges(&env, &id, 2).await;
+    credits.sort_by_key(|r| r.item);
+    let got: Vec<(u32, &str, u64, &str)> = credits
+        .iter()
+        .map(|r| {
+            (
+                r.item,
+                r.code.as_str(),
+                r.amount_cents,
+                r.receipt_number.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (1, demo::MANUAL_CODE_MENSA_1, 1000, receipt.as_str()),
+            (3, demo::MANUAL_CODE_MENSA_3, 3000, receipt.as_str())
+        ]
+    );
+    b.close().await;
+}
+
+/// Issue 15: codes read by a scanner (scan events) join the open
+/// transaction up to five items, a sixth is refused in Italian; once the
+/// pre-receipt is printed a code is not added, but Canc on the cash screen
+/// still removes the chosen item (back to the table, a new pre-receipt).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scans_join_the_open_transaction_up_to_five_items() {
+    let _turn = turn().lock().await;
+    let (env, mut b) = agent_and_browser("five_items").await;
+    log_in(&mut b).await;
+    let token = env.login().await;
+
+    b.keys(&format!("{}{ENTER}", demo::MANUAL_CODE_MENSA_1))
+        .await;
+    b.wait_screen("tx").await;
+    b.wait_text("tx-name", |t| t == "M*** R***", "the first child")
+        .await;
+    let id = open_tx_id(&b).await;
+    let scanned = [
+        demo::MANUAL_CODE_MENSA_2,
+        demo::MANUAL_CODE_MENSA_3,
+        demo::MANUAL_CODE_MENSA_4,
+        demo::MANUAL_CODE_TRASPORTO_1,
+    ];
+    for (k, code) in scanned.iter().enumerate() {
+        let (s, v) = env
+            .call(
+                "POST",
+                "/api/v1/scans",
+                Some(&token),
+                Some(json!({"input": code, "source": "scanner"})),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        let rows = k + 2;
+        b.wait_js(
+            &format!("document.querySelectorAll('#items-table tr[data-n]').length === {rows}"),
+            &format!("{rows} rows"),
+        )
+        .await;
+    }
+    b.wait_text(
+        "toast",
+        |t| t.contains("Aggiunta la voce 5") && t.contains("Letto da lettore"),
+        "what was read and added",
+    )
+    .await;
+    assert_eq!(open_tx_id(&b).await, id, "still the same transaction");
+
+    // A sixth: refused, nothing changes.
+    b.keys(&format!("{}{ENTER}", demo::MANUAL_CODE_TRASPORTO_2))
+        .await;
+    b.wait_text(
+        "error-title",
+        |t| t == "Troppe voci in un pagamento",
+        "too many items",
+    )
+    .await;
+    b.wait_text("error-msg", |t| t.contains('5'), "the API's message")
+        .await;
+    b.shot("five-items").await;
+    assert_eq!(items_table(&b).await.0.len(), 5);
+    assert_eq!(
+        env.tx(&token, &id).await["items"].as_array().map(Vec::len),
+        Some(5)
+    );
+
+    for n in 1..=5 {
+        b.wait_js(
+            &format!("document.querySelector('#items-table tr.sel').dataset.n === '{n}'"),
+            &format!("row {n} chosen"),
+        )
+        .await;
+        b.keys(&format!("10{ENTER}")).await;
+    }
+    b.wait_screen("cash").await;
+    b.wait_text("cash-total", |t| t == "50,00 €", "the total to take")
+        .await;
+    b.wait_text("cash-items", |t| t.lines().count() == 5, "five lines")
+        .await;
+    b.shot("cash-five").await;
+
+    // The pre-receipt is printed: a code typed now is not added.
+    b.keys(&format!("{}{ENTER}", demo::MANUAL_CODE_TRASPORTO_2))
+        .await;
+    b.wait_text(
+        "error-msg",
+        |t| t.contains("pre-scontrino è già stampato"),
+        "no item after the pre-receipt",
+    )
+    .await;
+    assert_eq!(b.js("return document.body.dataset.screen;").await, "cash");
+
+    // Up to the fourth line, Canc: back to the table without it.
+    b.keys(&ARROW_UP.to_string()).await;
+    b.wait_js(
+        "document.querySelector('#cash-items div.sel').dataset.n === '4'",
+        "the fourth item chosen",
+    )
+    .await;
+    b.wait_text(
+        "actions",
+        |t| t.contains("Togli la voce 4"),
+        "the remove key's hint",
+    )
+    .await;
+    b.keys(&DELETE.to_string()).await;
+    b.wait_screen("tx").await;
+    b.wait_js(
+        "document.querySelectorAll('#items-table tr[data-n]').length === 4",
+        "four rows",
+    )
+    .await;
+    let (rows, total) = items_table(&b).await;
+    let ns: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(ns, ["1", "2", "3", "5"], "{rows:?}");
+    assert!(
+        total.starts_with("TOTALE") && total.contains("40,00 €"),
+        "{total}"
+    );
+    assert_eq!(env.tx(&token, &id).await["state"], "amount_set");
+    b.shot("removed-from-cash").await;
+
+    // Enter: a new pre-receipt; the cash; one receipt for four items.
+    b.keys(&ENTER.to_string()).await;
+    b.wait_screen("cash").await;
+    b.wait_text("cash-total", |t| t == "40,00 €", "the new total")
+        .await;
+    b.keys(&F5.to_string()).await;
+    b.wait_text("cash-change", |t| t == "Resto: 0,00 €", "no change")
+        .await;
+    b.keys(&ENTER.to_string()).await;
+    b.wait_screen("done").await;
+    let receipt = b
+        .wait_text("done-receipt", |t| t.ends_with("/000001"), "the receipt")
+        .await;
+    let t = env.tx(&token, &id).await;
+    assert_eq!(t["state"], "paid", "{t}");
+    let ns: Vec<u64> = t["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["n"].as_u64().expect("n"))
+        .collect();
+    assert_eq!(ns, [1, 2, 3, 5], "{t}");
+    let credits = wait_recharges(&env, &id, 4).await;
+    assert_eq!(credits.len(), 4, "{credits:?}");
+    assert!(
+        credits.iter().all(|r| r.receipt_number == receipt),
+        "{credits:?}"
+    );
+    assert!(
+        !credits.iter().any(|r| r.code == demo::MANUAL_CODE_MENSA_4),
+        "the removed item is not credited: {credits:?}"
+    );
+    b.close().await;
+}
+
+/// Issue 15: the backend refuses the activation of the cart's notice at the
+/// pre-receipt; the console shows that row and says to remove it with Canc;
+/// after Canc the rest is paid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_notice_is_shown_on_its_row_and_removed_with_one_key() {
+    let _turn = turn().lock().await;
+    let (env, mut b) = agent_and_browser("refused_notice").await;
+    log_in(&mut b).await;
+
+    b.keys(&format!("{}{ENTER}", demo::MANUAL_CODE_MENSA_1))
+        .await;
+    b.wait_screen("tx").await;
+    let id = open_tx_id(&b).await;
+    env.mock.inject(
+        hardware_mocks::Route::Key(format!("{id}:2:activate")),
+        hardware_mocks::Fault::Status {
+            status: 409,
+            code: "notice_already_paid".into(),
+            retry_after_secs: None,
+        },
+        1,
+    );
+    let qr = demo::notice_qr(demo::NOTICE_PAYABLE_2, 4200);
+    b.keys(&format!("{qr}{ENTER}")).await;
+    b.wait_js(
+        "document.querySelectorAll('#items-table tr[data-n]').length === 2",
+        "the notice's row",
+    )
+    .await;
+    // The child's amount, Enter: no amount is missing, so the pre-receipt,
+    // which the backend refuses for item 2.
+    b.keys(&format!("10{ENTER}")).await;
+    b.wait_text(
+        "error-hint",
+        |t| t.contains("Voce 2") && t.contains("Canc"),
+        "the refused item named",
+    )
+    .await;
+    b.wait_js(
+        "document.querySelector('#items-table tr.sel').dataset.n === '2'",
+        "the refused row chosen",
+    )
+    .await;
+    b.shot("refused").await;
+    let token = env.login().await;
+    assert_eq!(env.tx(&token, &id).await["state"], "amount_set");
+
+    b.keys(&DELETE.to_string()).await;
+    // One item left: the one-item card again, its amount kept.
+    b.wait_text("tx-name", |t| t == "M*** R***", "the child alone")
+        .await;
+    b.wait_text("tx-total", |t| t == "10,00 €", "the child's amount")
+        .await;
+    b.keys(&ENTER.to_string()).await;
+    b.wait_screen("cash").await;
+    b.wait_text("cash-total", |t| t == "10,00 €", "the total to take")
+        .await;
+    b.keys(&format!("{F5}{ENTER}")).await;
+    b.wait_screen("done").await;
+    let t = env.tx(&token, &id).await;
+    assert_eq!(t["state"], "paid", "{t}");
+    assert_eq!(t["items"].as_array().map(Vec::len), Some(1), "{t}");
+    assert_eq!(t["items"][0]["n"], 1, "{t}");
+    assert_eq!(wait_recharges(&env, &id, 1).await.len(), 1);
+    b.close().await;
+}
+
+/// Issue 15: a health card read while a transaction is open offers the
+/// payer's codes beside what is already in the payment; F5 ticks them all,
+/// Enter adds them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_health_card_read_during_an_operation_adds_the_ticked_codes() {
+    let _turn = turn().lock().await;
+    let (env, mut b) = agent_and_browser("health_card_added").await;
+    log_in(&mut b).await;
+
+    b.keys(&format!("{}{ENTER}", demo::MANUAL_CODE_MENSA_3))
+        .await;
+    b.wait_text("tx-name", |t| t == "G*** B***", "the first child")
+        .await;
+    let id = open_tx_id(&b).await;
+    // A card read by mistake: Esc chooses none of its codes, and the
+    // payment stays as it was (nothing voided).
+    b.keys(&format!("{}{ENTER}", demo::PAYER_FISCAL_CODE)).await;
+    b.wait_screen("choose").await;
+    b.keys(&ESC.to_string()).await;
+    b.wait_screen("tx").await;
+    b.wait_text(
+        "tx-name",
+        |t| t == "G*** B***",
+        "the first child, still there",
+    )
+    .await;
+    let token = env.login().await;
+    let t = env.tx(&token, &id).await;
+    assert_eq!(
+        (t["state"].as_str(), t["items"].as_array().map(Vec::len)),
+        (Some("identified"), Some(1)),
+        "{t}"
+    );
+    b.keys(&format!("{}{ENTER}", demo::PAYER_FISCAL_CODE)).await;
+    b.wait_screen("choose").await;
+    b.wait_text(
+        "choose-cart",
+        |t| t.contains("Già nel pagamento") && t.contains("G*** B***"),
+        "what the payment already holds",
+    )
+    .await;
+    b.keys(&F5.to_string()).await;
+    b.wait_js(
+        "document.querySelectorAll('#choose-list .choice.ticked').length === 2",
+        "every code ticked",
+    )
+    .await;
+    b.shot("choose-added").await;
+    b.keys(&ENTER.to_string()).await;
+    b.wait_screen("tx").await;
+    b.wait_js(
+        "document.querySelectorAll('#items-table tr[data-n]').length === 3",
+        "three rows",
+    )
+    .await;
+    let (rows, _) = items_table(&b).await;
+    let family = demo::payer_codes();
+    assert!(rows[0].1[1].contains("G*** B***"), "{rows:?}");
+    assert!(rows[1].1[1].contains(family[0].display_name), "{rows:?}");
+    assert!(rows[2].1[1].contains(family[1].display_name), "{rows:?}");
+    assert!(
+        !b.js("return document.body.innerText;")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .contains(demo::PAYER_FISCAL_CODE),
+        "the fiscal code is never shown"
+    );
+    let t = env.tx(&token, &id).await;
+    assert_eq!(t["state"], "identified", "{t}");
+    assert_eq!(t["items"].as_array().map(Vec::len), Some(3), "{t}");
     b.close().await;
 }
 

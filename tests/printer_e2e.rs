@@ -174,6 +174,14 @@ async fn paper_out_in_the_middle_of_the_receipt_keeps_it_until_paper_is_back() {
     let doc = wait_paper(&env, &printer, "RICEVUTA DI PAGAMENTO").await;
     assert!(doc.text().contains(&receipt), "{}", doc.text());
     assert_eq!(doc.qr_codes, vec![format!("{receipt}|{id}")]);
+    // The PSP the terminal was enrolled with (the mock's enrolment answer).
+    assert!(
+        doc.lines
+            .iter()
+            .any(|l| l.starts_with("PSP") && l.ends_with(demo::PSP_NAME)),
+        "{}",
+        doc.text()
+    );
     wait_status(&env, "printer ready", |s| {
         s["devices"]["printer"]["state"] == "ready"
     })

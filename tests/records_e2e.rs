@@ -160,6 +160,12 @@ async fn a_receipt_copy_reads_back_as_the_receipt_marked_as_a_copy_with_its_qr()
     let txt = stdout(&out);
     assert!(txt.contains("C O P I A"), "{txt}");
     assert!(txt.contains(&format!("[QR: {receipt}|{id}]")), "{txt}");
+    // The PSP of the enrolment, read by the command from terminal.json.
+    assert!(
+        txt.lines()
+            .any(|l| l.starts_with("PSP") && l.ends_with(demo::PSP_NAME)),
+        "{txt}"
+    );
 
     // The console's download: the same copy over the local API.
     let url = format!(
@@ -271,13 +277,13 @@ fn a_receipt_of_a_year_ago_shows_the_time_of_its_own_utc_offset() {
         let mut s = pos_agent::store::Store::open(&data.join("journal.sqlite")).unwrap();
         let mut t = Transaction::new(
             "0b7c1f2e-1111-4222-8333-944455556666".into(),
-            TxKind::Recharge,
             "op1",
             paid_at,
         );
         t.state = TxState::AwaitingCash;
-        t.amount_cents = Some(1500);
-        t.service = Some(Service {
+        let item = t.push_item(TxKind::Recharge);
+        item.amount_cents = Some(1500);
+        item.service = Some(Service {
             id: "mensa".into(),
             name: "Refezione scolastica".into(),
         });
@@ -712,6 +718,14 @@ async fn a_journal_written_by_schema_5_opens_verifies_and_sends_its_pending_entr
     for ((tx, key), cents) in pending.iter().zip(FIXTURE_PENDING_CENTS) {
         let t = env.wait_sync(&token, tx, "confirmed", SYNC_WAIT).await;
         assert_eq!(t["amount_cents"], cents, "{t}");
+        // Migrated: a one-item transaction, its item confirmed on its own.
+        let items = t["items"].as_array().expect("items");
+        assert_eq!(items.len(), 1, "{t}");
+        assert_eq!(
+            (&items[0]["n"], &items[0]["amount_cents"]),
+            (&1.into(), &cents.into())
+        );
+        assert_eq!(items[0]["sync"], "confirmed", "{t}");
         assert_eq!(env.mock.credits_for(tx), 1, "{tx} credited once");
         let sent: Vec<_> = env
             .mock
@@ -723,6 +737,31 @@ async fn a_journal_written_by_schema_5_opens_verifies_and_sends_its_pending_entr
         assert_eq!(sent.len(), 1, "{tx} sent once with its own key");
     }
     env.kill_agent();
+    let conn = rusqlite::Connection::open(env.journal_path()).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert!(version >= 6, "migrated to the items schema: {version}");
+    let stored: Vec<(String, String)> = conn
+        .prepare("SELECT state, stored FROM transactions")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    drop(conn);
+    for (state, json) in &stored {
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            v["items"].as_array().map(Vec::len),
+            Some(1),
+            "every {state} transaction rewritten as one item: {v}"
+        );
+        assert!(
+            v.get("amount_cents").is_none(),
+            "no field left at the top: {v}"
+        );
+    }
     let rows = env.db_transactions();
     let count = |state: &str| rows.iter().filter(|r| r.1 == state).count();
     assert_eq!(count("paid"), 4, "{rows:?}");
@@ -734,4 +773,25 @@ async fn a_journal_written_by_schema_5_opens_verifies_and_sends_its_pending_entr
         "every paid transaction confirmed: {rows:?}"
     );
     env.assert_journal_verifies();
+    // Every receipt paid under schema 5 (its `paid` entry in the shape
+    // before items) is still produced again: one item, its amount, TOTALE.
+    for (id, _, receipt, _) in rows.iter().filter(|r| r.1 == "paid") {
+        let receipt = receipt.as_deref().expect("a paid transaction has a number");
+        let out = env.cli(&["receipt", "show", receipt, "--format", "txt"]);
+        assert!(out.status.success(), "{receipt}: {}", stderr(&out));
+        let txt = stdout(&out);
+        for want in [
+            "C O P I A",
+            "RICEVUTA DI PAGAMENTO",
+            receipt,
+            "CONFERMATO",
+            &format!("[QR: {receipt}|{id}]"),
+        ] {
+            assert!(txt.contains(want), "{want:?} missing:\n{txt}");
+        }
+        let starts = |label: &str| txt.lines().filter(|l| l.starts_with(label)).count();
+        assert_eq!(starts("Importo"), 1, "{txt}");
+        assert_eq!(starts("TOTALE"), 1, "{txt}");
+        assert_eq!(starts("Voce"), 0, "one item prints as before items: {txt}");
+    }
 }

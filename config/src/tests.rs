@@ -88,6 +88,8 @@ fn the_sandbox_example_parses() {
     assert!(matches!(c.camera.device, CameraDevice::Dir { .. }));
     assert_eq!(c.drawer.kick, DrawerKick::None);
     assert_eq!(c.security, SecurityConfig::default());
+    assert_eq!(c.terminal.vat_number.as_deref(), Some("01234567897"));
+    assert!(c.warnings().is_empty(), "{:?}", c.warnings());
 }
 
 #[test]

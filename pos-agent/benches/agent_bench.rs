@@ -9,6 +9,9 @@
 //! - `pay`: latency of `pay` (durable commit) and of a whole transaction's
 //!   API round trip (create → amount → pre-receipt → pay, printer `none`),
 //!   the REAL release binary against the in-process mock backend.
+//! - `cart`: the same for a family's cart of five items (five children's
+//!   codes added with `POST .../items`, an amount each): `pay` writes one
+//!   receipt and five outbox entries in its one durable commit.
 //! - `drain`: 10,000 recharges queued with `counter::commit_payment`, then the
 //!   binary started: time until `status.outbox.pending` is 0.
 //! - `journal`: `pos-agent journal verify` on a journal of 650,000 entries
@@ -20,7 +23,7 @@
 //! - `fleet`: 500 agents' backlogs draining into one mock backend after an
 //!   outage, with jittered backoff and, for contrast, without jitter.
 //!
-//! Knobs (environment): `BENCH_PAYMENTS` (600), `BENCH_DRAIN` (10000),
+//! Knobs (environment): `BENCH_PAYMENTS` (600), `BENCH_CARTS` (300), `BENCH_DRAIN` (10000),
 //! `BENCH_JOURNAL_ENTRIES` (650000), `BENCH_JOURNAL_DIR` (where to build it,
 //! default /dev/shm when present), `BENCH_JOURNAL_KEEP` (a file: the journal
 //! built is copied there, and reused by the next runs instead of building
@@ -169,6 +172,76 @@ async fn bench_pay() {
     env.wait_outbox_drained(Duration::from_secs(60)).await;
 }
 
+// ---------------------------------------------------------------- cart
+
+/// `pay` of a five-item cart (issue 15), beside the one-item figure of
+/// [`bench_pay`].
+async fn bench_cart() {
+    let n = knob("BENCH_CARTS", 300) as usize;
+    println!(
+        "== cart: {n} transactions of 5 items, one client, printer none, data dir on {}",
+        fs_type(&std::env::temp_dir())
+    );
+    let mut env = Env::new().await;
+    env.set_printer_device("none");
+    env.start_agent();
+    let token = env.login().await;
+    let codes: Vec<&str> = demo::CODES
+        .iter()
+        .filter(|c| !c.revoked)
+        .map(|c| c.manual_code)
+        .take(5)
+        .collect();
+    assert_eq!(codes.len(), 5, "five distinct demo codes");
+    let (mut build, mut pre, mut pay) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..n {
+        let t0 = Instant::now();
+        let (s, t) = env
+            .call(
+                "POST",
+                "/api/v1/transactions",
+                Some(&token),
+                Some(json!({"input": codes[0]})),
+            )
+            .await;
+        assert_eq!(s, 201, "{t}");
+        let id = t["id"].as_str().unwrap().to_string();
+        for code in &codes[1..] {
+            let (s, t) = env
+                .act(&token, &id, "items", Some(json!({"input": code})))
+                .await;
+            assert_eq!(s, 200, "{t}");
+        }
+        for item in 1..=5 {
+            let (s, t) = env
+                .act(
+                    &token,
+                    &id,
+                    "amount",
+                    Some(json!({"amount_cents": 1000, "item": item})),
+                )
+                .await;
+            assert_eq!(s, 200, "{t}");
+        }
+        let t1 = Instant::now();
+        let (s, _) = env.act(&token, &id, "pre-receipt", None).await;
+        assert_eq!(s, 200);
+        let t2 = Instant::now();
+        let (s, v) = env
+            .act(&token, &id, "pay", Some(json!({"tendered_cents": 5000})))
+            .await;
+        assert_eq!(s, 200, "{v}");
+        let t3 = Instant::now();
+        build.push(t1 - t0);
+        pre.push(t2 - t1);
+        pay.push(t3 - t2);
+    }
+    summary("cart of 5 (create + 4 items + 5 amounts)", build);
+    summary("pre-receipt (no printer)", pre);
+    summary("pay of 5 items (durable commit)", pay);
+    env.wait_outbox_drained(Duration::from_secs(120)).await;
+}
+
 // ---------------------------------------------------------------- drain
 
 /// A data dir with `n` paid recharges queued, for a terminal registered in
@@ -214,36 +287,37 @@ fn fill_payments(store: &mut Store, terminal_id: &str, n: usize, settle: bool) {
         let c = codes[i % codes.len()];
         let mut t = pos_agent::model::Transaction::new(
             uuid::Uuid::new_v4().to_string(),
-            TxKind::Recharge,
             "op1",
             OffsetDateTime::now_utc(),
         );
         t.state = TxState::AwaitingCash;
-        t.service = Some(Service {
+        let item = t.push_item(TxKind::Recharge);
+        item.service = Some(Service {
             id: c.service_id.into(),
             name: "Refezione scolastica".into(),
         });
-        t.creditor = Some(Creditor {
+        item.creditor = Some(Creditor {
             fiscal_code: demo::CREDITOR_CF.into(),
             name: demo::CREDITOR_NAME.into(),
         });
-        t.consumer = Some(Consumer {
+        item.consumer = Some(Consumer {
             display_name: c.display_name.into(),
             school: Some(c.school.into()),
         });
-        t.limits = Some(Limits {
+        item.limits = Some(Limits {
             min_cents: 500,
             max_cents: 30000,
         });
-        t.code = Some(c.manual_code.into());
-        t.consumer_ref = Some(c.consumer_ref.into());
-        t.amount_cents = Some(500 + (i as i64 % 100) * 10);
+        item.code = Some(c.manual_code.into());
+        item.consumer_ref = Some(c.consumer_ref.into());
+        item.amount_cents = Some(500 + (i as i64 % 100) * 10);
         let paid_at = OffsetDateTime::now_utc();
         pos_agent::counter::commit_payment(store, &mut t, terminal_id, paid_at, 5000, |p| {
+            let it = &p.items[0];
             let body = json!({
-                "transaction_id": p.id, "code": p.code, "service_id": c.service_id,
-                "consumer_ref": p.consumer_ref, "creditor_fiscal_code": demo::CREDITOR_CF,
-                "amount_cents": p.amount_cents, "fee_cents": 0,
+                "transaction_id": p.id, "item": 1, "code": it.code, "service_id": c.service_id,
+                "consumer_ref": it.consumer_ref, "creditor_fiscal_code": demo::CREDITOR_CF,
+                "amount_cents": it.amount_cents, "fee_cents": 0,
                 "paid_at": pos_backend::format_timestamp(paid_at),
                 "receipt_number": p.receipt_number, "operator_id": "op1", "offline": false,
             });
@@ -253,6 +327,7 @@ fn fill_payments(store: &mut Store, terminal_id: &str, n: usize, settle: bool) {
                 path: "/v1/recharges".into(),
                 idempotency_key: p.id.clone(),
                 body: serde_json::to_vec(&body).unwrap_or_default(),
+                item: 1,
             }])
         })
         .expect("commit_payment");
@@ -494,6 +569,7 @@ fn fill_days(store: &mut Store, terminal_id: &str, payments: usize) {
             path: "/v1/closures".into(),
             idempotency_key: id,
             body: b"{}".to_vec(),
+            item: 1,
         };
         store.commit_closure(&row, &draft, &paid).expect("closure");
         store.compact_settled().expect("compaction");
@@ -849,7 +925,7 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    let all = ["pay", "drain", "journal", "idle", "fleet"];
+    let all = ["pay", "cart", "drain", "journal", "idle", "fleet"];
     let wanted: Vec<&str> = if args.is_empty() {
         all.to_vec()
     } else {
@@ -870,6 +946,7 @@ fn main() {
         let t = Instant::now();
         match s {
             "pay" => rt.block_on(bench_pay()),
+            "cart" => rt.block_on(bench_cart()),
             "drain" => rt.block_on(bench_drain()),
             "journal" => bench_journal(),
             "idle" => rt.block_on(bench_idle()),

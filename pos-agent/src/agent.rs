@@ -167,7 +167,7 @@ impl Agent {
         let print_queue = PrintQueue::new(
             store.clone(),
             printer.clone(),
-            Header::from_config(&config, &terminal.terminal_id),
+            Header::for_terminal(&config, &terminal),
         );
         let keys = std::fs::read_to_string(data.keys_path())
             .ok()
@@ -324,7 +324,7 @@ impl Agent {
     pub fn emit_tx(&self, t: &Transaction) {
         self.events.emit(
             "transaction",
-            json!({"id": t.id, "state": t.state, "sync": t.sync, "receipt_number": t.receipt_number}),
+            json!({"id": t.id, "state": t.state, "sync": t.sync(), "receipt_number": t.receipt_number}),
         );
     }
 

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use crate::model::{SyncState, Transaction, TxState};
+use crate::model::{Item, SyncState, Transaction, TxState};
 use crate::time_fmt::rfc3339;
 
 /// The report's numbers: the payments of the period (`paid`, those no
@@ -29,23 +29,37 @@ pub fn build_report(
     created: &[Transaction],
     refunds: &[Transaction],
 ) -> Value {
-    let counted: Vec<&Transaction> = paid
+    // Items are what the municipality receives and what is refunded: a
+    // transaction with three items counts 3 (backend-api.md, closures).
+    let paid_items = items_of(paid);
+    let counted: Vec<(&Transaction, &Item)> = paid_items
         .iter()
-        .filter(|t| t.sync != Some(SyncState::Rejected))
+        .copied()
+        .filter(|(_, i)| i.sync != Some(SyncState::Rejected))
         .collect();
-    let total: i64 = counted.iter().map(|t| t.amount_cents.unwrap_or(0)).sum();
-    let fees: i64 = counted.iter().map(|t| t.fee_cents).sum();
+    let refunded: Vec<(&Transaction, &Item)> = items_of(refunds)
+        .into_iter()
+        .filter(|(_, i)| i.sync == Some(SyncState::Rejected))
+        .collect();
+    let total: i64 = counted
+        .iter()
+        .map(|(_, i)| i.amount_cents.unwrap_or(0))
+        .sum();
+    let fees: i64 = counted.iter().map(|(_, i)| i.fee_cents).sum();
     let cash_in: i64 = paid.iter().map(|t| t.total_cents().unwrap_or(0)).sum();
-    let refund_total: i64 = refunds.iter().map(|t| t.total_cents().unwrap_or(0)).sum();
+    let refund_total: i64 = refunded
+        .iter()
+        .map(|(_, i)| i.total_cents().unwrap_or(0))
+        .sum();
     let mut groups: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
-    for t in &counted {
-        let service = t
+    for (_, i) in &counted {
+        let service = i
             .service
             .as_ref()
             .map(|s| s.name.clone())
-            .or_else(|| t.notice.as_ref().map(|_| "Avviso pagoPA".to_string()))
+            .or_else(|| i.notice.as_ref().map(|_| "Avviso pagoPA".to_string()))
             .unwrap_or_default();
-        let creditor = t
+        let creditor = i
             .creditor
             .as_ref()
             .map(|c| {
@@ -58,7 +72,7 @@ pub fn build_report(
             .unwrap_or_default();
         let e = groups.entry((service, creditor)).or_default();
         e.0 += 1;
-        e.1 += t.amount_cents.unwrap_or(0);
+        e.1 += i.amount_cents.unwrap_or(0);
     }
     let receipts: Vec<&str> = paid
         .iter()
@@ -66,13 +80,14 @@ pub fn build_report(
         .collect();
     let first = receipts.iter().min().map(|s| s.to_string());
     let last = receipts.iter().max().map(|s| s.to_string());
-    let brief = |t: &Transaction| {
-        json!({"id": t.id, "receipt_number": t.receipt_number, "amount_cents": t.amount_cents,
-               "fee_cents": t.fee_cents, "total_cents": t.total_cents(),
-               "service": t.service.as_ref().map(|s| s.name.clone())})
+    let brief = |t: &Transaction, i: &Item| {
+        json!({"id": t.id, "item": i.n, "receipt_number": t.receipt_number,
+               "amount_cents": i.amount_cents, "fee_cents": i.fee_cents,
+               "total_cents": i.total_cents(),
+               "service": i.service.as_ref().map(|s| s.name.clone())})
     };
-    let refund = |t: &Transaction| {
-        let mut b = brief(t);
+    let refund = |(t, i): &(&Transaction, &Item)| {
+        let mut b = brief(t, i);
         b["paid_at"] = json!(t.paid_at.map(rfc3339));
         // Paid before this period: an earlier close counted it as pending.
         b["earlier_period"] = json!(!paid.iter().any(|p| p.id == t.id));
@@ -94,9 +109,16 @@ pub fn build_report(
         "first_receipt": first,
         "last_receipt": last,
         "by_service": groups.iter().map(|((s, c), (n, tot))| json!({"service": s, "creditor": c, "count": n, "total_cents": tot})).collect::<Vec<_>>(),
-        "pending": paid.iter().filter(|t| t.sync == Some(SyncState::Pending)).map(brief).collect::<Vec<_>>(),
-        "rejected": refunds.iter().map(refund).collect::<Vec<_>>(),
+        "pending": paid_items.iter().filter(|(_, i)| i.sync == Some(SyncState::Pending)).map(|(t, i)| brief(t, i)).collect::<Vec<_>>(),
+        "rejected": refunded.iter().map(refund).collect::<Vec<_>>(),
         "refund_total_cents": refund_total,
         "voids": voids,
     })
+}
+
+/// Every item of the transactions, with its transaction.
+fn items_of(ts: &[Transaction]) -> Vec<(&Transaction, &Item)> {
+    ts.iter()
+        .flat_map(|t| t.items.iter().map(move |i| (t, i)))
+        .collect()
 }

@@ -191,34 +191,22 @@ fn ko_after_recovered_activation(
         return None;
     };
     let tx_id = entry.tx_id.as_deref()?;
-    let req = pos_backend::PreparedRequest::outcome(
+    let req = pos_backend::PreparedRequest::outcome_item(
         tx_id,
+        entry.item,
         &pos_backend::OutcomeRequest::Ko {
             payment_token: token.to_string(),
             reason: Some("annullata dopo un'attivazione senza risposta".into()),
         },
     );
-    Some(crate::store::OutboxDraft::from_request("outcome_ko", req))
-}
-
-impl crate::store::OutboxDraft {
-    /// An outbox entry holding `req` exactly as prepared (its bytes are
-    /// sent, and resent, unchanged); `purpose` says what it is for
-    /// (`recharge`, `outcome_ok`, `outcome_ko`, `activate_for_ko`).
-    pub fn from_request(purpose: &str, req: pos_backend::PreparedRequest) -> Self {
-        crate::store::OutboxDraft {
-            purpose: purpose.into(),
-            method: req.method,
-            path: req.path,
-            idempotency_key: req.idempotency_key,
-            body: req.body,
-        }
-    }
+    Some(crate::store::OutboxDraft::from_request("outcome_ko", req).for_item(entry.item))
 }
 
 /// The ordering key: entries with the same key go one after the other.
-fn ordering_key(e: &OutboxEntry) -> &str {
-    e.tx_id.as_deref().unwrap_or(&e.idempotency_key)
+/// Each item of a transaction is credited on its own, so its entries (an
+/// activation replayed, then its KO) are ordered among themselves only.
+fn ordering_key(e: &OutboxEntry) -> (&str, u32) {
+    (e.tx_id.as_deref().unwrap_or(&e.idempotency_key), e.item)
 }
 
 struct Queued {
@@ -629,6 +617,7 @@ mod tests {
             path: "/v1/recharges".into(),
             idempotency_key: "tx-1".into(),
             body: b"{}".to_vec(),
+            item: 1,
             state: "pending".into(),
             attempts: 0,
             next_attempt_at: None,

@@ -293,6 +293,27 @@ impl From<CounterError> for ApiError {
                 "unknown_choice",
                 "Il codice scelto non è tra quelli del titolare della tessera.",
             ),
+            CounterError::TooManyItems { max } => ApiError::new(
+                422,
+                "too_many_items",
+                format!("Al massimo {max} voci in un pagamento: pagare queste e aprire una nuova operazione per le altre."),
+            )
+            .with("max_items", json!(max)),
+            CounterError::DuplicateItem { n } => ApiError::new(
+                409,
+                "duplicate_item",
+                format!("Questo codice è già nell'operazione (voce {n}): non va letto due volte."),
+            )
+            .with("item", json!(n)),
+            CounterError::UnknownItem { n } => ApiError::new(
+                404,
+                "not_found",
+                format!("Nessuna voce {n} in questa operazione."),
+            ),
+            CounterError::ItemRequired => ApiError::bad_request(
+                "Indicare a quale voce va l'importo: più voci sono ancora senza importo \
+                 (field `item`).",
+            ),
             CounterError::CodeNotActive => ApiError::new(
                 422,
                 "code_revoked",
@@ -334,6 +355,11 @@ impl From<CounterError> for ApiError {
             ),
             CounterError::Backend { call, error } => backend_call_error(call, &error),
             CounterError::IncompleteNotice => ApiError::internal("avviso incompleto"),
+            CounterError::Item { n, error } => {
+                let mut e = ApiError::from(*error).with("item", json!(n));
+                e.message = format!("Voce {n}: {}", e.message);
+                e
+            }
             CounterError::Store(e) => e.into(),
         }
     }
@@ -360,5 +386,12 @@ fn wrong_state_message(w: WrongState) -> String {
             "La scelta del servizio è già stata fatta per questa operazione.".into()
         }
         WrongState::AlreadyPaid => "La transazione è già pagata e non si può annullare.".into(),
+        WrongState::ItemsLocked(state) => format!(
+            "Non si possono aggiungere voci: la transazione è {}. Annullare il pre-scontrino togliendo una voce, o completare il pagamento.",
+            state.as_str()
+        ),
+        WrongState::LastItem => {
+            "È l'unica voce rimasta: per toglierla annullare l'operazione.".into()
+        }
     }
 }

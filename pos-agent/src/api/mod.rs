@@ -40,7 +40,9 @@ use login::{login, logout};
 use receipts::{receipt_copy_pdf, reprint};
 use scans::scan;
 use status::{events, status};
-use transactions::{amount, choose, create, get_tx, list, pay, pre_receipt, void};
+use transactions::{
+    add_item, amount, choose, create, get_tx, list, pay, pre_receipt, remove_item, void,
+};
 
 type AppState = Arc<Agent>;
 
@@ -143,6 +145,11 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .route("/api/v1/events", get(events))
         .route("/api/v1/transactions", post(create).get(list))
         .route("/api/v1/transactions/{id}", get(get_tx))
+        .route("/api/v1/transactions/{id}/items", post(add_item))
+        .route(
+            "/api/v1/transactions/{id}/items/{n}/remove",
+            post(remove_item),
+        )
         .route("/api/v1/transactions/{id}/choose", post(choose))
         .route("/api/v1/transactions/{id}/amount", post(amount))
         .route("/api/v1/transactions/{id}/pre-receipt", post(pre_receipt))

@@ -1,5 +1,5 @@
-//! `/api/v1/transactions`: create, list, read, choose, amount,
-//! pre-receipt, pay, void. Each handler parses, calls the counter, answers.
+//! `/api/v1/transactions`: create, list, read, add and remove items,
+//! choose, amount, pre-receipt, pay, void. Each handler parses, calls the counter, answers.
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -18,23 +18,60 @@ struct CreateBody {
     scan_id: Option<String>,
 }
 
+/// `{"input"}` or `{"scan_id"}`, exactly one: the body of a new transaction
+/// and of a new item alike (an item is resolved exactly like the input of a
+/// new transaction).
+fn create_input(body: &Bytes) -> Result<CreateInput, ApiError> {
+    let b: CreateBody = parse_body(body)?;
+    match (b.input, b.scan_id) {
+        (Some(t), None) => Ok(CreateInput::Text(t)),
+        (None, Some(id)) => Ok(CreateInput::ScanId(id)),
+        _ => Err(ApiError::bad_request(
+            "Richiesta non valida: serve esattamente uno tra `input` e `scan_id`",
+        )),
+    }
+}
+
 pub(super) async fn create(
     State(agent): State<AppState>,
     Operator(op): Operator,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let b: CreateBody = parse_body(&body)?;
-    let input = match (b.input, b.scan_id) {
-        (Some(t), None) => CreateInput::Text(t),
-        (None, Some(id)) => CreateInput::ScanId(id),
-        _ => {
-            return Err(ApiError::bad_request(
-                "Richiesta non valida: serve esattamente uno tra `input` e `scan_id`",
-            ))
-        }
-    };
+    let input = create_input(&body)?;
     let t = agent.create(&op, input).await?;
     Ok((StatusCode::CREATED, Json(t.to_api())))
+}
+
+/// `POST /api/v1/transactions/{id}/items`: another child's code or notice
+/// in the same payment.
+pub(super) async fn add_item(
+    State(agent): State<AppState>,
+    _op: Operator,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let input = create_input(&body)?;
+    Ok(Json(agent.add_item(&id, input).await?.to_api()))
+}
+
+/// `POST /api/v1/transactions/{id}/items/{n}/remove`.
+pub(super) async fn remove_item(
+    State(agent): State<AppState>,
+    _op: Operator,
+    Path((id, n)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let n: u32 = n
+        .parse()
+        .ok()
+        .filter(|n| (1..=1000).contains(n))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "Numero di voce non valido: «{}». Indicare il numero `n` di una voce \
+             della transazione (1, 2, ...).",
+                pos_codes::masked_excerpt(&n)
+            ))
+        })?;
+    Ok(Json(agent.remove_item(&id, n).await?.to_api()))
 }
 
 #[derive(Deserialize)]
@@ -89,9 +126,12 @@ pub(super) async fn get_tx(
     Ok(Json(agent.get(&id).await?.to_api()))
 }
 
+/// `{"code": ...}` (one, as before items) or `{"codes": [...]}` (one item
+/// per chosen code).
 #[derive(Deserialize)]
 struct ChooseBody {
-    code: String,
+    code: Option<String>,
+    codes: Option<Vec<String>>,
 }
 
 pub(super) async fn choose(
@@ -101,12 +141,26 @@ pub(super) async fn choose(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let b: ChooseBody = parse_body(&body)?;
-    Ok(Json(agent.choose(&id, &b.code).await?.to_api()))
+    let codes: Vec<String> = match (b.code, b.codes) {
+        (Some(c), None) => vec![c],
+        // An empty list leaves a cart's health card without adding any of
+        // its codes (the counter refuses it when nothing else is there).
+        (None, Some(cs)) => cs,
+        _ => {
+            return Err(ApiError::bad_request(
+                "Richiesta non valida: indicare `code` (un codice) oppure `codes` \
+                 (uno o più codici tra quelli proposti).",
+            ))
+        }
+    };
+    let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
+    Ok(Json(agent.choose(&id, &codes).await?.to_api()))
 }
 
 #[derive(Deserialize)]
 struct AmountBody {
     amount_cents: i64,
+    item: Option<u32>,
 }
 
 pub(super) async fn amount(
@@ -116,7 +170,12 @@ pub(super) async fn amount(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let b: AmountBody = parse_body(&body)?;
-    Ok(Json(agent.set_amount(&id, b.amount_cents).await?.to_api()))
+    Ok(Json(
+        agent
+            .set_amount(&id, b.amount_cents, b.item)
+            .await?
+            .to_api(),
+    ))
 }
 
 pub(super) async fn pre_receipt(

@@ -25,7 +25,12 @@ pub fn init(output: Option<&Path>) -> anyhow::Result<ExitCode> {
 /// Validates `file` (else the config `--config` names, else the default).
 pub fn check(file: Option<&Path>, config_arg: Option<&Path>) -> anyhow::Result<ExitCode> {
     let path = pos_config::config_path(file.or(config_arg));
-    pos_config::Config::load(&path).map_err(|e| anyhow!("{e}"))?;
+    let config = pos_config::Config::load(&path).map_err(|e| anyhow!("{e}"))?;
     println!("{}: configurazione valida", path.display());
+    // Accepted, but worth a look (e.g. a partita IVA with a wrong check
+    // digit, printed on every receipt).
+    for w in config.warnings() {
+        eprintln!("{}: attenzione: {w}", path.display());
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -148,6 +148,16 @@ pub fn run(config_path: &Path) -> Report {
                 Status::Ok,
                 format!("{} valida", config_path.display()),
             );
+            // What the config accepts but a technician should look at
+            // (a partita IVA whose check digit is wrong, ...).
+            for w in c.warnings() {
+                r.push_fix(
+                    "configurazione",
+                    Status::Warn,
+                    w,
+                    format!("correggi {}", config_path.display()),
+                );
+            }
             c
         }
         Err(e) => {
@@ -1116,6 +1126,38 @@ mod tests {
         assert_eq!(r.checks.len(), 1);
         assert_eq!(r.checks[0].status, Status::Fail);
         assert!(r.checks[0].fix.as_deref().unwrap().contains("config init"));
+    }
+
+    /// A config that loads but has something to look at (here a partita
+    /// IVA whose check digit is wrong) is a warning, not a failure.
+    #[test]
+    fn a_config_warning_is_shown_as_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let text = |vat: &str| {
+            format!(
+                "data_dir = \"{}\"\n[terminal]\nvat_number = \"{vat}\"\n[backend]\nurl = \"http://127.0.0.1:9\"\n[drawer]\nkick = \"none\"\n",
+                dir.path().join("data").display()
+            )
+        };
+        let config_checks = |r: &Report| -> Vec<(Status, String)> {
+            r.checks
+                .iter()
+                .filter(|c| c.check == "configurazione")
+                .map(|c| (c.status, c.message.clone()))
+                .collect()
+        };
+        std::fs::write(&path, text("01234567890")).unwrap();
+        let r = run(&path);
+        let checks = config_checks(&r);
+        assert_eq!(checks.len(), 2, "{}", r.render_text());
+        assert_eq!(checks[0].0, Status::Ok);
+        assert_eq!(checks[1].0, Status::Warn);
+        assert!(checks[1].1.contains("terminal.vat_number"), "{checks:?}");
+
+        std::fs::write(&path, text("01234567897")).unwrap();
+        let r = run(&path);
+        assert_eq!(config_checks(&r).len(), 1, "{}", r.render_text());
     }
 
     #[test]

@@ -5,12 +5,16 @@
 //!
 //! ```text
 //! seq,at,kind,tx_id,receipt_number,operation,service,operator,amount_cents,fee_cents,
-//!     total_cents,tendered_cents,change_cents,offline,sync,hash
-//! 7,2026-11-22T10:15:03Z,paid,0b6c…,T-000123/2026/000007,recharge,mensa,op1,2000,0,2000,5000,3000,false,confirmed,9f2c…
+//!     total_cents,tendered_cents,change_cents,offline,sync,hash,items
+//! 7,2026-11-22T10:15:03Z,paid,0b6c…,T-000123/2026/000007,recharge,mensa,op1,2000,0,2000,5000,3000,false,confirmed,9f2c…,1
 //! ```
 //!
 //! `sync` is the transaction's state *now* (the journal entry was written
-//! when it was still `pending`). The row never carries the payment code, the
+//! when it was still `pending`). A payment of several items (issue 15) is
+//! one row: `amount_cents`, `fee_cents` and `total_cents` are the sums over
+//! its items, `operation` is their kind (`mixed` when recharges and notices
+//! are paid together), `service` the distinct service ids joined by `+`,
+//! and `items` how many items it holds (empty for entries of no payment). The row never carries the payment code, the
 //! backend's consumer reference or a fiscal code: every text is passed
 //! through [`pos_codes::mask_fiscal_codes`] even though the journal bodies
 //! hold none, so a future body field cannot leak one through an export.
@@ -160,6 +164,8 @@ pub struct Row {
     /// The transaction's sync state now: `pending`, `confirmed`, `rejected`.
     pub sync: Option<String>,
     pub hash: String,
+    /// How many items a payment holds (`None` for other entries).
+    pub items: Option<i64>,
 }
 
 impl Row {
@@ -173,7 +179,8 @@ impl Row {
         hash: String,
         sync: Option<String>,
     ) -> Row {
-        let body: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+        let mut body: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+        let items = (kind == "paid").then(|| items_summary(&mut body));
         let text = |k: &str| body.get(k).and_then(Value::as_str).map(mask);
         let int = |k: &str| body.get(k).and_then(Value::as_i64);
         let amount = int("amount_cents");
@@ -203,8 +210,56 @@ impl Row {
             kind: mask(&kind),
             tx_id: tx_id.as_deref().map(mask),
             hash,
+            items,
         }
     }
+}
+
+/// A `paid` body with `items` (schema 6 on) gets the one-row fields a body
+/// before items had at its top level: the sums, the kind (`mixed` when
+/// they differ), the services joined by `+`, the offline flag of any item.
+/// Returns the number of items (1 for a `paid` body before items).
+fn items_summary(body: &mut Value) -> i64 {
+    let Some(items) = body.get("items").and_then(Value::as_array).cloned() else {
+        return 1;
+    };
+    let sum = |k: &str| -> Option<i64> {
+        items
+            .iter()
+            .map(|i| i.get(k).and_then(Value::as_i64))
+            .try_fold(0i64, |acc, v| acc.checked_add(v?))
+    };
+    let mut kinds: Vec<&str> = items
+        .iter()
+        .filter_map(|i| i.get("kind").and_then(Value::as_str))
+        .collect();
+    kinds.dedup();
+    let kind = match kinds.as_slice() {
+        [one] => one.to_string(),
+        _ => "mixed".to_string(),
+    };
+    let mut services: Vec<&str> = vec![];
+    for s in items
+        .iter()
+        .filter_map(|i| i.get("service")?.get("id")?.as_str())
+    {
+        if !services.contains(&s) {
+            services.push(s);
+        }
+    }
+    let offline = items
+        .iter()
+        .any(|i| i.get("offline").and_then(Value::as_bool) == Some(true));
+    if let Value::Object(map) = body {
+        map.insert("amount_cents".into(), sum("amount_cents").into());
+        map.insert("fee_cents".into(), sum("fee_cents").unwrap_or(0).into());
+        map.insert("kind".into(), kind.into());
+        if !services.is_empty() {
+            map.insert("service".into(), services.join("+").into());
+        }
+        map.insert("offline".into(), offline.into());
+    }
+    items.len() as i64
 }
 
 fn mask(s: &str) -> String {
@@ -281,7 +336,7 @@ pub fn write(
 }
 
 /// The CSV header, in [`Row`]'s field order.
-pub const COLUMNS: [&str; 16] = [
+pub const COLUMNS: [&str; 17] = [
     "seq",
     "at",
     "kind",
@@ -298,6 +353,7 @@ pub const COLUMNS: [&str; 16] = [
     "offline",
     "sync",
     "hash",
+    "items",
 ];
 
 /// `pos-agent journal export`: to `output` (written whole, then renamed
@@ -444,6 +500,32 @@ mod tests {
         assert_eq!(&rows[1][2], "reprint");
         assert_eq!(&rows[1][8], "", "no amount on a reprint");
         assert!(text.contains("\"op,1\""), "{text}");
+    }
+
+    #[test]
+    fn a_payment_of_several_items_is_one_row_with_their_sums() {
+        let (_d, store) = store_with(&[(
+            "paid",
+            Some("tx-1"),
+            json!({"receipt_number": "T-1/2026/000002", "operator": "op1",
+                   "tendered_cents": 10000, "change_cents": 450, "items": [
+                {"n": 1, "kind": "recharge", "service": {"id": "mensa", "name": "Mensa"},
+                 "amount_cents": 1500, "fee_cents": 0, "offline": false},
+                {"n": 2, "kind": "recharge", "service": {"id": "mensa", "name": "Mensa"},
+                 "amount_cents": 2000, "fee_cents": 0, "offline": true},
+                {"n": 3, "kind": "notice", "amount_cents": 5500, "fee_cents": 50,
+                 "offline": false}]}),
+        )]);
+        let v: Value =
+            serde_json::from_str(&export(&store, &Range::default(), Format::Json)).unwrap();
+        let row = &v[0];
+        assert_eq!(row["amount_cents"], 9000);
+        assert_eq!(row["fee_cents"], 50);
+        assert_eq!(row["total_cents"], 9050);
+        assert_eq!(row["operation"], "mixed");
+        assert_eq!(row["service"], "mensa");
+        assert_eq!(row["offline"], true);
+        assert_eq!(row["items"], 3);
     }
 
     #[test]

@@ -20,7 +20,17 @@ pub fn show(
     let format: receipt_copy::Format = format.parse()?;
     receipt_copy::check_number(number)?;
     let store = super::open_store_read_only(&config, config_arg)?;
-    let bytes = receipt_copy::render(&store, &Header::from_config(&config, ""), number, format)?;
+    // The PSP is the one this terminal was enrolled with; a data directory
+    // without its terminal file (a journal copied for an inspection) gives
+    // the copy without it rather than no copy.
+    let data = crate::datadir::DataDir {
+        path: config.data_dir.clone(),
+    };
+    let header = match data.read_terminal() {
+        Ok(t) => Header::for_terminal(&config, &t),
+        Err(_) => Header::from_config(&config, ""),
+    };
+    let bytes = receipt_copy::render(&store, &header, number, format)?;
     match output {
         Some(path) => {
             std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?

@@ -122,21 +122,62 @@ pub async fn run(dir: &Path, listen: SocketAddr) -> anyhow::Result<()> {
         demo::SERVICE_MENSA,
         time::OffsetDateTime::now_utc().unix_timestamp(),
     );
-    println!(
-        "\n  pos-agent sandbox\n\n  Console:   http://{listen}/\n  Operatore: {SANDBOX_OPERATOR}   PIN: {SANDBOX_PIN}\n\n  Codici di prova:\n    manuale (mensa):      {}\n    manuale (trasporto):  {}\n    revocato:             {}\n    QR dell'app (mensa):  {token}\n\n  Ricevute stampate:  {}\n  Fotocamera:         {}  (mostrare un QR: cargo run -p hardware-mocks -- camera --dir {})\n  Backend di prova:   {}  (guasti: POST {}/_mock/faults)\n  Dati e config:      {}\n",
-        demo::MANUAL_CODE_MENSA_1,
-        demo::MANUAL_CODE_TRASPORTO_1,
-        demo::MANUAL_CODE_REVOKED,
-        receipts.display(),
-        dir.join("camera").display(),
-        dir.join("camera").display(),
-        backend.url,
-        backend.url,
-        dir.display(),
+    print!(
+        "{}",
+        banner(&Banner {
+            listen,
+            app_token: &token,
+            receipts: &receipts,
+            dir: &dir,
+            backend_url: &backend.url,
+        })
     );
     let r = crate::runtime::serve(agent, listen).await;
     backend.shutdown().await;
     r
+}
+
+/// What the sandbox banner names.
+struct Banner<'a> {
+    listen: SocketAddr,
+    app_token: &'a str,
+    receipts: &'a Path,
+    dir: &'a Path,
+    backend_url: &'a str,
+}
+
+/// The banner a newcomer reads first: where the console is, how to log in,
+/// and a code for every path: manual codes, a revoked one, an app QR, a
+/// pagoPA notice QR, and the health card of a parent with two children
+/// (several items in one payment).
+fn banner(b: &Banner<'_>) -> String {
+    let family = demo::payer_codes()
+        .iter()
+        .map(|c| format!("{} ({})", c.display_name, c.manual_code))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let camera = b.dir.join("camera");
+    format!(
+        "\n  pos-agent sandbox\n\n  Console:   http://{listen}/\n  Operatore: {SANDBOX_OPERATOR}   PIN: {SANDBOX_PIN}\n\n  \
+         Codici di prova:\n    manuale (mensa):      {mensa}\n    manuale (trasporto):  {bus}\n    \
+         revocato:             {revoked}\n    QR dell'app (mensa):  {token}\n    \
+         avviso pagoPA (QR):   {notice}\n    tessera sanitaria:    {cf}  (genitore di due figli: {family})\n\n  \
+         Più voci in un pagamento: con un'operazione aperta, leggere o digitare un altro codice\n  \
+         la aggiunge (per esempio la tessera, scegliendo entrambi i figli, e poi l'avviso).\n\n  \
+         Ricevute stampate:  {receipts}\n  Fotocamera:         {camera}  (mostrare un QR: cargo run -p hardware-mocks -- camera --dir {camera})\n  \
+         Backend di prova:   {url}  (guasti: POST {url}/_mock/faults)\n  Dati e config:      {dir}\n",
+        listen = b.listen,
+        mensa = demo::MANUAL_CODE_MENSA_1,
+        bus = demo::MANUAL_CODE_TRASPORTO_1,
+        revoked = demo::MANUAL_CODE_REVOKED,
+        token = b.app_token,
+        notice = demo::NOTICE_PAYABLE_QR,
+        cf = demo::PAYER_FISCAL_CODE,
+        receipts = b.receipts.display(),
+        camera = camera.display(),
+        url = b.backend_url,
+        dir = b.dir.display(),
+    )
 }
 
 /// `pos-agent sandbox [--dir DIR] [--listen ADDR]`: runs until stopped.
@@ -149,6 +190,42 @@ pub fn command(dir: &Path, listen: SocketAddr) -> anyhow::Result<std::process::E
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_banner_names_a_code_for_every_path_including_a_family() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = banner(&Banner {
+            listen: "127.0.0.1:7878".parse().unwrap(),
+            app_token: "TOKEN",
+            receipts: &dir.path().join("receipts"),
+            dir: dir.path(),
+            backend_url: "http://127.0.0.1:9",
+        });
+        let value_of = |label: &str| -> String {
+            let line = text
+                .lines()
+                .find(|l| l.trim_start().starts_with(label))
+                .unwrap_or_else(|| panic!("no {label:?} line in:\n{text}"));
+            line[line.find(':').unwrap() + 1..]
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .to_string()
+        };
+        // What the banner offers is what the counter reads.
+        assert!(matches!(
+            pos_codes::classify(&value_of("avviso pagoPA")),
+            Ok(pos_codes::Input::Notice(_))
+        ));
+        assert!(matches!(
+            pos_codes::classify(&value_of("tessera sanitaria")),
+            Ok(pos_codes::Input::FiscalCode(_))
+        ));
+        for child in demo::payer_codes() {
+            assert!(text.contains(child.manual_code), "{text}");
+        }
+        assert!(text.contains("http://127.0.0.1:7878/"));
+    }
 
     #[test]
     fn the_sandbox_config_is_valid_and_loopback() {

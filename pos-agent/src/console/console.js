@@ -61,6 +61,9 @@ const ERRORS = {
   offline_limit_exceeded: ['Limite senza collegamento superato', 'Ridurre l\'importo, o riprovare quando il Comune torna raggiungibile.'],
   backend_unreachable: ['Il Comune non risponde', 'Si possono incassare solo i QR dell\'app, entro i limiti offline. Riprovare tra qualche minuto.'],
   disk_full: ['Disco pieno: NON incassare', 'Chiamare subito l\'assistenza.'],
+  duplicate_item: ['Codice già nel pagamento', 'Non va letto due volte: continuare con gli importi.'],
+  too_many_items: ['Troppe voci in un pagamento', 'Incassare queste voci, poi leggere gli altri codici in una nuova operazione.'],
+  unknown_choice: ['Scelta non valida', 'Scegliere di nuovo tra i servizi mostrati.'],
   bad_backend_answer: ['Risposta non valida dal Comune', 'Riprovare tra poco; se si ripete chiamare l\'assistenza.'],
   internal_error: ['Errore del programma di cassa', 'Riprovare; se si ripete chiamare l\'assistenza.'],
   network: ['Programma di cassa non raggiungibile', 'Attendere qualche secondo e riprovare; se non torna, riavviare il PC o chiamare l\'assistenza.'],
@@ -126,6 +129,10 @@ const state = {
   today: [], // today's transactions, newest first (the today screen)
   todaySel: -1, // index in `today` of the chosen paid receipt
   syncSeen: {}, // transaction id -> last sync state seen in the events
+  sel: null, // the item (its `n`) chosen in the items table
+  selShown: null, // the item whose amount the amount field holds
+  ticks: new Set(), // health card: the indices of the ticked choices
+  cursor: 0, // health card: the row Space ticks
 };
 
 async function api(method, path, body) {
@@ -157,7 +164,7 @@ async function run(fn) {
     clearError();
     await fn();
   } catch (e) {
-    if (e instanceof ApiError || e.code) showError(e); else showError({ code: 'internal_error', message: String(e) });
+    if (e instanceof ApiError || e.code) showError(e, e.hint); else showError({ code: 'internal_error', message: String(e) });
     if (e.code === 'invalid_state' && state.tx) await refreshTx();
   } finally {
     clearTimeout(shown);
@@ -313,6 +320,9 @@ function onScan(d) {
     $('scan-last').textContent = scanText(d);
     $('scan-last').hidden = false;
     run(() => startTx({ scan_id: d.scan_id }, scanText(d)));
+  } else if (state.screen === 'tx' && state.tx && !state.busy && $('modal').hidden) {
+    // A transaction is open: another child's code or a notice joins it.
+    run(() => addItem({ scan_id: d.scan_id }, scanText(d)));
   } else {
     state.pendingScan = d;
     toast(scanText(d) + ' (in attesa: finire prima l\'operazione in corso)');
@@ -332,8 +342,9 @@ function show(name) {
 
 function focusScreen() {
   if (!$('modal').hidden) { ($('modal-input').hidden ? $('modal-ok') : $('modal-input')).focus(); return; }
-  const f = { login: $('login-operator').value ? 'login-pin' : 'login-operator', idle: 'scan-input', tx: 'amount-input', cash: 'cash-input' }[state.screen];
-  if (f && !(f === 'amount-input' && $('amount-entry').hidden)) $(f).focus();
+  const tx = $('amount-entry').hidden ? 'add-input' : 'amount-input';
+  const f = { login: $('login-operator').value ? 'login-pin' : 'login-operator', idle: 'scan-input', tx, cash: 'cash-input' }[state.screen];
+  if (f) $(f).focus();
   else document.activeElement && document.activeElement.blur && document.activeElement.blur();
 }
 
@@ -343,9 +354,18 @@ function actionsFor(screen) {
     ['F4', 'Chiusura giornata', askDayClose], ['F8', 'Copia PDF', openToday], ['F9', 'Esci', logout]];
   switch (screen) {
     case 'idle': return [['Invio', 'Avvia', () => run(startFromField), true], ...common];
-    case 'choose': return [['Esc', 'Annulla operazione', askVoid]];
-    case 'tx': return [['Invio', 'Stampa pre-scontrino', () => run(confirmAmount), true], ['Esc', 'Annulla operazione', askVoid]];
+    case 'choose': return [['Invio', state.ticks.size > 1 ? 'Conferma i ' + state.ticks.size + ' scelti' : 'Conferma', () => run(confirmChoice), true],
+      ['F5', 'Spunta tutti', tickAll], items(state.tx).length
+        ? ['Esc', 'Nessuno: torna al pagamento', () => run(chooseNone)]
+        : ['Esc', 'Annulla operazione', askVoid]];
+    case 'tx': {
+      if (!multi(state.tx)) return [['Invio', 'Stampa pre-scontrino', () => run(confirmAmount), true], ['Esc', 'Annulla operazione', askVoid]];
+      const more = items(state.tx).some((i) => i.n !== state.sel && needsAmount(i));
+      return [['Invio', more ? 'Conferma importo, voce seguente' : 'Stampa pre-scontrino', () => run(confirmAmount), true],
+        ['Canc', 'Togli la voce ' + (state.sel || ''), () => run(removeSelected)], ['Esc', 'Annulla operazione', askVoid]];
+    }
     case 'cash': return [['Invio', 'Incassa', () => run(pay), true], ['F2', 'Ristampa pre-scontrino', () => run(printPreReceipt)],
+      ...(multi(state.tx) ? [['Canc', 'Togli la voce ' + (state.sel || ''), () => run(removeSelected)]] : []),
       ['Esc', 'Annulla operazione', askVoid]];
     case 'done': return [['Invio', 'Nuova operazione', newOperation, true], ['F2', 'Ristampa ricevuta', reprintLast],
       ['F3', 'Ristampa per numero', reprintByNumber], ['F4', 'Chiusura giornata', askDayClose], ['F8', 'Copia PDF', openToday],
@@ -509,7 +529,7 @@ function setTx(t) {
   if (!t) return;
   switch (t.state) {
     case 'choose_code': renderChoose(t); show('choose'); break;
-    case 'identified': case 'amount_set': renderTx(t); show('tx'); break;
+    case 'identified': case 'amount_set': settleSel(t); renderTx(t); show('tx'); break;
     case 'awaiting_cash': renderCash(t); show('cash'); break;
     case 'paid': showDone(t); break;
     default: state.tx = null; newOperation();
@@ -543,34 +563,317 @@ async function startTx(body, read) {
   $('tx-read').hidden = !read;
   $('scan-last').hidden = true;
   $('amount-input').value = '';
+  $('add-input').value = '';
+  state.sel = null;
+  state.selShown = null;
+  resetTicks();
   setTx(t);
+}
+
+// ---------------------------------------------------------------- items
+
+/** The items of a transaction (agent-api.md "Several items in one payment"). */
+function items(t) {
+  return (t && t.items) || [];
+}
+
+/** Several items: the table replaces the one-item card. */
+function multi(t) {
+  return items(t).length > 1;
+}
+
+function itemOf(t, n) {
+  return items(t).find((i) => i.n === n) || null;
+}
+
+function needsAmount(i) {
+  return i.amount_cents === null || i.amount_cents === undefined;
+}
+
+/** Who or what an item pays for, as the operator reads it to the parent. */
+function itemName(i) {
+  if (i.kind === 'notice') return (i.notice && i.notice.description) || 'Avviso pagoPA';
+  return (i.consumer && i.consumer.display_name) || (i.service && i.service.name) || 'Voce ' + i.n;
+}
+
+function itemDetail(i) {
+  if (i.kind === 'notice') return 'Avviso pagoPA ' + (i.notice ? i.notice.notice_number : '');
+  return [i.service && i.service.name, i.consumer && i.consumer.school, i.offline ? 'senza collegamento' : '']
+    .filter(Boolean).join(' · ');
+}
+
+/** One line per item (cash and done screens). */
+function renderItemLines(el, t, selectable) {
+  el.textContent = '';
+  el.hidden = !multi(t);
+  if (el.hidden) return;
+  for (const i of items(t)) {
+    const d = document.createElement('div');
+    d.dataset.n = String(i.n);
+    if (selectable && i.n === state.sel) d.className = 'sel';
+    d.textContent = i.n + '. ' + itemName(i) + ' — ' + (i.kind === 'notice' ? 'avviso ' + (i.notice ? i.notice.notice_number : '')
+      : (i.service && i.service.name) || '') + ': ' + eur(i.amount_cents);
+    if (selectable) d.addEventListener('click', () => selectItem(i.n));
+    el.append(d);
+  }
+}
+
+/** After the cart changed: the chosen item stays while it still needs its
+ *  amount; otherwise the first item without one, or the first item. */
+function settleSel(t) {
+  const its = items(t);
+  const cur = itemOf(t, state.sel);
+  if (cur && needsAmount(cur)) return;
+  const missing = its.find(needsAmount);
+  if (missing) state.sel = missing.n;
+  else if (!cur) state.sel = its.length ? its[0].n : null;
+}
+
+function selectItem(n) {
+  if (!itemOf(state.tx, n) || state.sel === n) return;
+  clearError();
+  state.sel = n;
+  if (state.screen === 'cash') renderItemLines($('cash-items'), state.tx, true); else renderTx(state.tx);
+  renderActions();
+  focusScreen();
+}
+
+function moveSel(step) {
+  const its = items(state.tx);
+  const at = its.findIndex((i) => i.n === state.sel);
+  const next = its[at + step];
+  if (next) selectItem(next.n);
+}
+
+/** `text`: typed or scanned into a field of the transaction's screen, or a
+ *  `scan_id` from the scan events. */
+async function addItem(body, read) {
+  const t = state.tx;
+  if (!t) return;
+  if (t.state === 'awaiting_cash') {
+    localError('Il pre-scontrino è già stampato: non si aggiungono altre voci a questo pagamento.',
+      'Incassare questo pagamento e poi leggere il codice per una nuova operazione; oppure annullare (Esc) e ripartire con tutti i codici.');
+    return;
+  }
+  let r;
+  try {
+    r = await api('POST', '/api/v1/transactions/' + encodeURIComponent(t.id) + '/items', body);
+  } catch (e) {
+    if (state.screen === 'tx' && state.tx) renderTx(state.tx);
+    throw e;
+  }
+  resetTicks();
+  setTx(r);
+  if (r.state === 'choose_code') { toast('Tessera sanitaria: scegliere i servizi da aggiungere al pagamento.'); return; }
+  const added = items(r).reduce((a, i) => (!a || i.n > a.n ? i : a), null);
+  if (added) toast('Aggiunta la voce ' + added.n + ': ' + itemName(added) + (read ? ' (' + read + ')' : '') + '.');
+}
+
+/** Canc: the chosen item leaves the cart (a new pre-receipt is needed). */
+async function removeSelected() {
+  const t = state.tx;
+  if (!t) return;
+  const it = itemOf(t, state.sel);
+  if (!it) return;
+  if (!multi(t)) {
+    localError('È l\'unica voce dell\'operazione.', 'Per toglierla annullare l\'operazione (Esc).');
+    return;
+  }
+  const r = await api('POST', '/api/v1/transactions/' + encodeURIComponent(t.id) + '/items/' + it.n + '/remove');
+  state.selShown = null;
+  setTx(r);
+  toast('Tolta la voce ' + it.n + ': ' + itemName(it) + '.' + (t.state === 'awaiting_cash' ? ' Ristampare il pre-scontrino (Invio).' : ''));
+}
+
+function renderItemsTable(t) {
+  const table = $('items-table');
+  table.textContent = '';
+  const head = document.createElement('tr');
+  for (const [text, cls] of [['', ''], ['Voce', ''], ['Saldo', 'n'], ['Ricarica', 'n'], ['Saldo finale', 'n']]) {
+    const th = document.createElement('th');
+    th.textContent = text;
+    if (cls) th.className = cls;
+    head.append(th);
+  }
+  table.append(head);
+  let sum = 0;
+  let fees = 0;
+  let complete = true;
+  for (const i of items(t)) {
+    const amount = shownAmount(i);
+    if (amount === null) complete = false; else sum += amount;
+    fees += i.fee_cents || 0;
+    const tr = document.createElement('tr');
+    tr.dataset.n = String(i.n);
+    if (i.n === state.sel) tr.className = 'sel';
+    const cell = (text, cls) => {
+      const td = document.createElement('td');
+      td.textContent = text;
+      if (cls) td.className = cls;
+      tr.append(td);
+      return td;
+    };
+    const k = document.createElement('kbd');
+    k.textContent = String(i.n);
+    cell('').append(k);
+    const who = cell('', 'who');
+    const b = document.createElement('b');
+    b.textContent = itemName(i);
+    const small = document.createElement('small');
+    small.textContent = itemDetail(i);
+    who.append(b, small);
+    const balance = i.kind === 'notice' ? null : i.balance_cents;
+    cell(eur(balance), 'n');
+    if (amount === null) cell('da inserire', 'n missing'); else cell(eur(amount), 'n');
+    cell(balance === null || balance === undefined || amount === null ? '–' : eur(balance + amount), 'n');
+    tr.addEventListener('click', () => selectItem(i.n));
+    table.append(tr);
+  }
+  const foot = (label, cents, cls) => {
+    const tr = document.createElement('tr');
+    if (cls) tr.className = cls;
+    const th = document.createElement('th');
+    th.colSpan = 3;
+    th.textContent = label;
+    const td = document.createElement('td');
+    td.className = 'n';
+    td.textContent = eur(cents);
+    tr.append(th, td, document.createElement('td'));
+    table.append(tr);
+  };
+  if (fees) foot('Commissioni', fees);
+  foot(complete ? 'TOTALE' : 'TOTALE (finora)', sum + fees, 'total');
+  $('tx-fee').textContent = eur(fees);
+  $('tx-total').textContent = complete ? eur(sum + fees) : '–';
+}
+
+/** An item's amount as shown: the chosen recharge's follows what is typed. */
+function shownAmount(i) {
+  if (i.kind !== 'notice' && i.n === state.sel && state.selShown === i.n) {
+    const typed = $('amount-input').value.trim();
+    if (typed) return parseEuro(typed);
+  }
+  return needsAmount(i) ? null : i.amount_cents;
+}
+
+// ---------------------------------------------------------------- health card
+
+function resetTicks() {
+  state.ticks = new Set();
+  state.cursor = 0;
+}
+
+/** The payer's codes that can be chosen (first nine: one key each). */
+function choosable(t) {
+  return (t.choices || []).slice(0, 9);
 }
 
 function renderChoose(t) {
   const list = $('choose-list');
   list.textContent = '';
   list.classList.toggle('many', (t.choices || []).length > 4);
-  (t.choices || []).slice(0, 9).forEach((c, i) => {
+  const cart = items(t);
+  $('choose-cart').hidden = !cart.length;
+  $('choose-cart').textContent = cart.length
+    ? 'Già nel pagamento: ' + cart.map((i) => i.n + '. ' + itemName(i)).join(', ') + '. I servizi scelti qui si aggiungono.' : '';
+  choosable(t).forEach((c, i) => {
+    const row = document.createElement('div');
+    row.className = 'choice' + (state.ticks.has(i) ? ' ticked' : '') + (i === state.cursor ? ' cur' : '');
+    row.dataset.row = String(i);
+    const tick = document.createElement('button');
+    tick.className = 'tick';
+    tick.tabIndex = -1;
+    tick.textContent = state.ticks.has(i) ? '☑' : '☐';
+    tick.title = 'Spunta per scegliere più servizi';
+    tick.dataset.tick = String(i);
     const b = document.createElement('button');
+    b.className = 'pick';
+    b.tabIndex = -1;
     const k = document.createElement('kbd');
     k.textContent = String(i + 1);
     const who = c.consumer ? c.consumer.display_name + (c.consumer.school ? ' · ' + c.consumer.school : '') : '';
     const svc = c.service ? c.service.name : '';
     b.append(k, ' ' + [svc, who, c.creditor ? c.creditor.name : ''].filter(Boolean).join(' — '));
-    if (c.status && c.status !== 'active') { b.disabled = true; b.append(' (non attivo)'); }
+    if (c.status && c.status !== 'active') { b.disabled = true; tick.disabled = true; b.append(' (non attivo)'); }
     b.dataset.choice = String(i);
-    b.addEventListener('click', () => run(() => choose(i)));
-    list.append(b);
+    tick.addEventListener('click', () => toggleTick(i));
+    b.addEventListener('click', () => pressChoice(i));
+    row.append(tick, b);
+    list.append(row);
   });
 }
 
-async function choose(i) {
-  const c = state.tx.choices[i];
-  if (!c) return;
-  setTx(await api('POST', '/api/v1/transactions/' + encodeURIComponent(state.tx.id) + '/choose', { code: c.code }));
+function activeChoice(i) {
+  const c = state.tx && choosable(state.tx)[i];
+  return !!c && !(c.status && c.status !== 'active');
+}
+
+/** A row's number (or a tap on it): nothing ticked yet, that code alone at
+ *  once (one child, one key); once ticking started, it ticks or unticks. */
+function pressChoice(i) {
+  if (!activeChoice(i)) return;
+  if (state.ticks.size) toggleTick(i); else run(() => choose([i]));
+}
+
+function toggleTick(i) {
+  if (!activeChoice(i)) return;
+  clearError();
+  if (state.ticks.has(i)) state.ticks.delete(i); else state.ticks.add(i);
+  state.cursor = i;
+  renderChoose(state.tx);
+  renderActions();
+}
+
+function tickAll() {
+  const all = choosable(state.tx).map((_, i) => i).filter(activeChoice);
+  state.ticks = all.every((i) => state.ticks.has(i)) ? new Set() : new Set(all);
+  renderChoose(state.tx);
+  renderActions();
+}
+
+function moveCursor(step) {
+  const n = choosable(state.tx).length;
+  if (!n) return;
+  state.cursor = Math.min(n - 1, Math.max(0, state.cursor + step));
+  renderChoose(state.tx);
+}
+
+/** Enter: the ticked codes, or the row under the cursor when none is. */
+async function confirmChoice() {
+  const picked = state.ticks.size ? [...state.ticks].sort((a, b) => a - b) : [state.cursor];
+  if (!picked.every(activeChoice)) { localError('Servizio non attivo.', 'Scegliere un servizio attivo.'); return; }
+  await choose(picked);
+}
+
+/** Esc on a health card read into a cart: none of its codes, the cart stays. */
+async function chooseNone() {
+  const t = await api('POST', '/api/v1/transactions/' + encodeURIComponent(state.tx.id) + '/choose', { codes: [] });
+  resetTicks();
+  setTx(t);
+}
+
+async function choose(indices) {
+  const codes = indices.map((i) => state.tx.choices[i]).filter(Boolean).map((c) => c.code);
+  if (!codes.length) return;
+  const body = codes.length === 1 ? { code: codes[0] } : { codes };
+  const t = await api('POST', '/api/v1/transactions/' + encodeURIComponent(state.tx.id) + '/choose', body);
+  resetTicks();
+  setTx(t);
 }
 
 function renderTx(t) {
+  const m = multi(t);
+  $('tx-card').hidden = m;
+  $('items-card').hidden = !m;
+  document.querySelector('#screen-tx .two').classList.toggle('multi', m);
+  $('amount-label').classList.toggle('strong-sub', m);
+  $('amount-fixed-label').classList.toggle('strong-sub', m);
+  if (m) { renderTxItems(t); return; }
+  // One item: the card as before items existed.
+  $('amount-label').textContent = 'Importo da ricaricare (€)';
+  $('amount-fixed-label').textContent = 'Importo dell\'avviso';
+  state.sel = items(t).length ? items(t)[0].n : null;
+  state.selShown = state.sel;
   const notice = t.kind === 'notice';
   $('tx-name').textContent = notice ? (t.notice && t.notice.description) || 'Avviso di pagamento' : (t.consumer && t.consumer.display_name) || '';
   $('tx-school').textContent = notice ? 'Avviso di pagamento pagoPA' : (t.consumer && t.consumer.school) || '';
@@ -594,28 +897,56 @@ function renderTx(t) {
   renderTotals();
 }
 
+/** Several items: the table, and the amount entry of the chosen item. */
+function renderTxItems(t) {
+  if (!itemOf(t, state.sel)) settleSel(t);
+  const it = itemOf(t, state.sel);
+  const notice = it.kind === 'notice';
+  $('amount-label').textContent = 'Ricarica della voce ' + it.n + ': ' + itemName(it) + ' (€)';
+  $('amount-fixed-label').textContent = 'Importo della voce ' + it.n + ': ' + itemName(it);
+  $('amount-entry').hidden = notice;
+  $('amount-fixed').hidden = !notice;
+  $('amount-fixed-value').textContent = eur(it.amount_cents);
+  const l = it.limits;
+  $('amount-limits').textContent = l && !notice ? 'Minimo ' + eur(l.min_cents) + ' — massimo ' + eur(l.max_cents) : '';
+  if (state.selShown !== it.n) {
+    $('amount-input').value = notice || needsAmount(it) ? '' : (it.amount_cents / 100).toFixed(2).replace('.', ',');
+    state.selShown = it.n;
+  }
+  renderTotals();
+}
+
 function renderTotals() {
   const t = state.tx;
   if (!t) return;
+  if (multi(t)) { renderItemsTable(t); return; }
   const amount = t.kind === 'notice' ? t.amount_cents : parseEuro($('amount-input').value);
   const fee = t.fee_cents || 0;
   $('tx-fee').textContent = eur(fee);
   $('tx-total').textContent = amount === null ? '–' : eur(amount + fee);
 }
 
+/** The typed amount in cents, or null after showing what is wrong. */
+function typedAmount(limits) {
+  const cents = parseEuro($('amount-input').value);
+  if (cents === null || cents <= 0) {
+    localError('Importo non valido.', 'Digitare l\'importo in euro (es. 20 oppure 12,50) o usare F5, F6, F7.');
+    return null;
+  }
+  if (limits && (cents < limits.min_cents || cents > limits.max_cents)) {
+    showError({ code: 'amount_out_of_range', message: 'L\'importo ' + eur(cents) + ' non è ammesso per questo servizio.' },
+      'Digitare un importo tra ' + eur(limits.min_cents) + ' e ' + eur(limits.max_cents) + '.');
+    return null;
+  }
+  return cents;
+}
+
 async function confirmAmount() {
   const t = state.tx;
+  if (multi(t)) { await confirmItemAmount(); return; }
   if (t.kind !== 'notice') {
-    const cents = parseEuro($('amount-input').value);
-    if (cents === null || cents <= 0) {
-      localError('Importo non valido.', 'Digitare l\'importo in euro (es. 20 oppure 12,50) o usare F5, F6, F7.');
-      return;
-    }
-    if (t.limits && (cents < t.limits.min_cents || cents > t.limits.max_cents)) {
-      showError({ code: 'amount_out_of_range', message: 'L\'importo ' + eur(cents) + ' non è ammesso per questo servizio.' },
-        'Digitare un importo tra ' + eur(t.limits.min_cents) + ' e ' + eur(t.limits.max_cents) + '.');
-      return;
-    }
+    const cents = typedAmount(t.limits);
+    if (cents === null) return;
     if (t.state === 'identified' || t.amount_cents !== cents) {
       state.tx = await api('POST', '/api/v1/transactions/' + encodeURIComponent(t.id) + '/amount', { amount_cents: cents });
     }
@@ -623,8 +954,47 @@ async function confirmAmount() {
   await printPreReceipt();
 }
 
+/** Several items, Enter: the chosen recharge's amount (`item: n`), then the
+ *  next item still without one; once every item has its amount, the
+ *  pre-receipt. */
+async function confirmItemAmount() {
+  const t = state.tx;
+  const it = itemOf(t, state.sel);
+  let next = t;
+  if (it && it.kind !== 'notice' && ($('amount-input').value.trim() || needsAmount(it))) {
+    const cents = typedAmount(it.limits);
+    if (cents === null) return;
+    if (it.amount_cents !== cents) {
+      next = await api('POST', '/api/v1/transactions/' + encodeURIComponent(t.id) + '/amount', { amount_cents: cents, item: it.n });
+    }
+  }
+  const missing = items(next).find(needsAmount);
+  if (missing) {
+    state.sel = missing.n;
+    state.selShown = null;
+    setTx(next);
+    return;
+  }
+  state.tx = next;
+  await printPreReceipt();
+}
+
 async function printPreReceipt() {
-  setTx(await api('POST', '/api/v1/transactions/' + encodeURIComponent(state.tx.id) + '/pre-receipt'));
+  let t;
+  try {
+    t = await api('POST', '/api/v1/transactions/' + encodeURIComponent(state.tx.id) + '/pre-receipt');
+  } catch (e) {
+    // A refused notice activation names its item: show that row.
+    const n = e.details && e.details.item;
+    if (n && multi(state.tx) && itemOf(state.tx, n)) {
+      state.sel = n;
+      state.selShown = null;
+      if (state.screen === 'tx') { renderTx(state.tx); renderActions(); }
+      e.hint = 'Voce ' + n + ' (' + itemName(itemOf(state.tx, n)) + '): toglierla con Canc, oppure annullare l\'operazione (Esc).';
+    }
+    throw e;
+  }
+  setTx(t);
   if (state.screen === 'cash') toast(printerProblem() ? 'Pre-scontrino NON stampato: controllare la stampante.' : 'Pre-scontrino stampato.');
 }
 
@@ -633,7 +1003,10 @@ function renderCash(t) {
   const who = t.kind === 'notice'
     ? 'Avviso ' + (t.notice ? t.notice.notice_number : '') + (t.notice && t.notice.description ? ' — ' + t.notice.description : '')
     : [(t.consumer && t.consumer.display_name), t.service && t.service.name].filter(Boolean).join(' — ');
-  $('cash-who').textContent = who + (t.fee_cents ? ' (importo ' + eur(t.amount_cents) + ' + commissione ' + eur(t.fee_cents) + ')' : '');
+  $('cash-who').textContent = (multi(t) ? items(t).length + ' voci (↑ ↓ e Canc per toglierne una)' : who) +
+    (t.fee_cents ? ' (importo ' + eur(t.amount_cents) + ' + commissione ' + eur(t.fee_cents) + ')' : '');
+  if (!itemOf(t, state.sel)) settleSel(t);
+  renderItemLines($('cash-items'), t, true);
   $('cash-input').value = '';
   const q = $('cash-quick');
   q.textContent = '';
@@ -701,7 +1074,9 @@ function showDone(t) {
   sessionStorage.setItem('pos.lastReceipt', t.receipt_number);
   $('done-receipt').textContent = t.receipt_number;
   $('done-change').textContent = eur(t.change_cents);
-  $('done-what').textContent = 'Incassati ' + eur(t.tendered_cents) + ' per un totale di ' + eur(t.total_cents) + '.';
+  $('done-what').textContent = 'Incassati ' + eur(t.tendered_cents) + ' per un totale di ' + eur(t.total_cents) +
+    (multi(t) ? ' (' + items(t).length + ' voci, una sola ricevuta).' : '.');
+  renderItemLines($('done-items'), t);
   if (state.syncSeen[t.id] && t.sync === 'pending') t.sync = state.syncSeen[t.id];
   state.syncSeen = {};
   renderDoneSync();
@@ -742,7 +1117,8 @@ function askVoid() {
   if (!state.tx) return;
   modal({
     title: 'Annullare l\'operazione?',
-    text: 'Il genitore non paga nulla e non viene registrato nessun pagamento.',
+    text: (multi(state.tx) ? 'Tutte le ' + items(state.tx).length + ' voci vengono annullate. ' : '') +
+      'Il genitore non paga nulla e non viene registrato nessun pagamento.',
     ok: 'Sì, annulla',
     onOk: () => run(async () => {
       await api('POST', '/api/v1/transactions/' + encodeURIComponent(state.tx.id) + '/void', { reason: 'annullata dall\'operatore' });
@@ -886,9 +1262,10 @@ function renderToday() {
     };
     cell(hhmm(new Date(t.paid_at || t.created_at)));
     cell(t.receipt_number || '–', 'rn');
-    const who = t.kind === 'notice'
-      ? 'Avviso pagoPA' + (t.notice && t.notice.description ? ' — ' + t.notice.description : '')
-      : [(t.service && t.service.name) || '', (t.consumer && t.consumer.display_name) || ''].filter(Boolean).join(' — ');
+    const who = multi(t) ? items(t).length + ' voci: ' + items(t).map(itemName).join(', ')
+      : t.kind === 'notice'
+        ? 'Avviso pagoPA' + (t.notice && t.notice.description ? ' — ' + t.notice.description : '')
+        : [(t.service && t.service.name) || '', (t.consumer && t.consumer.display_name) || ''].filter(Boolean).join(' — ');
     cell(who);
     cell(eur(t.total_cents), 'n');
     cell((TODAY_STATES[t.state] || t.state) + (t.state === 'paid' && t.sync ? ', ' + (TODAY_SYNC[t.sync] || t.sync) : ''),
@@ -1074,7 +1451,7 @@ document.addEventListener('keydown', (e) => {
     return;
   }
   if (state.screen === 'login') return;
-  const key = e.key === 'Enter' ? 'Invio' : e.key === 'Escape' ? 'Esc' : e.key;
+  const key = e.key === 'Enter' ? 'Invio' : e.key === 'Escape' ? 'Esc' : e.key === 'Delete' ? 'Canc' : e.key;
   if (e.key === 'Escape' && !$('error').hidden && state.screen !== 'choose' && !state.tx) { e.preventDefault(); clearError(); return; }
   if (state.screen === 'tx' && /^F[567]$/.test(key) && !$('amount-entry').hidden) {
     e.preventDefault();
@@ -1097,16 +1474,31 @@ document.addEventListener('keydown', (e) => {
   }
   if (state.screen === 'choose' && /^[1-9]$/.test(e.key)) {
     e.preventDefault();
-    run(() => choose(parseInt(e.key, 10) - 1));
+    if (!state.busy) pressChoice(parseInt(e.key, 10) - 1);
+    return;
+  }
+  if (state.screen === 'choose' && (e.key === ' ' || e.key === 'ArrowDown' || e.key === 'ArrowUp')) {
+    e.preventDefault();
+    if (e.key === ' ') toggleTick(state.cursor); else moveCursor(e.key === 'ArrowDown' ? 1 : -1);
+    return;
+  }
+  if ((state.screen === 'tx' || state.screen === 'cash') && multi(state.tx) && (e.key === 'ArrowDown' || e.key === 'ArrowUp')) {
+    e.preventDefault();
+    if (!state.busy) moveSel(e.key === 'ArrowDown' ? 1 : -1);
     return;
   }
   if (state.screen === 'tx' || state.screen === 'cash') {
-    const field = state.screen === 'tx' ? $('amount-input') : $('cash-input');
-    if (e.key === 'Enter' && looksLikeScan(field.value)) {
+    // A code read or typed while a transaction is open joins it: the
+    // amount, cash or "altro codice" field holds it, Enter ends it.
+    const fields = state.screen === 'tx' ? ['amount-input', 'add-input'] : ['cash-input'];
+    const field = $(fields.includes(document.activeElement && document.activeElement.id) ? document.activeElement.id : fields[0]);
+    const text = field.value.trim();
+    if (e.key === 'Enter' && text && (looksLikeScan(text) || field.id === 'add-input')) {
       e.preventDefault();
       field.value = '';
-      renderTotals(); renderChange();
-      localError('È stato letto un codice durante un\'operazione in corso.', 'Finire questa operazione, oppure annullarla con Esc, poi rileggere il codice.');
+      if (state.screen === 'cash') renderChange();
+      state.selShown = null;
+      run(() => addItem({ input: text }));
       return;
     }
   }
@@ -1140,7 +1532,7 @@ function init() {
   $('modal-ok').addEventListener('click', modalOk);
   $('modal-cancel').addEventListener('click', closeModal);
   $('error').addEventListener('click', clearError);
-  for (const id of ['scan-input', 'amount-input', 'cash-input']) $(id).addEventListener('input', () => { if ($('error').dataset.code) clearError(); });
+  for (const id of ['scan-input', 'amount-input', 'add-input', 'cash-input']) $(id).addEventListener('input', () => { if ($('error').dataset.code) clearError(); });
   $('login-operator').addEventListener('input', () => { clearInterval(lockTimer); $('login-lock').hidden = true; });
   $('login-operator').value = localStorage.getItem('pos.lastOperator') || '';
   refreshStatus();

@@ -82,6 +82,7 @@ impl Agent {
                     path: "/v1/closures".into(),
                     idempotency_key: closure_id,
                     body: serde_json::to_vec(&body).unwrap_or_default(),
+                    item: 1,
                 };
                 let counted: Vec<String> = paid.iter().map(|t| t.id.clone()).collect();
                 s.commit_closure(&row, &draft, &counted)?;

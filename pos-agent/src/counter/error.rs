@@ -71,6 +71,13 @@ pub enum WrongState {
     /// `void` of a paid transaction.
     #[error("a paid transaction cannot be voided")]
     AlreadyPaid,
+    /// Adding an item after the pre-receipt (the cash is being counted) or
+    /// while a payer's codes wait to be chosen.
+    #[error("no item can be added in state {}", .0.as_str())]
+    ItemsLocked(TxState),
+    /// Removing the only item left: that is a void.
+    #[error("the last item cannot be removed")]
+    LastItem,
 }
 
 /// A backend answer the counter cannot use.
@@ -136,6 +143,18 @@ pub enum CounterError {
     PaymentTokenExpiring { expires_at: OffsetDateTime },
     #[error("the chosen code is not one of the payer's")]
     UnknownChoice,
+    /// A sixth item: pagoPA collects at most five notices in one payment.
+    #[error("at most {max} items in one transaction")]
+    TooManyItems { max: usize },
+    /// The same consumer and service, or the same notice, already is item `n`.
+    #[error("already in the transaction as item {n}")]
+    DuplicateItem { n: u32 },
+    /// No item `n` in the transaction (never added, or removed).
+    #[error("no item {n} in the transaction")]
+    UnknownItem { n: u32 },
+    /// `amount` without `item` when more than one item could be meant.
+    #[error("`item` is needed: more than one item could take this amount")]
+    ItemRequired,
     /// The backend knows the code, but it is not `active`.
     #[error("the payment code is not active")]
     CodeNotActive,
@@ -157,6 +176,10 @@ pub enum CounterError {
     /// A notice transaction without its notice, creditor or amount.
     #[error("incomplete notice transaction")]
     IncompleteNotice,
+    /// A refusal about one item of the cart (its activation refused, its
+    /// code revoked...): the API adds `"item": n` to the error object.
+    #[error("item {n}: {error}")]
+    Item { n: u32, error: Box<CounterError> },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -164,5 +187,13 @@ pub enum CounterError {
 impl CounterError {
     pub fn backend(call: BackendCall, error: BackendError) -> Self {
         CounterError::Backend { call, error }
+    }
+
+    /// This refusal, about item `n`.
+    pub fn for_item(self, n: u32) -> Self {
+        CounterError::Item {
+            n,
+            error: Box::new(self),
+        }
     }
 }

@@ -33,7 +33,7 @@ use time::OffsetDateTime;
 use tracing::{info, instrument, warn};
 
 use crate::agent::Agent;
-use crate::model::{SyncState, Transaction, TxKind, TxState};
+use crate::model::{Item, SyncState, Transaction, TxKind, TxState};
 use crate::printing::queue::HeldJob;
 use crate::store::{OutboxDraft, Payment, PrintKind, Store, StoreError};
 use crate::time_fmt::rfc3339;
@@ -56,10 +56,18 @@ pub const MAX_CHANGE_CENTS: i64 = 50_000;
 /// ARCHITECTURE.md, "Decisions").
 pub const PAYMENT_TOKEN_MARGIN: time::Duration = time::Duration::minutes(5);
 
-/// What `POST /api/v1/transactions` received.
+/// What `POST /api/v1/transactions` (or `.../items`) received.
 pub enum CreateInput {
     Text(String),
     ScanId(String),
+}
+
+/// What an input resolves to.
+enum Resolved {
+    /// One item, filled from the backend's answer (not numbered yet).
+    Item(Box<Item>),
+    /// A payer's codes (a health card): the operator chooses.
+    Choices(Vec<pos_backend::PaymentCode>),
 }
 
 /// Pay `t` in `store`: the counter's rules decide what the payment is
@@ -97,11 +105,10 @@ impl Agent {
         }
     }
 
-    fn new_transaction(&self, operator: &str, kind: TxKind) -> Transaction {
+    fn new_transaction(&self, operator: &str) -> Transaction {
         let now = OffsetDateTime::now_utc();
         Transaction::new(
             uuid::Uuid::new_v4().to_string(),
-            kind,
             operator,
             now.replace_nanosecond(0).unwrap_or(now),
         )
@@ -116,31 +123,27 @@ impl Agent {
         r
     }
 
-    /// `POST /api/v1/transactions`.
-    #[instrument(skip_all)]
-    pub async fn create(
-        &self,
-        operator: &str,
-        input: CreateInput,
-    ) -> Result<Transaction, CounterError> {
-        let text = match input {
-            CreateInput::Text(t) => t,
-            CreateInput::ScanId(id) => self.take_scan(&id).ok_or(CounterError::UnknownScan)?,
-        };
-        self.check_disk()?;
-        let input = pos_codes::classify(&text)?;
-        // No counter lock here: resolving the input calls the backend (up to
-        // `backend.timeout_ms`), and a slow backend must not hold up `pay`
-        // of another transaction. Nothing else can see this transaction
-        // before it is saved, so there is nothing to revalidate.
-        let mut t = self.new_transaction(operator, TxKind::Recharge);
+    fn input_text(&self, input: CreateInput) -> Result<String, CounterError> {
+        match input {
+            CreateInput::Text(t) => Ok(t),
+            CreateInput::ScanId(id) => self.take_scan(&id).ok_or(CounterError::UnknownScan),
+        }
+    }
+
+    /// What an input resolves to: one item, or a payer's codes to choose
+    /// from. Calls the backend (up to `backend.timeout_ms`), so it runs
+    /// without the counter lock: a slow backend must not hold up `pay` of
+    /// another transaction.
+    async fn resolve_input(&self, tx_id: &str, text: &str) -> Result<Resolved, CounterError> {
+        let input = pos_codes::classify(text)?;
+        let mut item = Item::new(0, TxKind::Recharge);
         match input {
             pos_codes::Input::ManualCode(m) => {
                 let pc = self
                     .resolve_code(m.as_str())
                     .await
                     .map_err(|e| CounterError::backend(BackendCall::ResolveCode, e))?;
-                rules::apply_payment_code(&mut t, &pc)?;
+                rules::apply_payment_code(&mut item, &pc)?;
             }
             pos_codes::Input::AppToken(token) => {
                 let keys = self.signing_keys().await;
@@ -149,13 +152,13 @@ impl Agent {
                 };
                 token.verify(&keys, OffsetDateTime::now_utc())?;
                 match self.resolve_code(token.as_str()).await {
-                    Ok(pc) => rules::apply_payment_code(&mut t, &pc)?,
+                    Ok(pc) => rules::apply_payment_code(&mut item, &pc)?,
                     Err(e) if e.is_transient() => {
                         // Offline: the signed token is enough to take the cash
                         // within the configured limits.
-                        info!(tx = %t.id, "backend unreachable: app token accepted offline");
+                        info!(tx = %tx_id, "backend unreachable: app token accepted offline");
                         rules::accept_offline(
-                            &mut t,
+                            &mut item,
                             &token,
                             self.config.offline.max_transaction_cents,
                         );
@@ -170,10 +173,9 @@ impl Agent {
                 if found.codes.is_empty() {
                     return Err(CounterError::PayerWithoutCodes);
                 }
-                rules::offer_choices(&mut t, found.codes);
+                return Ok(Resolved::Choices(found.codes));
             }
             pos_codes::Input::Notice(n) => {
-                t.kind = TxKind::Notice;
                 let req = pos_backend::NoticeVerifyRequest {
                     creditor_fiscal_code: n.creditor.as_str().to_string(),
                     notice_number: n.notice_number.as_str().to_string(),
@@ -181,10 +183,82 @@ impl Agent {
                 let r = self.backend.verify_notice(&req).await;
                 self.note_backend_result(&r);
                 let v = r.map_err(|e| CounterError::backend(BackendCall::VerifyNotice, e))?;
-                rules::apply_verified_notice(&mut t, &n, &v, self.config.fees.notice_cents)?;
+                rules::apply_verified_notice(&mut item, &n, &v, self.config.fees.notice_cents)?;
+            }
+        }
+        Ok(Resolved::Item(Box::new(item)))
+    }
+
+    /// `POST /api/v1/transactions`.
+    #[instrument(skip_all)]
+    pub async fn create(
+        &self,
+        operator: &str,
+        input: CreateInput,
+    ) -> Result<Transaction, CounterError> {
+        let text = self.input_text(input)?;
+        self.check_disk()?;
+        let mut t = self.new_transaction(operator);
+        // Nothing else can see this transaction before it is saved, so
+        // there is nothing to revalidate after the backend answered.
+        match self.resolve_input(&t.id, &text).await? {
+            Resolved::Item(item) => {
+                rules::add_item(&mut t, *item)?;
+            }
+            Resolved::Choices(codes) => rules::offer_choices(&mut t, codes),
+        }
+        self.save(t).await
+    }
+
+    /// `POST /api/v1/transactions/{id}/items`: one more item, resolved
+    /// exactly like the input of a new transaction.
+    #[instrument(skip(self, input), fields(tx = %id))]
+    pub async fn add_item(
+        &self,
+        id: &str,
+        input: CreateInput,
+    ) -> Result<Transaction, CounterError> {
+        let text = self.input_text(input)?;
+        self.check_disk()?;
+        // Checked before the backend is asked (a refused call changes
+        // nothing), and again under the lock once it answered.
+        let before = self.load(id).await?;
+        rules::check_can_add(&before)?;
+        rules::check_room(&before, 1)?;
+        let resolved = self.resolve_input(id, &text).await?;
+        let _guard = self.counter_lock.lock().await;
+        let mut t = self.load(id).await?;
+        rules::check_can_add(&t)?;
+        match resolved {
+            Resolved::Item(item) => {
+                rules::add_item(&mut t, *item)?;
+            }
+            Resolved::Choices(codes) => {
+                rules::check_room(&t, 1)?;
+                rules::offer_choices(&mut t, codes);
             }
         }
         self.save(t).await
+    }
+
+    /// `POST /api/v1/transactions/{id}/items/{n}/remove`: before `paid`;
+    /// the cart needs a new pre-receipt, and an activated notice gets its
+    /// `KO` (queued with the removal, in one SQLite transaction).
+    #[instrument(skip(self), fields(tx = %id))]
+    pub async fn remove_item(&self, id: &str, n: u32) -> Result<Transaction, CounterError> {
+        let _guard = self.counter_lock.lock().await;
+        let t = self.load(id).await?;
+        let (t, queued) = rules::remove_item(&t, n)?;
+        let has_outbox = !queued.is_empty();
+        let t = self
+            .db(move |s| s.commit_item_removal(&t, n, queued).map(|_| t))
+            .await?;
+        if has_outbox {
+            self.sync_wake.notify_one();
+            self.emit_outbox().await;
+        }
+        self.emit_tx(&t);
+        Ok(t)
     }
 
     async fn load(&self, id: &str) -> Result<Transaction, CounterError> {
@@ -198,21 +272,24 @@ impl Agent {
         self.load(id).await
     }
 
-    /// `POST /api/v1/transactions/{id}/amount`.
+    /// `POST /api/v1/transactions/{id}/amount`, for `item` (see
+    /// [`rules::amount_target`] when it is left out).
     pub async fn set_amount(
         &self,
         id: &str,
         amount_cents: i64,
+        item: Option<u32>,
     ) -> Result<Transaction, CounterError> {
         let _guard = self.counter_lock.lock().await;
         let mut t = self.load(id).await?;
-        rules::check_amount(&t, amount_cents)?;
+        let n = rules::amount_target(&t, item)?;
+        rules::check_amount(&t, n, amount_cents)?;
         let fee = self.config.fees.recharge_cents;
-        if t.offline {
+        rules::apply_amount(&mut t, n, amount_cents, fee);
+        if t.item(n).is_some_and(|i| i.offline) {
             let budget = self.offline_budget().await?;
-            rules::check_offline_amount(amount_cents, fee, budget)?;
+            rules::check_offline_amount(t.offline_total_cents(), budget)?;
         }
-        rules::apply_amount(&mut t, amount_cents, fee);
         self.save(t).await
     }
 
@@ -232,34 +309,66 @@ impl Agent {
         Ok(t)
     }
 
-    /// `POST /api/v1/transactions/{id}/pre-receipt`.
+    /// `POST /api/v1/transactions/{id}/pre-receipt`: every notice item not
+    /// yet activated is activated, in order; a refusal names its item, and
+    /// the items activated before it keep their payment tokens.
     pub async fn pre_receipt(&self, id: &str) -> Result<Transaction, CounterError> {
         let mut guard = self.counter_lock.lock().await;
         self.check_disk()?;
         let mut t = self.load(id).await?;
         rules::check_pre_receipt(&t)?;
-        if t.kind == TxKind::Notice && t.payment_token.is_none() {
-            if !t.activation_sent {
+        let to_activate: Vec<u32> = t
+            .items
+            .iter()
+            .filter(|i| i.kind == TxKind::Notice && i.payment_token.is_none())
+            .map(|i| i.n)
+            .collect();
+        for n in to_activate {
+            let Some(item) = t.item_mut(n) else { continue };
+            if !item.activation_sent {
                 // On disk before the request leaves: if its answer is lost,
                 // a void still knows it owes the backend an outcome.
-                t.activation_sent = true;
+                item.activation_sent = true;
                 t = self.save(t).await?;
             }
+            let Some(item) = t.item(n).cloned() else {
+                continue;
+            };
             // The backend is called without the counter lock (up to three
             // attempts of `backend.timeout_ms` each): a slow backend must not
             // hold up `pay` of another transaction.
             drop(guard);
-            let activation = self.activate_notice(&t).await?;
+            let activation = self.activate_notice(&t.id, &item).await;
             guard = self.counter_lock.lock().await;
+            let activation = match activation {
+                Ok(a) => a,
+                Err(e) => {
+                    if let CounterError::Backend {
+                        error: pos_backend::BackendError::Permanent { .. },
+                        ..
+                    } = &e
+                    {
+                        // Refused: the backend holds no activation for this
+                        // item, so removing it owes no outcome.
+                        let mut now = self.load(id).await?;
+                        if let Some(item) = now.item_mut(n).filter(|i| i.payment_token.is_none()) {
+                            item.activation_sent = false;
+                            self.save(now).await?;
+                        }
+                    }
+                    return Err(e.for_item(n));
+                }
+            };
             // Revalidate: the transaction may have changed meanwhile. A void
             // saw `activation_sent` without a token and queued the
             // activation's replay and its KO; a concurrent pre-receipt got
-            // the same activation (same key and bytes) and saved it.
+            // the same activation (same key and bytes) and saved it; the
+            // item may have been removed.
             t = self.load(id).await?;
             rules::check_pre_receipt(&t)?;
-            if t.payment_token.is_none() {
-                t.payment_token = Some(activation.payment_token);
-                t.payment_token_expires_at = Some(activation.expires_at);
+            if let Some(item) = t.item_mut(n).filter(|i| i.payment_token.is_none()) {
+                item.payment_token = Some(activation.payment_token);
+                item.payment_token_expires_at = Some(activation.expires_at);
                 // The token is on disk before anything else happens: a void
                 // from now on owes the backend a KO outcome.
                 t = self.save(t).await?;
@@ -276,17 +385,16 @@ impl Agent {
         Ok(t)
     }
 
-    /// `POST /v1/notices/activate` with the transaction's key `<id>:activate`:
-    /// a retry after a lost answer gets the first activation back.
+    /// `POST /v1/notices/activate` with the item's key (`<id>:activate`, or
+    /// `<id>:<n>:activate` for item n >= 2): a retry after a lost answer
+    /// gets the first activation back.
     async fn activate_notice(
         &self,
-        t: &Transaction,
+        tx_id: &str,
+        item: &Item,
     ) -> Result<pos_backend::ActivateResponse, CounterError> {
-        let (Some(n), Some(c), Some(amount)) = (&t.notice, &t.creditor, t.amount_cents) else {
-            return Err(CounterError::IncompleteNotice);
-        };
         let failed = |e| CounterError::backend(BackendCall::ActivateNotice, e);
-        let req = rules::activate_request(&t.id, n, c, amount);
+        let req = rules::activate_request(tx_id, item)?;
         let mut last = None;
         for attempt in 0..3u32 {
             if attempt > 0 {
@@ -298,7 +406,7 @@ impl Agent {
             match r {
                 Ok(answer) => {
                     let a: pos_backend::ActivateResponse = answer.parse().map_err(failed)?;
-                    info!(tx = %t.id, "notice activated");
+                    info!(tx = %tx_id, item = item.n, "notice activated");
                     return Ok(a);
                 }
                 Err(e) if e.is_transient() => last = Some(e),
@@ -316,12 +424,12 @@ impl Agent {
         )))
     }
 
-    /// `POST /api/v1/transactions/{id}/choose`: pick one of a payer's codes.
-    pub async fn choose(&self, id: &str, code: &str) -> Result<Transaction, CounterError> {
+    /// `POST /api/v1/transactions/{id}/choose`: one item per chosen code of
+    /// the payer's.
+    pub async fn choose(&self, id: &str, codes: &[&str]) -> Result<Transaction, CounterError> {
         let _guard = self.counter_lock.lock().await;
         let mut t = self.load(id).await?;
-        rules::check_choose(&t)?;
-        rules::choose(&mut t, code)?;
+        rules::choose(&mut t, codes)?;
         self.save(t).await
     }
 
@@ -330,7 +438,7 @@ impl Agent {
             "state": t.state,
             "receipt_number": t.receipt_number,
             "change_cents": t.change_cents,
-            "sync": t.sync,
+            "sync": t.sync(),
             "transaction": t.to_api(),
         })
     }
@@ -344,9 +452,9 @@ impl Agent {
         if t.state == TxState::Paid {
             return Ok(Self::pay_answer(&t));
         }
-        let total = rules::check_payment(&t, tendered_cents)?;
-        if t.offline {
-            rules::check_offline_total(total, self.offline_budget().await?)?;
+        rules::check_payment(&t, tendered_cents)?;
+        if t.offline() {
+            rules::check_offline_total(t.offline_total_cents(), self.offline_budget().await?)?;
         }
         rules::check_payment_token(&t, OffsetDateTime::now_utc())?;
         self.check_disk()?;
@@ -360,7 +468,7 @@ impl Agent {
                     &terminal_id,
                     OffsetDateTime::now_utc(),
                     tendered_cents,
-                    |p| Ok(vec![rules::payment_draft(p)?]),
+                    rules::payment_drafts,
                 )
                 .map(|job| (t, job))
             })
@@ -409,7 +517,7 @@ impl Agent {
                 Ok(t) => t,
                 Err(_) => break,
             };
-            if current.sync != Some(SyncState::Pending) {
+            if current.sync() != Some(SyncState::Pending) {
                 break;
             }
             match tokio::time::timeout_at(deadline, rx.recv()).await {
@@ -493,14 +601,7 @@ mod tests {
 
     #[test]
     fn payment_code_answer_is_mapped_and_validated() {
-        let agent_tx = || {
-            Transaction::new(
-                "x".into(),
-                TxKind::Recharge,
-                "op",
-                OffsetDateTime::now_utc(),
-            )
-        };
+        let agent_tx = || Item::new(1, TxKind::Recharge);
         let good = json!({"code": "1234", "status": "active",
             "service": {"id": "mensa", "name": "Refezione scolastica"},
             "creditor": {"fiscal_code": "00514490010", "name": "Comune di Balangero"},
@@ -511,6 +612,7 @@ mod tests {
         let mut t = agent_tx();
         rules::apply_payment_code(&mut t, &typed(&good).unwrap()).unwrap();
         assert_eq!(t.consumer_ref.as_deref(), Some("c_1"));
+        assert_eq!(t.balance_cents, Some(10));
         assert_eq!(
             t.limits,
             Some(Limits {

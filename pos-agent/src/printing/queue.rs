@@ -360,6 +360,7 @@ mod tests {
             shop_name: "Tabaccheria".into(),
             address: "Via Roma 1".into(),
             terminal_id: "T-000001".into(),
+            ..Header::default()
         };
         PrintQueue::new(StoreHandle::new(store), printer, header)
     }

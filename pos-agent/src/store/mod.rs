@@ -171,20 +171,16 @@ pub(crate) mod testing {
     use crate::model::{Limits, Transaction, TxKind, TxState};
 
     pub(crate) fn sample(id: &str) -> Transaction {
-        let mut t = Transaction::new(
-            id.into(),
-            TxKind::Recharge,
-            "op1",
-            OffsetDateTime::now_utc(),
-        );
+        let mut t = Transaction::new(id.into(), "op1", OffsetDateTime::now_utc());
         t.state = TxState::AwaitingCash;
-        t.amount_cents = Some(2000);
-        t.limits = Some(Limits {
+        let item = t.push_item(TxKind::Recharge);
+        item.amount_cents = Some(2000);
+        item.limits = Some(Limits {
             min_cents: 500,
             max_cents: 30000,
         });
-        t.code = Some("123456789012".into());
-        t.consumer_ref = Some("c_1".into());
+        item.code = Some("123456789012".into());
+        item.consumer_ref = Some("c_1".into());
         t
     }
 
@@ -195,6 +191,7 @@ pub(crate) mod testing {
             path: "/v1/recharges".into(),
             idempotency_key: key.into(),
             body: b"{}".to_vec(),
+            item: 1,
         }
     }
 

@@ -24,6 +24,9 @@ pub struct OutboxEntry {
     pub path: String,
     pub idempotency_key: String,
     pub body: Vec<u8>,
+    /// The item of the transaction it is for (1 for a one-item transaction
+    /// and for entries that are no item's, such as a closure).
+    pub item: u32,
     pub state: String,
     pub attempts: i64,
     pub next_attempt_at: Option<String>,
@@ -38,6 +41,31 @@ pub struct OutboxDraft {
     pub path: String,
     pub idempotency_key: String,
     pub body: Vec<u8>,
+    /// Which item of the transaction it settles (see [`OutboxEntry::item`]).
+    pub item: u32,
+}
+
+impl OutboxDraft {
+    /// The draft of a prepared request (its key and bytes are final: it is
+    /// sent, and resent, unchanged); `purpose` says what it is for
+    /// (`recharge`, `outcome_ok`, `outcome_ko`, `activate_for_ko`,
+    /// `closure`). For item 1 until [`OutboxDraft::for_item`] says otherwise.
+    pub fn from_request(purpose: &str, req: pos_backend::PreparedRequest) -> Self {
+        OutboxDraft {
+            purpose: purpose.into(),
+            method: req.method,
+            path: req.path,
+            idempotency_key: req.idempotency_key,
+            body: req.body,
+            item: 1,
+        }
+    }
+
+    /// The same draft, for item `n` of its transaction.
+    pub fn for_item(mut self, n: u32) -> Self {
+        self.item = n;
+        self
+    }
 }
 
 pub(super) fn insert_outbox(
@@ -46,8 +74,8 @@ pub(super) fn insert_outbox(
     d: &OutboxDraft,
 ) -> Result<(), StoreError> {
     tx.execute(
-        "INSERT INTO outbox (tx_id, purpose, created_at, method, path, idempotency_key, body)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO outbox (tx_id, purpose, created_at, method, path, idempotency_key, body, item)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             tx_id,
             d.purpose,
@@ -55,13 +83,14 @@ pub(super) fn insert_outbox(
             d.method,
             d.path,
             d.idempotency_key,
-            d.body
+            d.body,
+            d.item
         ],
     )?;
     Ok(())
 }
 
-const OUTBOX_COLS: &str = "id, tx_id, purpose, created_at, method, path, idempotency_key, body, state, attempts, next_attempt_at, last_error";
+const OUTBOX_COLS: &str = "id, tx_id, purpose, created_at, method, path, idempotency_key, body, state, attempts, next_attempt_at, last_error, item";
 
 fn outbox_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxEntry> {
     Ok(OutboxEntry {
@@ -77,6 +106,7 @@ fn outbox_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxEntry> {
         attempts: r.get(9)?,
         next_attempt_at: r.get(10)?,
         last_error: r.get(11)?,
+        item: r.get(12)?,
     })
 }
 
@@ -112,7 +142,13 @@ fn settle_in(
             .optional()?;
         if let Some(data) = data {
             let mut t = row_to_tx(data)?;
-            t.sync = Some(outcome);
+            if let Some(item) = t.item_mut(entry.item) {
+                item.sync = Some(outcome);
+                if outcome == SyncState::Confirmed && entry.purpose == "recharge" {
+                    item.credited_balance_cents =
+                        answer.get("balance_cents").and_then(Value::as_i64);
+                }
+            }
             upsert_tx(tx, &t)?;
             updated = Some(t);
         }
@@ -406,7 +442,7 @@ mod tests {
             )
             .unwrap()
             .unwrap();
-        assert_eq!(t.sync, Some(SyncState::Confirmed));
+        assert_eq!(t.sync(), Some(SyncState::Confirmed));
         assert!(s.next_pending().unwrap().is_none());
         assert_eq!(s.verify_journal().unwrap().entries, 2);
     }
@@ -439,7 +475,9 @@ mod tests {
         ];
         let updated = s.record_outbox_batch(&batch).unwrap();
         assert_eq!(updated.len(), 2);
-        assert!(updated.iter().all(|t| t.sync == Some(SyncState::Confirmed)));
+        assert!(updated
+            .iter()
+            .all(|t| t.sync() == Some(SyncState::Confirmed)));
         // Recording the same answers again changes nothing (already settled).
         let again = s.record_outbox_batch(&batch[..2]).unwrap();
         assert!(again.is_empty());

@@ -126,20 +126,58 @@ impl Store {
         }
         let mut tx: Transaction =
             serde_json::from_value(v).map_err(|e| corrupt(format!("entry {seq}: {e}")))?;
-        let settled: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT kind FROM journal WHERE seq > ?1 AND tx_id = ?2 AND kind IN ('confirmed', 'rejected')
-                 ORDER BY seq LIMIT 1",
-                params![seq, id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        tx.sync = Some(match settled.as_deref() {
-            Some("confirmed") => SyncState::Confirmed,
-            Some("rejected") => SyncState::Rejected,
-            _ => SyncState::Pending,
-        });
+        // Each item settles on its own: the first `confirmed` or `rejected`
+        // answer to the item's credit (a recharge, or a notice's OK
+        // outcome) after the payment. The item comes from the entry's
+        // idempotency key, so entries journaled before items (key = the
+        // transaction id) settle item 1.
+        let mut stmt = self.conn.prepare(
+            "SELECT kind, body FROM journal WHERE seq > ?1 AND tx_id = ?2
+             AND kind IN ('confirmed', 'rejected') ORDER BY seq",
+        )?;
+        let answers = stmt
+            .query_map(params![seq, id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        for item in tx.items.iter_mut() {
+            item.sync = Some(SyncState::Pending);
+        }
+        let mut settled = std::collections::HashSet::new();
+        for (kind, body) in answers {
+            let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+            let purpose = body.get("purpose").and_then(Value::as_str);
+            let key_purpose = match purpose {
+                Some("recharge") => pos_backend::KeyPurpose::Recharge,
+                Some("outcome_ok") => pos_backend::KeyPurpose::Outcome,
+                _ => continue,
+            };
+            let Some((_, n)) = body
+                .get("idempotency_key")
+                .and_then(Value::as_str)
+                .and_then(|k| pos_backend::item_of_key(k, key_purpose))
+            else {
+                continue;
+            };
+            if !settled.insert(n) {
+                continue;
+            }
+            if let Some(item) = tx.item_mut(n) {
+                item.sync = Some(if kind == "confirmed" {
+                    SyncState::Confirmed
+                } else {
+                    SyncState::Rejected
+                });
+                // The new balance the backend answered, as a receipt printed
+                // after the confirmation shows it.
+                if kind == "confirmed" && key_purpose == pos_backend::KeyPurpose::Recharge {
+                    item.credited_balance_cents = body
+                        .get("answer")
+                        .and_then(|answer| answer.get("balance_cents"))
+                        .and_then(Value::as_i64);
+                }
+            }
+        }
         // Entries written before the offset was recorded: the offset the
         // time-zone database gives for that instant.
         let offset = crate::store::offset_of_payment(&tx).unwrap_or(UtcOffset::UTC);
@@ -198,6 +236,19 @@ impl Store {
                     ] {
                         map.remove(k);
                     }
+                    // Each item once its credit is confirmed (a rejected
+                    // item keeps everything: it is refunded).
+                    if let Some(Value::Array(items)) = map.get_mut("items") {
+                        for item in items.iter_mut().filter_map(Value::as_object_mut) {
+                            if item.get("sync").and_then(Value::as_str) == Some("confirmed") {
+                                for k in
+                                    ["code", "consumer_ref", "limits", "payment_token_expires_at"]
+                                {
+                                    item.remove(k);
+                                }
+                            }
+                        }
+                    }
                 }
                 // Moved to the end of the table rather than shrunk in place:
                 // rows shrunk in place leave their pages a third empty for
@@ -248,28 +299,29 @@ mod tests {
     use time::OffsetDateTime;
 
     fn pay(s: &mut Store, id: &str, paid_at: OffsetDateTime) -> Transaction {
-        let mut t = Transaction::new(id.into(), TxKind::Recharge, "op1", paid_at);
+        let mut t = Transaction::new(id.into(), "op1", paid_at);
         t.state = TxState::AwaitingCash;
-        t.amount_cents = Some(2000);
-        t.fee_cents = 50;
-        t.service = Some(Service {
+        t.push_item(TxKind::Recharge);
+        t.items[0].amount_cents = Some(2000);
+        t.items[0].fee_cents = 50;
+        t.items[0].service = Some(Service {
             id: "mensa".into(),
             name: "Refezione scolastica".into(),
         });
-        t.creditor = Some(Creditor {
+        t.items[0].creditor = Some(Creditor {
             fiscal_code: "00514490010".into(),
             name: "Comune di Ciriè".into(),
         });
-        t.consumer = Some(Consumer {
+        t.items[0].consumer = Some(Consumer {
             display_name: "M*** R***".into(),
             school: Some("Primaria".into()),
         });
-        t.limits = Some(Limits {
+        t.items[0].limits = Some(Limits {
             min_cents: 500,
             max_cents: 30000,
         });
-        t.code = Some("4001000000186".into());
-        t.consumer_ref = Some("c_1".into());
+        t.items[0].code = Some("4001000000186".into());
+        t.items[0].consumer_ref = Some("c_1".into());
         s.save_unpaid(&t).unwrap();
         crate::counter::commit_payment(s, &mut t, "T-000001", paid_at, 5000, |p| {
             Ok(vec![OutboxDraft {
@@ -278,6 +330,7 @@ mod tests {
                 path: "/v1/recharges".into(),
                 idempotency_key: p.id.clone(),
                 body: b"{\"code\":\"4001000000186\"}".to_vec(),
+                item: 1,
             }])
         })
         .unwrap();
@@ -303,11 +356,14 @@ mod tests {
             )
             .unwrap();
         let r = s.receipt_record(&number).unwrap().unwrap();
-        assert_eq!(r.tx.amount_cents, Some(2000));
+        assert_eq!(r.tx.amount_cents(), Some(2000));
         assert_eq!(r.tx.id, "a");
         assert_eq!(r.tx.receipt_number.as_deref(), Some(number.as_str()));
-        assert_eq!(r.tx.sync, Some(SyncState::Pending));
-        assert_eq!(r.tx.consumer.unwrap().display_name, "M*** R***");
+        assert_eq!(r.tx.sync(), Some(SyncState::Pending));
+        assert_eq!(
+            r.tx.items[0].consumer.as_ref().unwrap().display_name,
+            "M*** R***"
+        );
         // No payment code or consumer reference in the journal.
         let body: String = s
             .conn
@@ -339,14 +395,20 @@ mod tests {
         s.settle_outbox(
             &e,
             SyncState::Confirmed,
-            &serde_json::json!({"status": "credited"}),
+            &serde_json::json!({"status": "credited", "balance_cents": 4_200}),
         )
         .unwrap();
         let r = s
             .receipt_record(t.receipt_number.as_deref().unwrap())
             .unwrap()
             .unwrap();
-        assert_eq!(r.tx.sync, Some(SyncState::Confirmed));
+        assert_eq!(r.tx.sync(), Some(SyncState::Confirmed));
+        assert_eq!(r.tx.items[0].sync, Some(SyncState::Confirmed));
+        assert_eq!(
+            r.tx.items[0].credited_balance_cents,
+            Some(4_200),
+            "the new balance the backend answered"
+        );
         assert_eq!(
             r.offset,
             crate::time_fmt::local(t.paid_at.unwrap()).offset()
@@ -386,6 +448,7 @@ mod tests {
             path: "/v1/closures".into(),
             idempotency_key: row.closure_id.clone(),
             body: b"{}".to_vec(),
+            item: 1,
         };
         s.commit_closure(&row, &d, &["a".to_string(), "b".to_string()])
             .unwrap();
@@ -406,9 +469,9 @@ mod tests {
             .unwrap();
         assert!(!data.contains("4001000000186"), "{data}");
         let ta = s.transaction("a").unwrap().unwrap();
-        assert_eq!(ta.amount_cents, Some(2000));
-        assert_eq!(ta.sync, Some(SyncState::Confirmed));
-        assert!(s.transaction("b").unwrap().unwrap().code.is_some());
+        assert_eq!(ta.amount_cents(), Some(2000));
+        assert_eq!(ta.sync(), Some(SyncState::Confirmed));
+        assert!(s.transaction("b").unwrap().unwrap().items[0].code.is_some());
         let after_a = s
             .receipt_record(a.receipt_number.as_deref().unwrap())
             .unwrap()

@@ -142,7 +142,34 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE outbox ADD COLUMN stuck_reason TEXT;
     "#,
+    // 6: items (issue 15). Each outbox entry names the item of its
+    // transaction it credits (1 for every entry written before items);
+    // every stored transaction is rewritten in the items shape by
+    // `items_shape` in the same SQLite transaction.
+    r#"
+    ALTER TABLE outbox ADD COLUMN item INTEGER NOT NULL DEFAULT 1;
+    "#,
 ];
+
+/// The migration after which every transaction row is rewritten as a
+/// transaction with items (the model reads the shape before items as one
+/// item; the rewrite makes the stored rows say so too).
+const ITEMS_MIGRATION: usize = 6;
+
+/// Rewrites every stored transaction in the items shape: read through the
+/// model (which reads the shape before items as a one-item transaction)
+/// and written back. Rows already in the items shape come back unchanged.
+fn items_shape(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+    let rows: Vec<String> = tx
+        .prepare("SELECT data FROM transactions")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for data in rows {
+        let t = super::transactions::row_to_tx(data)?;
+        super::transactions::upsert_tx(tx, &t)?;
+    }
+    Ok(())
+}
 
 impl Store {
     pub(super) fn migrate(&mut self, path: &Path) -> Result<(), StoreError> {
@@ -160,6 +187,9 @@ impl Store {
         for (i, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = self.conn.transaction()?;
             tx.execute_batch(step).map_err(map_full)?;
+            if i + 1 == ITEMS_MIGRATION {
+                items_shape(&tx)?;
+            }
             tx.pragma_update(None, "user_version", (i + 1) as i64)?;
             tx.commit().map_err(map_full)?;
         }
@@ -194,7 +224,7 @@ mod tests {
             t.paid_at = Some(OffsetDateTime::now_utc().replace_nanosecond(0).unwrap());
             t.tendered_cents = Some(5000);
             t.change_cents = Some(3000);
-            t.sync = Some(SyncState::Pending);
+            t.items[0].sync = Some(SyncState::Pending);
             t
         };
         let old_head = {
@@ -238,7 +268,7 @@ mod tests {
         let back = s.transaction("a").unwrap().unwrap();
         assert_eq!(back, t, "the row reads back the same through `data`");
         let r = s.receipt_record("T-000001/2026/000001").unwrap().unwrap();
-        assert_eq!(r.tx.amount_cents, Some(2000));
+        assert_eq!(r.tx.amount_cents(), Some(2000));
         assert_eq!(r.seq, 1);
         // And the chain goes on from there.
         pay(&mut s, "b");

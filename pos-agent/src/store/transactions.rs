@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::journal::append_journal;
 use super::outbox::{insert_outbox, OutboxDraft};
 use super::{map_full, Store, StoreError};
-use crate::model::{Transaction, TxState};
+use crate::model::{SyncState, Transaction, TxState};
 use crate::time_fmt::rfc3339;
 
 fn tx_to_row(t: &Transaction) -> Result<String, StoreError> {
@@ -27,9 +27,10 @@ fn tx_to_row(t: &Transaction) -> Result<String, StoreError> {
 /// generated `data` column merges back into the stored JSON (schema 4).
 pub(crate) const COLUMN_FIELDS: &[&str] = &["id", "state", "receipt_number", "paid_at", "sync"];
 
-/// Drops what reads back the same when absent: `null`s (objects only, not
-/// inside arrays), the empty `choices` lists and a false `activation_sent`.
-/// A stored transaction is about 20% smaller (issue 17: ten years of rows).
+/// Drops what reads back the same when absent: `null`s (objects only, and
+/// each item's, not inside other arrays), the empty `choices` lists and a
+/// false `activation_sent`. A stored transaction is about 20% smaller
+/// (issue 17: ten years of rows).
 fn strip_defaults(v: &mut Value) {
     if let Value::Object(map) = v {
         map.retain(|k, v| {
@@ -38,9 +39,11 @@ fn strip_defaults(v: &mut Value) {
                     && v.as_array().is_some_and(Vec::is_empty))
                 || (k == "activation_sent" && v == &Value::Bool(false)))
         });
-        for (_, inner) in map.iter_mut() {
+        for (k, inner) in map.iter_mut() {
             if inner.is_object() {
                 strip_defaults(inner);
+            } else if let (true, Value::Array(items)) = (k == "items", inner) {
+                items.iter_mut().for_each(strip_defaults);
             }
         }
     }
@@ -48,32 +51,41 @@ fn strip_defaults(v: &mut Value) {
 
 /// The body of a `paid` journal entry: what the receipt printed, and no
 /// more (issue 14 finding 4, issue 17). The transaction id is the entry's
-/// `tx_id`; the payment code, the backend's consumer reference, the limits
-/// and the choices are not on a receipt and stay out of the journal. The
-/// counter's UTC offset at the payment (`utc_offset`) is kept so a copy
-/// shows the time the original showed, whatever the offset is when the
-/// copy is made.
+/// `tx_id`; the payment codes, the backend's consumer references, the
+/// limits and the choices are not on a receipt and stay out of the
+/// journal. The counter's UTC offset at the payment (`utc_offset`) is kept
+/// so a copy shows the time the original showed, whatever the offset is
+/// when the copy is made.
 pub(crate) fn paid_record(t: &Transaction) -> Value {
     let mut v = serde_json::to_value(t).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut v {
         for k in [
             "id",
             "state",
-            "sync",
             "created_at",
-            "limits",
             "choices",
             "resolved_choices",
-            "code",
-            "consumer_ref",
-            "activation_sent",
-            "payment_token_expires_at",
             "void_reason",
         ] {
             map.remove(k);
         }
-        if let Some(Value::Object(c)) = map.get_mut("consumer") {
-            c.remove("school");
+        if let Some(Value::Array(items)) = map.get_mut("items") {
+            for item in items.iter_mut().filter_map(Value::as_object_mut) {
+                for k in [
+                    "sync",
+                    "limits",
+                    "code",
+                    "consumer_ref",
+                    "activation_sent",
+                    "payment_token_expires_at",
+                    "credited_balance_cents",
+                ] {
+                    item.remove(k);
+                }
+                if let Some(Value::Object(c)) = item.get_mut("consumer") {
+                    c.remove("school");
+                }
+            }
         }
     }
     strip_defaults(&mut v);
@@ -113,7 +125,7 @@ pub(super) fn upsert_tx(conn: &Connection, t: &Transaction) -> Result<(), StoreE
             rfc3339(t.created_at),
             t.paid_at.map(rfc3339),
             t.receipt_number,
-            t.sync.map(|s| s.as_str()),
+            t.sync().map(|s| s.as_str()),
             tx_to_row(t)?
         ],
     )
@@ -174,22 +186,40 @@ impl Store {
         rows.map(|r| row_to_tx(r?)).collect()
     }
 
-    /// Paid transactions rejected by the backend (to refund) that no day
-    /// closure has listed as a refund yet, in receipt order. What a closure
-    /// listed is its stored report's `rejected` array, so a payment still
-    /// pending at one close and rejected afterwards is listed by the next
-    /// close, once, with no extra column to keep in step.
+    /// Paid transactions with items rejected by the backend (to refund)
+    /// that no day closure has listed as a refund yet, in receipt order,
+    /// each holding only those items. What a closure listed is its stored
+    /// report's `rejected` array (`id` and `item`, item 1 when a report
+    /// before items has none), so an item still pending at one close and
+    /// rejected afterwards is listed by the next close, once, with no extra
+    /// column to keep in step.
     pub fn unlisted_refunds(&self) -> Result<Vec<Transaction>, StoreError> {
+        let listed: std::collections::HashSet<(String, i64)> = self
+            .conn
+            .prepare(
+                "SELECT json_extract(j.value, '$.id'), coalesce(json_extract(j.value, '$.item'), 1)
+                 FROM closures c, json_each(c.report, '$.rejected') j
+                 WHERE json_extract(j.value, '$.id') IS NOT NULL",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
         let mut st = self.conn.prepare(
             "SELECT data FROM transactions
-             WHERE sync = 'rejected' AND paid_at IS NOT NULL AND id NOT IN (
-                 SELECT json_extract(j.value, '$.id')
-                 FROM closures c, json_each(c.report, '$.rejected') j
-                 WHERE json_extract(j.value, '$.id') IS NOT NULL)
+             WHERE sync = 'rejected' AND paid_at IS NOT NULL
              ORDER BY receipt_number",
         )?;
         let rows = st.query_map([], |r| r.get::<_, String>(0))?;
-        rows.map(|r| row_to_tx(r?)).collect()
+        let mut refunds = vec![];
+        for r in rows {
+            let mut t = row_to_tx(r?)?;
+            t.items.retain(|i| {
+                i.sync == Some(SyncState::Rejected) && !listed.contains(&(t.id.clone(), i.n as i64))
+            });
+            if !t.items.is_empty() {
+                refunds.push(t);
+            }
+        }
+        Ok(refunds)
     }
 
     pub fn first_transaction_created_at(&self) -> Result<Option<String>, StoreError> {
@@ -202,14 +232,17 @@ impl Store {
     pub fn offline_unconfirmed_total(&self) -> Result<i64, StoreError> {
         let mut st = self
             .conn
-            .prepare("SELECT data FROM transactions WHERE state = 'paid' AND sync = 'pending'")?;
+            .prepare("SELECT data FROM transactions WHERE state = 'paid' AND sync IN ('pending', 'rejected')")?;
         let rows = st.query_map([], |r| r.get::<_, String>(0))?;
         let mut total = 0;
         for r in rows {
             let t = row_to_tx(r?)?;
-            if t.offline {
-                total += t.total_cents().unwrap_or(0);
-            }
+            total += t
+                .items
+                .iter()
+                .filter(|i| i.offline && i.sync == Some(SyncState::Pending))
+                .map(|i| i.total_cents().unwrap_or(0))
+                .sum::<i64>();
         }
         Ok(total)
     }
@@ -299,13 +332,37 @@ impl Store {
             &tx,
             "voided",
             Some(&voided.id),
-            &serde_json::json!({"reason": voided.void_reason, "kind": voided.kind, "amount_cents": voided.amount_cents}),
+            &serde_json::json!({"reason": voided.void_reason, "kind": voided.kind(), "amount_cents": voided.amount_cents()}),
         )?;
         for d in &outbox {
             insert_outbox(&tx, Some(&voided.id), d)?;
         }
         tx.commit().map_err(map_full)?;
         *t = voided;
+        Ok(())
+    }
+
+    /// Item `n` was removed from unpaid `t` (already without it): the
+    /// transaction, a journal entry and what the removal owes the backend
+    /// (an activated notice's KO), in ONE SQLite transaction.
+    pub fn commit_item_removal(
+        &mut self,
+        t: &Transaction,
+        n: u32,
+        outbox: Vec<OutboxDraft>,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().map_err(map_full)?;
+        upsert_tx(&tx, t)?;
+        append_journal(
+            &tx,
+            "item_removed",
+            Some(&t.id),
+            &serde_json::json!({"item": n}),
+        )?;
+        for d in &outbox {
+            insert_outbox(&tx, Some(&t.id), d)?;
+        }
+        tx.commit().map_err(map_full)?;
         Ok(())
     }
 }
