@@ -324,6 +324,11 @@ async fn a_refused_second_notice_is_named_and_the_cart_pays_without_activating_t
         "the backend's refusal, as for a one-item notice: {e}"
     );
     assert_eq!(e["error"]["item"], 2, "the refusal names its item: {e}");
+    let message = e["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("Voce 2:") && message.contains("togliere"),
+        "the operator reads which item and that it can be removed: {e}"
+    );
     let t = env.tx(&token, &id).await;
     assert_eq!(t["state"], "amount_set", "{t}");
     assert_eq!(

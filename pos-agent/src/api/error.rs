@@ -357,7 +357,11 @@ impl From<CounterError> for ApiError {
             CounterError::IncompleteNotice => ApiError::internal("avviso incompleto"),
             CounterError::Item { n, error } => {
                 let mut e = ApiError::from(*error).with("item", json!(n));
-                e.message = format!("Voce {n}: {}", e.message);
+                e.message = format!(
+                    "Voce {n}: {} In un pagamento con più voci si può anche togliere \
+                     questa voce e pagare le altre.",
+                    e.message
+                );
                 e
             }
             CounterError::Store(e) => e.into(),

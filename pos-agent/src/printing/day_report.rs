@@ -80,6 +80,14 @@ pub fn report_document(h: &Header, r: &Value) -> Document {
         .cloned()
         .unwrap_or_default();
     doc = doc.columns("In attesa di conferma", pending.len().to_string());
+    // Each item still waiting, by receipt and item number: what the
+    // operator looks up if the parent asks tomorrow.
+    for t in &pending {
+        doc = doc.columns(
+            item_label(t),
+            money(t.get("total_cents").and_then(Value::as_i64).unwrap_or(0)),
+        );
+    }
     let rejected = r
         .get("rejected")
         .and_then(Value::as_array)
@@ -87,16 +95,8 @@ pub fn report_document(h: &Header, r: &Value) -> Document {
         .unwrap_or_default();
     doc = doc.columns("Da rimborsare", rejected.len().to_string());
     for t in &rejected {
-        let receipt = t
-            .get("receipt_number")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let label = match t.get("item").and_then(Value::as_u64) {
-            Some(item) => format!("  {receipt} voce {item}"),
-            None => format!("  {receipt}"),
-        };
         doc = doc.columns(
-            label,
+            item_label(t),
             money(t.get("total_cents").and_then(Value::as_i64).unwrap_or(0)),
         );
         if t.get("earlier_period").and_then(Value::as_bool) == Some(true) {
@@ -104,6 +104,19 @@ pub fn report_document(h: &Header, r: &Value) -> Document {
         }
     }
     doc.columns("Annullate", n("voids").to_string())
+}
+
+/// `  <receipt> voce n`, or the receipt alone for a report stored before
+/// items.
+fn item_label(t: &Value) -> String {
+    let receipt = t
+        .get("receipt_number")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    match t.get("item").and_then(Value::as_u64) {
+        Some(item) => format!("  {receipt} voce {item}"),
+        None => format!("  {receipt}"),
+    }
 }
 
 #[cfg(test)]
@@ -135,7 +148,10 @@ mod tests {
                 {"service": "Refezione scolastica", "creditor": "Comune di Ciriè", "count": 1, "total_cents": 2500},
                 {"service": "Avviso pagoPA", "creditor": "Comune di Ciriè", "count": 1, "total_cents": 12345}
             ],
-            "pending": [],
+            "pending": [
+                {"id": "7a6c", "item": 3, "receipt_number": "T-000123/2026/000043",
+                 "total_cents": 1575}
+            ],
             "rejected": [
                 {"id": "7a6b", "item": 2, "receipt_number": "T-000123/2026/000044",
                  "amount_cents": 4000, "fee_cents": 0, "total_cents": 4000,
@@ -190,6 +206,17 @@ mod tests {
             "{text}"
         );
         assert!(l.iter().any(|l| l.starts_with("Voci pagate: 2")), "{text}");
+        // An item still waiting is named the same way.
+        assert!(
+            l.iter()
+                .any(|l| l.starts_with("In attesa di conferma") && l.ends_with('1')),
+            "{text}"
+        );
+        assert!(
+            l.iter()
+                .any(|l| l.starts_with("  T-000123/2026/000043 voce 3") && l.ends_with("€ 15,75")),
+            "{text}"
+        );
         assert!(
             l.iter()
                 .any(|l| l.starts_with("  n. 1") && l.ends_with("€ 123,45")),
@@ -207,8 +234,10 @@ mod tests {
     #[test]
     fn a_refund_without_an_item_number_prints_the_receipt_alone() {
         let mut r = report();
-        for t in r["rejected"].as_array_mut().expect("a list") {
-            t.as_object_mut().expect("an object").remove("item");
+        for list in ["rejected", "pending"] {
+            for t in r[list].as_array_mut().expect("a list") {
+                t.as_object_mut().expect("an object").remove("item");
+            }
         }
         let l = lines(&r, 48);
         let text = l.join("\n");
