@@ -433,13 +433,16 @@ async fn the_day_close_counts_items_and_a_rejected_item_is_refunded_in_a_later_c
     let paid_b = env.pay(&token, &b_id, 2_000).await;
     let receipt_b = paid_b["receipt_number"].as_str().unwrap().to_string();
     let deadline = std::time::Instant::now() + WAIT;
-    while env.mock.credits_for_item(&b_id, 1) == 0 {
+    // The agent has recorded item 1's confirmation (the backend crediting
+    // it comes a moment before the agent writes its answer down).
+    while env.tx(&token, &b_id).await["items"][0]["sync"] != "confirmed" {
         assert!(
             std::time::Instant::now() < deadline,
-            "item 1 never credited"
+            "item 1 never confirmed"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    assert_eq!(env.mock.credits_for_item(&b_id, 1), 1);
     let r2 = close(&env, &token).await;
     let report = &r2;
     assert_eq!(report["count"], 2, "{r2}");
