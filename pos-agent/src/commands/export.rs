@@ -220,7 +220,8 @@ impl Row {
 /// they differ), the services joined by `+`, the offline flag of any item.
 /// Returns the number of items (1 for a `paid` body before items).
 fn items_summary(body: &mut Value) -> i64 {
-    let Some(items) = body.get("items").and_then(Value::as_array).cloned() else {
+    // Taken out, not copied: the row reads only the top-level fields.
+    let Some(Value::Array(items)) = body.as_object_mut().and_then(|m| m.remove("items")) else {
         return 1;
     };
     let sum = |k: &str| -> Option<i64> {

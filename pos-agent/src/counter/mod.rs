@@ -70,6 +70,22 @@ enum Resolved {
     Choices(Vec<pos_backend::PaymentCode>),
 }
 
+impl Resolved {
+    /// `t` with what the input resolved to: the item added, or the payer's
+    /// codes offered (the transaction waits in `choose_code`, with room
+    /// left for at least one of them).
+    fn apply_to(self, t: &mut Transaction) -> Result<(), CounterError> {
+        match self {
+            Resolved::Item(item) => rules::add_item(t, *item).map(|_| ()),
+            Resolved::Choices(codes) => {
+                rules::check_room(t, 1)?;
+                rules::offer_choices(t, codes);
+                Ok(())
+            }
+        }
+    }
+}
+
 /// Pay `t` in `store`: the counter's rules decide what the payment is
 /// ([`rules::mark_paid`], with the receipt number the store draws in the
 /// same SQLite transaction) and which requests the backend is owed
@@ -201,12 +217,7 @@ impl Agent {
         let mut t = self.new_transaction(operator);
         // Nothing else can see this transaction before it is saved, so
         // there is nothing to revalidate after the backend answered.
-        match self.resolve_input(&t.id, &text).await? {
-            Resolved::Item(item) => {
-                rules::add_item(&mut t, *item)?;
-            }
-            Resolved::Choices(codes) => rules::offer_choices(&mut t, codes),
-        }
+        self.resolve_input(&t.id, &text).await?.apply_to(&mut t)?;
         self.save(t).await
     }
 
@@ -229,15 +240,7 @@ impl Agent {
         let _guard = self.counter_lock.lock().await;
         let mut t = self.load(id).await?;
         rules::check_can_add(&t)?;
-        match resolved {
-            Resolved::Item(item) => {
-                rules::add_item(&mut t, *item)?;
-            }
-            Resolved::Choices(codes) => {
-                rules::check_room(&t, 1)?;
-                rules::offer_choices(&mut t, codes);
-            }
-        }
+        resolved.apply_to(&mut t)?;
         self.save(t).await
     }
 

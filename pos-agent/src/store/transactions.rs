@@ -323,21 +323,11 @@ impl Store {
         reason: Option<String>,
         outbox: Vec<OutboxDraft>,
     ) -> Result<(), StoreError> {
-        let tx = self.conn.transaction().map_err(map_full)?;
         let mut voided = t.clone();
         voided.state = TxState::Voided;
         voided.void_reason = reason;
-        upsert_tx(&tx, &voided)?;
-        append_journal(
-            &tx,
-            "voided",
-            Some(&voided.id),
-            &serde_json::json!({"reason": voided.void_reason, "kind": voided.kind(), "amount_cents": voided.amount_cents()}),
-        )?;
-        for d in &outbox {
-            insert_outbox(&tx, Some(&voided.id), d)?;
-        }
-        tx.commit().map_err(map_full)?;
+        let body = serde_json::json!({"reason": voided.void_reason, "kind": voided.kind(), "amount_cents": voided.amount_cents()});
+        self.commit_step(&voided, "voided", &body, &outbox)?;
         *t = voided;
         Ok(())
     }
@@ -351,15 +341,23 @@ impl Store {
         n: u32,
         outbox: Vec<OutboxDraft>,
     ) -> Result<(), StoreError> {
+        self.commit_step(t, "item_removed", &serde_json::json!({"item": n}), &outbox)
+    }
+
+    /// A step of an unpaid transaction that owes the backend something (a
+    /// notice's KO): the transaction as `t` is, its journal entry
+    /// (`kind`, `body`) and the outbox entries, in ONE SQLite transaction.
+    fn commit_step(
+        &mut self,
+        t: &Transaction,
+        kind: &str,
+        body: &Value,
+        outbox: &[OutboxDraft],
+    ) -> Result<(), StoreError> {
         let tx = self.conn.transaction().map_err(map_full)?;
         upsert_tx(&tx, t)?;
-        append_journal(
-            &tx,
-            "item_removed",
-            Some(&t.id),
-            &serde_json::json!({"item": n}),
-        )?;
-        for d in &outbox {
+        append_journal(&tx, kind, Some(&t.id), body)?;
+        for d in outbox {
             insert_outbox(&tx, Some(&t.id), d)?;
         }
         tx.commit().map_err(map_full)?;
